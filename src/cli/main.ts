@@ -1,0 +1,16 @@
+/**
+ * The `reasonrl` command. Each subcommand lives in its own file and exports a
+ * `register(program)` function; this file only wires them together.
+ */
+import { Command } from "commander";
+import { register as registerBench } from "./bench.ts";
+
+const program = new Command()
+  .name("reasonrl")
+  .description("GRPO reinforcement learning of reasoning in small language models")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+registerBench(program);
+
+await program.parseAsync(process.argv);
