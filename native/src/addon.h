@@ -1,0 +1,64 @@
+// Shared declarations of the reasonrl Node-API addon over ggml.
+//
+// The addon is deliberately thin: TypeScript (src/engine) checks every shape,
+// dtype and lifetime before it calls in here, because a failed GGML_ASSERT
+// aborts the whole process. What remains here is glue: backends, persistent
+// tensors, graph contexts, asynchronous compute.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+
+// The backends of one engine and the scheduler that splits graphs between them.
+struct Backends {
+  ggml_backend_t cpu = nullptr;
+  ggml_backend_t blas = nullptr;  // null when built without BLAS
+  ggml_backend_sched_t sched = nullptr;
+  size_t max_nodes = 0;
+  int n_threads = 1;
+  ~Backends();
+};
+
+// A tensor that outlives graphs: a parameter, an input or a constant. It owns a
+// one-tensor ggml context and the backend buffer holding its data. Shared
+// ownership lets a zero-copy JS view keep the memory alive after free().
+struct Persistent {
+  ggml_context* ctx = nullptr;
+  ggml_backend_buffer_t buffer = nullptr;
+  ggml_tensor* tensor = nullptr;
+  ~Persistent();
+};
+using PersistentRef = std::shared_ptr<Persistent>;
+
+// A graph under construction or built: its own context holds every op tensor.
+struct Graph {
+  std::shared_ptr<Backends> backends;
+  ggml_context* ctx = nullptr;
+  ggml_cgraph* cgraph = nullptr;
+  std::vector<ggml_tensor*> outputs;
+  ~Graph();
+};
+
+// Throws a JS Error carrying `message` (used for the few checks kept native-side).
+[[noreturn]] void ThrowError(Napi::Env env, const std::string& message);
+
+// Handle unwrapping helpers.
+ggml_tensor* TensorArg(const Napi::Value& value);
+Graph* GraphArg(const Napi::Value& value);
+std::shared_ptr<Backends> BackendsArg(const Napi::Value& value);
+Napi::Value WrapNode(Napi::Env env, ggml_tensor* t);
+
+// Registration of each part of the API.
+void InitBackends(Napi::Env env, Napi::Object exports);
+void InitTensors(Napi::Env env, Napi::Object exports);
+void InitGraph(Napi::Env env, Napi::Object exports);
+void InitOps(Napi::Env env, Napi::Object exports);

@@ -1,0 +1,165 @@
+// Graphs: a context for op tensors, forward and backward construction, and
+// compute on a libuv worker thread so the JS main thread stays responsive.
+#include <cstring>
+
+#include "addon.h"
+
+Graph::~Graph() {
+  if (ctx) ggml_free(ctx);
+}
+
+Graph* GraphArg(const Napi::Value& value) {
+  if (!value.IsExternal()) ThrowError(value.Env(), "reasonrl native: expected a graph handle");
+  return value.As<Napi::External<Graph>>().Data();
+}
+
+// newGraph(engine, capacity) -> graph handle. `capacity` bounds both the op
+// tensors of the context and the nodes of the graph; TypeScript enforces it.
+static Napi::Value NewGraph(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* g = new Graph();
+  g->backends = BackendsArg(info[0]);
+  const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  ggml_init_params params = {ggml_tensor_overhead() * capacity + ggml_graph_overhead_custom(capacity, true),
+                             nullptr, /*no_alloc=*/true};
+  g->ctx = ggml_init(params);
+  if (!g->ctx) {
+    delete g;
+    ThrowError(env, "reasonrl native: ggml_init failed for a graph context");
+  }
+  g->cgraph = ggml_new_graph_custom(g->ctx, capacity, /*grads=*/true);
+  return Napi::External<Graph>::New(env, g, [](Napi::Env, Graph* p) { delete p; });
+}
+
+// freeGraph(graph): releases the context early (the finalizer is then a no-op).
+static Napi::Value FreeGraph(const Napi::CallbackInfo& info) {
+  Graph* g = GraphArg(info[0]);
+  if (g->ctx) ggml_free(g->ctx);
+  g->ctx = nullptr;
+  g->cgraph = nullptr;
+  g->outputs.clear();
+  return info.Env().Undefined();
+}
+
+// buildForward(graph, outputs[], loss|null): marks outputs (kept and copied
+// back after compute) and the scalar loss, and expands the graph from them.
+static Napi::Value BuildForward(const Napi::CallbackInfo& info) {
+  Graph* g = GraphArg(info[0]);
+  Napi::Array outs = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < outs.Length(); i++) {
+    ggml_tensor* t = TensorArg(outs.Get(i));
+    ggml_set_output(t);
+    g->outputs.push_back(t);
+    ggml_build_forward_expand(g->cgraph, t);
+  }
+  if (!info[2].IsNull()) {
+    ggml_tensor* loss = TensorArg(info[2]);
+    ggml_set_loss(loss);
+    ggml_build_forward_expand(g->cgraph, loss);
+  }
+  return info.Env().Undefined();
+}
+
+// buildBackward(graph, params[], accumulators[], lossSeed): adds the backward
+// pass. Each parameter's gradient is added in place into its persistent
+// accumulator (so gradients survive later graphs and sum over micro-batches);
+// `lossSeed` is a persistent scalar holding 1, the gradient of the loss.
+static Napi::Value BuildBackward(const Napi::CallbackInfo& info) {
+  Graph* g = GraphArg(info[0]);
+  Napi::Array params = info[1].As<Napi::Array>();
+  Napi::Array accs = info[2].As<Napi::Array>();
+  ggml_tensor* seed = TensorArg(info[3]);
+  ggml_cgraph* gf = g->cgraph;
+  const int n_nodes = ggml_graph_n_nodes(gf);
+  std::vector<ggml_tensor*> grad_accs(n_nodes, nullptr);
+  for (int i = 0; i < n_nodes; i++) {
+    ggml_tensor* node = ggml_graph_node(gf, i);
+    // Work around a ggml allocator bug: SOFT_MAX_BACK may be given its input's
+    // memory and then read overwritten values. Keeping softmax outputs alive fixes it.
+    if (node->op == GGML_OP_SOFT_MAX) ggml_set_output(node);
+    if (node->flags & GGML_TENSOR_FLAG_LOSS) grad_accs[i] = seed;
+    for (uint32_t j = 0; j < params.Length(); j++) {
+      if (TensorArg(params.Get(j)) == node) grad_accs[i] = TensorArg(accs.Get(j));
+    }
+  }
+  ggml_build_backward_expand(g->ctx, gf, grad_accs.data());
+  return info.Env().Undefined();
+}
+
+static Napi::Value NodeCount(const Napi::CallbackInfo& info) {
+  Graph* g = GraphArg(info[0]);
+  return Napi::Number::New(info.Env(), ggml_graph_n_nodes(g->cgraph));
+}
+
+// Runs one graph on the scheduler off the main thread, then copies every
+// output to host memory before the next graph can reuse the compute buffers.
+class ComputeWorker : public Napi::AsyncWorker {
+ public:
+  ComputeWorker(Napi::Env env, Graph* graph, Napi::Object keep)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), graph_(graph) {
+    keep_ = Napi::Persistent(keep);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    auto& b = *graph_->backends;
+    std::lock_guard<std::mutex> lock(ComputeMutex());
+    ggml_backend_sched_reset(b.sched);
+    if (!ggml_backend_sched_alloc_graph(b.sched, graph_->cgraph)) {
+      SetError("ggml could not allocate the graph's compute buffers (out of memory?)");
+      return;
+    }
+    const ggml_status status = ggml_backend_sched_graph_compute(b.sched, graph_->cgraph);
+    if (status != GGML_STATUS_SUCCESS) {
+      SetError(std::string("ggml graph compute failed: ") + ggml_status_to_string(status));
+      return;
+    }
+    results_.resize(graph_->outputs.size());
+    for (size_t i = 0; i < graph_->outputs.size(); i++) {
+      ggml_tensor* t = graph_->outputs[i];
+      results_[i].resize(ggml_nbytes(t));
+      ggml_backend_tensor_get(t, results_[i].data(), 0, ggml_nbytes(t));
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); i++) {
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, results_[i].size());
+      std::memcpy(ab.Data(), results_[i].data(), results_[i].size());
+      out.Set(static_cast<uint32_t>(i), ab);
+    }
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  static std::mutex& ComputeMutex() {
+    static std::mutex m;
+    return m;
+  }
+  Napi::Promise::Deferred deferred_;
+  Graph* graph_;
+  Napi::ObjectReference keep_;  // keeps the graph handle (and its context) alive
+  std::vector<std::vector<uint8_t>> results_;
+};
+
+// compute(graph, keepAlive) -> Promise<ArrayBuffer[]> holding the outputs in order.
+static Napi::Value Compute(const Napi::CallbackInfo& info) {
+  Graph* g = GraphArg(info[0]);
+  auto* worker = new ComputeWorker(info.Env(), g, info[1].As<Napi::Object>());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void InitGraph(Napi::Env env, Napi::Object exports) {
+  exports.Set("newGraph", Napi::Function::New(env, NewGraph));
+  exports.Set("freeGraph", Napi::Function::New(env, FreeGraph));
+  exports.Set("buildForward", Napi::Function::New(env, BuildForward));
+  exports.Set("buildBackward", Napi::Function::New(env, BuildBackward));
+  exports.Set("nodeCount", Napi::Function::New(env, NodeCount));
+  exports.Set("compute", Napi::Function::New(env, Compute));
+}
