@@ -41,8 +41,9 @@ static Napi::Value FreeGraph(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// buildForward(graph, outputs[], loss|null): marks outputs (kept and copied
-// back after compute) and the scalar loss, and expands the graph from them.
+// buildForward(graph, outputs[], loss|null, effects[]): marks outputs (kept and
+// copied back after compute) and the scalar loss, and expands the graph from
+// them and from `effects`, nodes computed for their in-place writes.
 static Napi::Value BuildForward(const Napi::CallbackInfo& info) {
   Graph* g = GraphArg(info[0]);
   Napi::Array outs = info[1].As<Napi::Array>();
@@ -57,6 +58,8 @@ static Napi::Value BuildForward(const Napi::CallbackInfo& info) {
     ggml_set_loss(loss);
     ggml_build_forward_expand(g->cgraph, loss);
   }
+  Napi::Array effects = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < effects.Length(); i++) ggml_build_forward_expand(g->cgraph, TensorArg(effects.Get(i)));
   return info.Env().Undefined();
 }
 

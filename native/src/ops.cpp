@@ -80,7 +80,8 @@ const std::unordered_map<std::string, OpFn>& OpTable() {
   return table;
 }
 
-// op(graph, name, srcs[], ints[], floats[]) -> [handle, type, ne0, ne1, ne2, ne3]
+// op(graph, name, srcs[], ints[], floats[]) -> [handle, type, ne0, ne1, ne2, ne3, layout]
+// where layout is 0 contiguous, 1 strided, 2 transposed (nb0 > nb1).
 Napi::Value Op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Graph* g = GraphArg(info[0]);
@@ -96,10 +97,11 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
   Napi::Array floats = info[4].As<Napi::Array>();
   for (uint32_t i = 0; i < floats.Length(); i++) args.f.push_back(floats.Get(i).As<Napi::Number>().FloatValue());
   ggml_tensor* t = it->second(args);
-  Napi::Array out = Napi::Array::New(env, 6);
+  Napi::Array out = Napi::Array::New(env, 7);
   out.Set(0u, WrapNode(env, t));
   out.Set(1u, static_cast<double>(t->type));
   for (uint32_t d = 0; d < 4; d++) out.Set(2 + d, static_cast<double>(t->ne[d]));
+  out.Set(6u, ggml_is_contiguous(t) ? 0 : ggml_is_transposed(t) ? 2 : 1);
   return out;
 }
 

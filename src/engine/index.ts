@@ -1,0 +1,7 @@
+/** The engine's public face: tensors, graphs, ops, the optimizer. */
+export { AdamW, type AdamWOptions, type AdamWState, type StepResult } from "./adamw.ts";
+export type { DType } from "./dtype.ts";
+export { Engine, type EngineOptions, type TensorOptions } from "./engine.ts";
+export { type BuildOptions, Graph, type GraphOptions } from "./graph.ts";
+export { LOG_PROB_FLOOR_EPS, type RopeMode, type RopeOptions } from "./ops.ts";
+export { Tensor } from "./tensor.ts";

@@ -1,0 +1,52 @@
+/**
+ * Loads the native addon (native/build/Release/reasonrl.node) and declares its
+ * raw interface. Only src/engine talks to it; everything it is given has been
+ * checked in TypeScript first, because a failed ggml assertion aborts the process.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** An opaque native handle (a Node-API external). */
+export type Handle = { readonly __handle: unique symbol };
+
+/** What `op()` returns: the new node, its ggml type, its ggml shape ne0..ne3, its layout (0 contiguous, 1 strided, 2 transposed). */
+export type OpResult = [Handle, number, number, number, number, number, number];
+
+export interface NativeAddon {
+  hasBlas: boolean;
+  createBackends(threads: number, maxNodes: number, useBlas: boolean): Handle;
+  setThreads(engine: Handle, threads: number): void;
+  backendInfo(engine: Handle): { threads: number; blas: boolean; maxNodes: number; backends: string[] };
+  createTensor(engine: Handle, type: number, ne: number[], name: string, isParam: boolean): [Handle, Handle];
+  freeTensor(owner: Handle): void;
+  writeBytes(tensor: Handle, bytes: Uint8Array, byteOffset: number): void;
+  readBytes(tensor: Handle): ArrayBuffer;
+  writeF32(tensor: Handle, data: Float32Array): void;
+  readF32(tensor: Handle): Float32Array;
+  fillZero(tensor: Handle): void;
+  view(owner: Handle): ArrayBuffer | null;
+  newGraph(engine: Handle, capacity: number): Handle;
+  freeGraph(graph: Handle): void;
+  buildForward(graph: Handle, outputs: Handle[], loss: Handle | null, effects: Handle[]): void;
+  buildBackward(graph: Handle, params: Handle[], accumulators: Handle[], lossSeed: Handle): void;
+  nodeCount(graph: Handle): number;
+  compute(graph: Handle, keepAlive: object): Promise<ArrayBuffer[]>;
+  op(graph: Handle, name: string, srcs: Handle[], ints: number[], floats: number[]): OpResult;
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded once. OpenMP reads OMP_WAIT_POLICY when the library loads. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  // ggml's OpenMP threads and OpenBLAS's threads spin against each other unless
+  // OpenMP waits passively: measured 1.86 s vs 1.21 s per training step (notes/ggml-probe.md).
+  process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+  const path = fileURLToPath(new URL("../../native/build/Release/reasonrl.node", import.meta.url));
+  if (!existsSync(path)) {
+    throw new Error(`reasonrl engine: native addon not built (${path} missing): run \`npm install\``);
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  return addon;
+}

@@ -1,0 +1,387 @@
+/**
+ * The ops a Llama/Qwen transformer and the GRPO loss need, forward and
+ * backward. Every method checks shapes and dtypes here, in TypeScript, and
+ * throws an error naming them; only then does it call into ggml.
+ *
+ * Shapes are outermost first ([B, T, C]); "rows" are the last dimension.
+ * Ops marked "no gradient" pass none back (usable as masks).
+ */
+import type { DType } from "./dtype.ts";
+import type { Tensor } from "./tensor.ts";
+
+export type RopeMode = "normal" | "neox";
+
+export interface RopeOptions {
+  /** Base frequency (rope_theta in config.json). */
+  theta: number;
+  /** "normal" rotates adjacent pairs (GPT-J/llama.cpp Llama GGUF); "neox" rotates halves (HF Llama/Qwen). */
+  mode: RopeMode;
+  /** Rotated dims of each head (default: all). */
+  dims?: number;
+  /** Linear position scaling factor (1 = none). */
+  freqScale?: number;
+}
+
+/** Added to picked probabilities before log, so log-probs stay finite (>= -69.08). */
+export const LOG_PROB_FLOOR_EPS = 1e-30;
+
+export abstract class Ops {
+  /** @internal creates one ggml node; srcs already checked. */
+  protected abstract node(op: string, srcs: Tensor[], ints?: number[], floats?: number[], rank?: number): Tensor;
+  /** @internal a constant owned by this graph (freed with it). */
+  protected abstract constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor;
+
+  // ---- elementwise ------------------------------------------------------
+
+  /** a + b, with b broadcast over a (each dim of b divides a's). */
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.node("add", this.broadcastPair("add", a, b));
+  }
+
+  /** a - b, with b broadcast over a. */
+  sub(a: Tensor, b: Tensor): Tensor {
+    return this.node("sub", this.broadcastPair("sub", a, b));
+  }
+
+  /** a * b elementwise, with b broadcast over a. */
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.node("mul", this.broadcastPair("mul", a, b));
+  }
+
+  /** a / b elementwise, with b broadcast over a. */
+  div(a: Tensor, b: Tensor): Tensor {
+    return this.node("div", this.broadcastPair("div", a, b));
+  }
+
+  /** a * s + bias, with scalar s and bias. */
+  scale(a: Tensor, s: number, bias = 0): Tensor {
+    this.f32("scale", a);
+    if (!Number.isFinite(s) || !Number.isFinite(bias)) {
+      throw new Error(`reasonrl engine: scale(${a.describe()}): factor ${s} and bias ${bias} must be finite`);
+    }
+    return this.node("scale", [a], [], [s, bias]);
+  }
+
+  neg(a: Tensor): Tensor {
+    return this.node("neg", [this.f32("neg", a)]);
+  }
+  sqr(a: Tensor): Tensor {
+    return this.node("sqr", [this.f32("sqr", a)]);
+  }
+  sqrt(a: Tensor): Tensor {
+    return this.node("sqrt", [this.f32("sqrt", a)]);
+  }
+  exp(a: Tensor): Tensor {
+    return this.node("exp", [this.f32("exp", a)]);
+  }
+  log(a: Tensor): Tensor {
+    return this.node("log", [this.f32("log", a)]);
+  }
+  silu(a: Tensor): Tensor {
+    return this.node("silu", [this.f32("silu", a)]);
+  }
+  /** 1 where a > 0, else 0. No gradient. */
+  step(a: Tensor): Tensor {
+    return this.node("step", [this.f32("step", a)]);
+  }
+
+  /** silu(gate) * up, the SwiGLU of Llama/Qwen MLPs (same shapes). */
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    this.sameShape("swiglu", gate, up);
+    return this.node("swiglu", [this.f32("swiglu", gate), this.f32("swiglu", up)]);
+  }
+
+  /** max(a, 0), as a * step(a) so the gradient is exact. */
+  relu(a: Tensor): Tensor {
+    return this.mul(a, this.step(a));
+  }
+
+  /** Elementwise min(a, b) of same-shape tensors; the gradient goes to the smaller one. */
+  minimum(a: Tensor, b: Tensor): Tensor {
+    this.sameShape("minimum", a, b);
+    return this.sub(a, this.relu(this.sub(a, b)));
+  }
+
+  /** Elementwise clamp to [lo, hi]; zero gradient where clamped (PPO/GRPO ratio clipping). */
+  clamp(a: Tensor, lo: number, hi: number): Tensor {
+    if (!(lo <= hi)) throw new Error(`reasonrl engine: clamp(${a.describe()}): lo ${lo} > hi ${hi}`);
+    // a - relu(a - hi) + relu(lo - a)
+    const over = this.relu(this.scale(a, 1, -hi));
+    const under = this.relu(this.scale(a, -1, lo));
+    return this.add(this.sub(a, over), under);
+  }
+
+  // ---- reductions ---------------------------------------------------------
+
+  /** Sum of all elements: [1]. */
+  sum(a: Tensor): Tensor {
+    return this.node("sum", [this.f32("sum", a)], [], [], 1);
+  }
+  /** Sum over the last dim: [..., n] -> [..., 1]. */
+  sumRows(a: Tensor): Tensor {
+    return this.node("sumRows", [this.f32("sumRows", a)]);
+  }
+  /** Mean over the last dim: [..., n] -> [..., 1]. */
+  meanRows(a: Tensor): Tensor {
+    return this.node("mean", [this.f32("meanRows", a)]);
+  }
+  /** Mean of all elements: [1]. */
+  mean(a: Tensor): Tensor {
+    return this.scale(this.sum(a), 1 / a.size);
+  }
+  /** Index of the largest value of each row: [..., n] f32 -> [rows] i32. No gradient. */
+  argmax(a: Tensor): Tensor {
+    this.f32("argmax", a);
+    if (a.shape.length > 2) throw new Error(`reasonrl engine: argmax needs a 1-D or 2-D tensor, got ${a.describe()}`);
+    return this.node("argmax", [a], [], [], 1);
+  }
+  /** a repeated (tiled) to the shape of `like` (each dim of a divides like's). */
+  repeat(a: Tensor, like: Tensor): Tensor {
+    this.broadcastPair("repeat", like, a);
+    return this.node("repeat", [a, like]);
+  }
+
+  // ---- matrix products ----------------------------------------------------
+
+  /**
+   * x @ w^T over the last dim, as torch.nn.functional.linear: x [..., K],
+   * w [..., N, K] -> [..., N]. w's leading dims broadcast over x's. w may be
+   * f16/bf16 (frozen weights); x must be f32. Also the attention products:
+   * linear(q [B,H,T,D], k [B,H,S,D]) = q @ k^T -> [B,H,T,S].
+   */
+  linear(x: Tensor, w: Tensor): Tensor {
+    this.alive("linear", x, w);
+    this.f32("linear", x);
+    if (w.dtype === "i32") throw new Error(`reasonrl engine: linear: weight ${w.describe()} must be a float type`);
+    const [xe, we] = [x.ne(), w.ne()];
+    if (xe[0] !== we[0] || xe[2] % we[2] !== 0 || xe[3] % we[3] !== 0) {
+      throw new Error(
+        `reasonrl engine: linear(x ${x.describe()}, w ${w.describe()}): need x [..., K] and w [..., N, K] ` +
+          "with equal K and w's leading dims dividing x's",
+      );
+    }
+    return this.node("mulMat", [this.isTransposed(w) ? this.node("cont", [w]) : w, x]);
+  }
+
+  // ---- shapes -------------------------------------------------------------
+
+  /** Same data, new shape (same element count; a must be contiguous: call cont() after permute). */
+  reshape(a: Tensor, shape: readonly number[]): Tensor {
+    this.alive("reshape", a);
+    const size = shape.reduce((x, y) => x * y, 1);
+    if (shape.length < 1 || shape.length > 4 || !shape.every((d) => Number.isInteger(d) && d > 0) || size !== a.size) {
+      throw new Error(`reasonrl engine: reshape(${a.describe()}) to [${shape.join(", ")}]: element counts differ`);
+    }
+    const ne = [...shape].reverse();
+    while (ne.length < 4) ne.push(1);
+    return this.node("reshape", [this.cont(a)], ne, [], shape.length);
+  }
+
+  /** Reorders dims as torch.permute: output dim i is input dim perm[i]. */
+  permute(a: Tensor, perm: readonly number[]): Tensor {
+    this.alive("permute", a);
+    const r = a.shape.length;
+    const sorted = [...perm].sort();
+    if (perm.length !== r || !sorted.every((d, i) => d === i)) {
+      throw new Error(`reasonrl engine: permute(${a.describe()}): [${perm.join(", ")}] is not a permutation of ${r} dims`);
+    }
+    // ggml: axis j of the input moves to position ax[j]; dim d (outermost first) is ggml axis r-1-d.
+    const ax = [0, 1, 2, 3];
+    perm.forEach((src, i) => {
+      ax[r - 1 - src] = r - 1 - i;
+    });
+    return this.node("permute", [a], ax);
+  }
+
+  /** Swaps the last two dims (a view; cont() makes it contiguous). */
+  transpose(a: Tensor): Tensor {
+    this.alive("transpose", a);
+    if (a.shape.length < 2) throw new Error(`reasonrl engine: transpose needs >= 2 dims, got ${a.describe()}`);
+    return this.node("transpose", [a]);
+  }
+
+  /** A contiguous copy (no-op node when already contiguous is still a copy). */
+  cont(a: Tensor): Tensor {
+    this.alive("cont", a);
+    return a.kind === "node" && !this.isContiguous(a) ? this.node("cont", [a]) : a;
+  }
+
+  /** Elements [start, start+length) of dim `dim` (a contiguous view). */
+  narrow(a: Tensor, dim: number, start: number, length: number): Tensor {
+    this.alive("narrow", a);
+    const r = a.shape.length;
+    if (!Number.isInteger(dim) || dim < 0 || dim >= r || start < 0 || length < 1 || start + length > a.shape[dim]) {
+      throw new Error(`reasonrl engine: narrow(${a.describe()}, dim ${dim}, start ${start}, length ${length}) is out of range`);
+    }
+    const c = this.cont(a);
+    const ne = c.ne();
+    const esz = c.dtype === "f16" || c.dtype === "bf16" ? 2 : 4;
+    const nb = [esz, esz * ne[0], esz * ne[0] * ne[1], esz * ne[0] * ne[1] * ne[2]];
+    const g = r - 1 - dim;
+    const outNe = [...ne];
+    outNe[g] = length;
+    return this.node("view", [c], [...outNe, nb[1], nb[2], nb[3], start * nb[g]]);
+  }
+
+  /** Converts to another dtype (e.g. bf16 weights to f32). */
+  cast(a: Tensor, dtype: DType): Tensor {
+    this.alive("cast", a);
+    if (dtype === "i32" || a.dtype === "i32") throw new Error(`reasonrl engine: cast of ${a.describe()} to ${dtype} is not supported`);
+    return this.node("cast", [this.cont(a)], [{ f32: 0, f16: 1, bf16: 30 }[dtype]]);
+  }
+
+  // ---- transformer layers -------------------------------------------------
+
+  /** Rows of `table` [V, D] picked by `ids` (i32, any shape S) -> [...S, D], f32. */
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    this.alive("embedding", table, ids);
+    if (ids.dtype !== "i32") throw new Error(`reasonrl engine: embedding ids ${ids.describe()} must be i32`);
+    if (table.shape.length !== 2) throw new Error(`reasonrl engine: embedding table ${table.describe()} must be [V, D]`);
+    if (ids.shape.length > 3) throw new Error(`reasonrl engine: embedding ids ${ids.describe()} has too many dims`);
+    const flat = ids.shape.length === 1 ? ids : this.reshape(ids, [ids.size]);
+    const rows = this.node("getRows", [table, flat], [], [], 2);
+    return ids.shape.length === 1 ? rows : this.reshape(rows, [...ids.shape, table.shape[1]]);
+  }
+
+  /** x / sqrt(mean(x^2) + eps) over the last dim (multiply by the weight separately). */
+  rmsNorm(x: Tensor, eps: number): Tensor {
+    this.f32("rmsNorm", x);
+    if (!(eps > 0)) throw new Error(`reasonrl engine: rmsNorm eps must be > 0, got ${eps}`);
+    return this.node("rmsNorm", [this.cont(x)], [], [eps]);
+  }
+
+  /**
+   * Rotary position embedding of x [T, H, D] or [B, T, H, D] with positions
+   * `pos` (i32 [T], shared by the batch). For sequences with different
+   * positions, flatten B*T into T.
+   */
+  rope(x: Tensor, pos: Tensor, options: RopeOptions): Tensor {
+    this.f32("rope", x);
+    this.alive("rope", pos);
+    const r = x.shape.length;
+    const T = x.shape[r - 3];
+    const D = x.shape[r - 1];
+    const dims = options.dims ?? D;
+    if (r < 3 || pos.dtype !== "i32" || pos.shape.length !== 1 || pos.shape[0] !== T) {
+      throw new Error(
+        `reasonrl engine: rope(x ${x.describe()}, pos ${pos.describe()}): need x [T, H, D] or [B, T, H, D] and i32 pos [T]`,
+      );
+    }
+    if (dims % 2 !== 0 || dims > D || !(options.theta > 0)) {
+      throw new Error(`reasonrl engine: rope: dims ${dims} must be even and <= ${D}, theta ${options.theta} > 0`);
+    }
+    const mode = options.mode === "neox" ? 2 : 0;
+    return this.node("rope", [this.cont(x), pos], [dims, mode, 0], [options.theta, options.freqScale ?? 1]);
+  }
+
+  /** Sets x[..., t, s] = -inf where s > t + nPast (causal mask over [..., T, S]). */
+  causalMask(x: Tensor, nPast = 0): Tensor {
+    this.f32("causalMask", x);
+    return this.node("diagMaskInf", [this.cont(x)], [nPast]);
+  }
+
+  /**
+   * softmax(x * scale + mask) over the last dim. `mask` (f32 [.., T', S] with
+   * T' >= T; dims 0-1 dividing x's) is additive: 0 keeps, -Infinity drops; no gradient to it.
+   */
+  softmax(x: Tensor, options: { mask?: Tensor; scale?: number } = {}): Tensor {
+    this.f32("softmax", x);
+    const scale = options.scale ?? 1;
+    const srcs = [this.cont(x)];
+    if (options.mask) {
+      const m = this.f32("softmax mask", options.mask);
+      const [xe, me] = [x.ne(), m.ne()];
+      if (me[0] !== xe[0] || me[1] < xe[1] || xe[2] % me[2] !== 0 || xe[3] % me[3] !== 0) {
+        throw new Error(`reasonrl engine: softmax mask ${m.describe()} does not fit ${x.describe()}`);
+      }
+      srcs.push(this.cont(m));
+    }
+    return this.node("softmax", srcs, [], [scale]);
+  }
+
+  /**
+   * Log-probability of each row's target: logits [N, V], targets (host ids, N of them)
+   * -> [N] = log softmax(logits)[n, targets[n]], floored at log(1e-30).
+   * Picks single probabilities (no N x V one-hot), so memory is the softmax only.
+   */
+  logProbsOf(logits: Tensor, targets: Int32Array): Tensor {
+    this.f32("logProbsOf", logits);
+    if (logits.shape.length !== 2) throw new Error(`reasonrl engine: logProbsOf needs logits [N, V], got ${logits.describe()}`);
+    const [N, V] = logits.shape;
+    if (targets.length !== N) throw new Error(`reasonrl engine: logProbsOf: ${targets.length} targets for ${N} rows`);
+    const flat = new Int32Array(N);
+    for (let n = 0; n < N; n++) {
+      const t = targets[n];
+      if (!(t >= 0 && t < V)) throw new Error(`reasonrl engine: logProbsOf: target ${t} at row ${n} outside vocab ${V}`);
+      flat[n] = n * V + t;
+    }
+    const probs = this.reshape(this.softmax(logits), [N * V, 1]);
+    const picked = this.node("getRows", [probs, this.constant([N], "i32", flat)], [], [], 2); // [N, 1]
+    return this.reshape(this.log(this.scale(picked, 1, LOG_PROB_FLOOR_EPS)), [N]);
+  }
+
+  /** Entropy of softmax(logits) per row: [N, V] -> [N]. */
+  entropy(logits: Tensor): Tensor {
+    const p = this.softmax(logits);
+    const plogp = this.mul(p, this.log(this.scale(p, 1, LOG_PROB_FLOOR_EPS)));
+    return this.reshape(this.neg(this.sumRows(plogp)), [logits.shape[0]]);
+  }
+
+  // ---- optimizer -----------------------------------------------------------
+
+  /**
+   * One AdamW update of parameter p in place, from grad and moments m, v (all
+   * f32, p's shape) and hyper = [lr, beta1, beta2, eps, weight decay,
+   * 1/(1-beta1^t), 1/(1-beta2^t)]. Build it as an `effects` node.
+   */
+  adamwUpdate(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: Tensor): Tensor {
+    if (p.kind !== "param") throw new Error(`reasonrl engine: adamwUpdate: ${p.describe()} is not a parameter`);
+    for (const t of [grad, m, v]) {
+      this.f32("adamwUpdate", t);
+      this.sameShape("adamwUpdate", p, t);
+    }
+    if (this.f32("adamwUpdate", hyper).size !== 7) {
+      throw new Error(`reasonrl engine: adamwUpdate: hyper must hold 7 values, got ${hyper.describe()}`);
+    }
+    return this.node("adamw", [p, this.cont(grad), m, v, hyper]);
+  }
+
+  // ---- checks -------------------------------------------------------------
+
+  protected alive(op: string, ...ts: Tensor[]): void {
+    for (const t of ts) t.assertAlive(`use in ${op}`);
+  }
+
+  protected f32(op: string, a: Tensor): Tensor {
+    this.alive(op, a);
+    if (a.dtype !== "f32") throw new Error(`reasonrl engine: ${op} needs f32, got ${a.describe()}`);
+    return a;
+  }
+
+  protected sameShape(op: string, a: Tensor, b: Tensor): void {
+    if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+      throw new Error(`reasonrl engine: ${op}: shapes differ: ${a.describe()} vs ${b.describe()}`);
+    }
+  }
+
+  /** Checks that b broadcasts over a (ggml repeats b; dims compared innermost first). */
+  protected broadcastPair(op: string, a: Tensor, b: Tensor): [Tensor, Tensor] {
+    this.f32(op, a);
+    this.f32(op, b);
+    const [ae, be] = [a.ne(), b.ne()];
+    if (be.some((d, i) => ae[i] % d !== 0)) {
+      throw new Error(
+        `reasonrl engine: ${op}(${a.describe()}, ${b.describe()}): the second shape must broadcast over the first`,
+      );
+    }
+    return [this.cont(a), this.cont(b)];
+  }
+
+  protected isContiguous(a: Tensor): boolean {
+    return a.layout !== "strided" && a.layout !== "transposed";
+  }
+
+  protected isTransposed(a: Tensor): boolean {
+    return a.layout === "transposed";
+  }
+}

@@ -1,0 +1,87 @@
+/** Test helpers: seeded random data, plain-TypeScript references, finite-difference gradients. */
+import assert from "node:assert/strict";
+import { Engine, type Graph, type Tensor } from "../../src/engine/index.ts";
+
+/** A small seeded generator (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n uniform values in [lo, hi). */
+export function uniform(rand: () => number, n: number, lo = -1, hi = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
+}
+
+let shared: Engine | undefined;
+/** One engine for a test file (2 threads, the CI machine's cores). */
+export function engine(): Engine {
+  shared ??= new Engine({ threads: 2 });
+  return shared;
+}
+
+/** Asserts two arrays agree elementwise within atol + rtol * |expected|. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = ""): void {
+  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= atol + rtol * Math.abs(expected[i]))) {
+      assert.fail(`${what}: element ${i}: got ${actual[i]}, expected ${expected[i]} (diff ${diff})`);
+    }
+  }
+}
+
+/**
+ * Checks the gradients of `build(g, ...params)` (a scalar loss) against central
+ * finite differences, for up to `samples` elements of each parameter.
+ * Returns the largest relative error seen.
+ */
+export async function gradCheck(
+  params: Tensor[],
+  build: (g: Graph) => Tensor,
+  { samples = 8, h = 1e-2, tol = 2e-2, seed = 1 } = {},
+): Promise<number> {
+  const e = engine();
+  const train = e.graph({ capacity: 8192 });
+  train.build({ loss: build(train), backward: true, outputs: [] });
+  const fwd = e.graph({ capacity: 8192 });
+  const loss = build(fwd);
+  fwd.build({ outputs: [loss] });
+  const evalLoss = async () => (await fwd.compute())[0][0];
+
+  e.zeroGrads(params);
+  await train.compute();
+  const rand = rng(seed);
+  let worst = 0;
+  for (const p of params) {
+    const grad = (p.grad as Tensor).readF32();
+    const values = p.readF32();
+    const picks = Array.from({ length: Math.min(samples, p.size) }, (_, i) =>
+      p.size <= samples ? i : Math.floor(rand() * p.size),
+    );
+    for (const i of picks) {
+      const orig = values[i];
+      values[i] = orig + h;
+      p.write(values);
+      const up = await evalLoss();
+      values[i] = orig - h;
+      p.write(values);
+      const down = await evalLoss();
+      values[i] = orig;
+      p.write(values);
+      const numeric = (up - down) / (2 * h);
+      const err = Math.abs(numeric - grad[i]) / Math.max(1e-2, Math.abs(numeric), Math.abs(grad[i]));
+      worst = Math.max(worst, err);
+      assert.ok(err <= tol, `${p.describe()}[${i}]: analytic ${grad[i]} vs numeric ${numeric} (rel err ${err})`);
+    }
+  }
+  train.free();
+  fwd.free();
+  return worst;
+}
