@@ -1,8 +1,53 @@
 // Graphs: a context for op tensors, forward and backward construction, and
 // compute on a libuv worker thread so the JS main thread stays responsive.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <map>
 
 #include "addon.h"
+
+// REASONRL_PROFILE=1 times every node (computed one at a time, so totals are
+// slower than a normal run) and prints the time per op and backend at exit.
+namespace profile {
+using Clock = std::chrono::steady_clock;
+static std::map<std::string, double> totals;
+static Clock::time_point last;
+
+static bool Enabled() {
+  static const bool on = std::getenv("REASONRL_PROFILE") != nullptr;
+  return on;
+}
+
+static void Print() {
+  std::vector<std::pair<double, std::string>> rows;
+  double all = 0;
+  for (auto& [k, v] : totals) rows.push_back({v, k}), all += v;
+  std::sort(rows.rbegin(), rows.rend());
+  std::fprintf(stderr, "reasonrl profile: %.1f ms in nodes\n", all);
+  for (auto& [v, k] : rows) std::fprintf(stderr, "  %10.1f ms  %5.1f%%  %s\n", v, 100 * v / all, k.c_str());
+}
+
+static bool Callback(ggml_tensor* t, bool ask, void* user_data) {
+  auto* sched = static_cast<ggml_backend_sched_t>(user_data);
+  if (ask) return true;
+  auto now = Clock::now();
+  ggml_backend_t be = ggml_backend_sched_get_tensor_backend(sched, t);
+  std::string key = std::string(ggml_op_desc(t)) + " @" + (be ? ggml_backend_name(be) : "?");
+  totals[key] += std::chrono::duration<double, std::milli>(now - last).count();
+  last = now;
+  return true;
+}
+
+static void Attach(ggml_backend_sched_t sched) {
+  static bool registered = false;
+  if (!registered) std::atexit(Print), registered = true;
+  ggml_backend_sched_set_eval_callback(sched, Callback, sched);
+  last = Clock::now();
+}
+}  // namespace profile
 
 Graph::~Graph() {
   if (ctx) ggml_free(ctx);
@@ -85,6 +130,8 @@ static Napi::Value BuildBackward(const Napi::CallbackInfo& info) {
       if (TensorArg(params.Get(j)) == node) grad_accs[i] = TensorArg(accs.Get(j));
     }
   }
+  // See native/patches/0001: 2-D out_prod is fast only on the BLAS backend.
+  ggml_reasonrl_out_prod_2d = g->backends->blas != nullptr;
   ggml_build_backward_expand(g->ctx, gf, grad_accs.data());
   return info.Env().Undefined();
 }
@@ -92,6 +139,18 @@ static Napi::Value BuildBackward(const Napi::CallbackInfo& info) {
 static Napi::Value NodeCount(const Napi::CallbackInfo& info) {
   Graph* g = GraphArg(info[0]);
   return Napi::Number::New(info.Env(), ggml_graph_n_nodes(g->cgraph));
+}
+
+// The scheduler's buffers are shared by every graph of an engine, so the
+// addresses a graph's tensors got at its last compute may now belong to
+// another graph. Clearing them makes the allocator place them afresh (a
+// tensor with data looks pre-allocated to it, and pins its op to the CPU
+// backend). Views are re-derived from their sources.
+static void ForgetAllocation(ggml_context* ctx) {
+  for (ggml_tensor* t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) {
+    t->data = nullptr;
+    t->buffer = nullptr;
+  }
 }
 
 // Runs one graph on the scheduler off the main thread, then copies every
@@ -108,10 +167,12 @@ class ComputeWorker : public Napi::AsyncWorker {
     auto& b = *graph_->backends;
     std::lock_guard<std::mutex> lock(ComputeMutex());
     ggml_backend_sched_reset(b.sched);
+    ForgetAllocation(graph_->ctx);
     if (!ggml_backend_sched_alloc_graph(b.sched, graph_->cgraph)) {
       SetError("ggml could not allocate the graph's compute buffers (out of memory?)");
       return;
     }
+    if (profile::Enabled()) profile::Attach(b.sched);
     const ggml_status status = ggml_backend_sched_graph_compute(b.sched, graph_->cgraph);
     if (status != GGML_STATUS_SUCCESS) {
       SetError(std::string("ggml graph compute failed: ") + ggml_status_to_string(status));

@@ -160,7 +160,13 @@ export abstract class Ops {
           "with equal K and w's leading dims dividing x's",
       );
     }
-    return this.node("mulMat", [this.isTransposed(w) ? this.node("cont", [w]) : w, x]);
+    const weight = this.isTransposed(w) ? this.node("cont", [w]) : w;
+    if (w.shape.length > 2 || x.shape.length <= 2) return this.node("mulMat", [weight, x]);
+    // A 2-D weight: flatten x to a matrix so the product and its backward
+    // (out_prod) are plain matrix ops that the BLAS backend accepts.
+    const K = x.shape[x.shape.length - 1];
+    const y = this.node("mulMat", [weight, this.reshape(x, [x.size / K, K])]);
+    return this.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
   }
 
   // ---- shapes -------------------------------------------------------------

@@ -1,0 +1,21 @@
+/** `reasonrl bench <name>`: speed benchmarks; the last line printed is the JSON result. */
+import type { Command } from "commander";
+import { benchEngine } from "../../bench/engine.ts";
+
+export function register(program: Command): void {
+  const bench = program.command("bench").description("run a benchmark; its last line is one JSON object of figures");
+  bench
+    .command("engine")
+    .description("train a ~10M-parameter Llama on the engine and compare its GFLOP/s with a 1024^3 sgemm")
+    .option("--steps <n>", "timed training steps", (v) => Number.parseInt(v, 10), 5)
+    .option("--threads <n>", "compute threads (default: all cores)", (v) => Number.parseInt(v, 10))
+    .option("--batch <n>", "sequences per step", (v) => Number.parseInt(v, 10), 8)
+    .option("--seq <n>", "tokens per sequence", (v) => Number.parseInt(v, 10), 256)
+    .action(async (opts: { steps: number; threads?: number; batch: number; seq: number }) => {
+      const result = await benchEngine({ ...opts, log: (line) => console.log(line) });
+      console.log(
+        `training ${result.train_gflops} GFLOP/s vs sgemm ${result.sgemm_gflops} GFLOP/s (${result.sgemm_backend}): ratio ${result.ratio}`,
+      );
+      console.log(JSON.stringify(result));
+    });
+}

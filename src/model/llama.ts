@@ -1,0 +1,174 @@
+/**
+ * A Llama-style decoder (RMSNorm, rotary attention with grouped KV heads,
+ * SwiGLU MLP) written as engine graphs, in the spirit of nanoGPT: one
+ * function per layer, the shape of every tensor in a comment.
+ *
+ * Notation: B batch, T sequence, C hidden, H heads, Hkv kv heads, D head
+ * dim (C / H), F feed-forward width, V vocabulary.
+ */
+import { z } from "zod";
+import type { Engine, Graph, Tensor } from "../engine/index.ts";
+
+export const LlamaConfig = z.object({
+  vocabSize: z.number().int().positive(),
+  hidden: z.number().int().positive(),
+  layers: z.number().int().positive(),
+  heads: z.number().int().positive(),
+  kvHeads: z.number().int().positive(),
+  ffn: z.number().int().positive(),
+  ropeTheta: z.number().positive().default(10000),
+  rmsEps: z.number().positive().default(1e-6),
+  tieEmbeddings: z.boolean().default(false),
+});
+export type LlamaConfig = z.output<typeof LlamaConfig>;
+
+export interface LayerWeights {
+  attnNorm: Tensor; // [C]
+  wq: Tensor; // [H*D, C]
+  wk: Tensor; // [Hkv*D, C]
+  wv: Tensor; // [Hkv*D, C]
+  wo: Tensor; // [C, H*D]
+  mlpNorm: Tensor; // [C]
+  wGate: Tensor; // [F, C]
+  wUp: Tensor; // [F, C]
+  wDown: Tensor; // [C, F]
+}
+
+export interface LlamaWeights {
+  embed: Tensor; // [V, C]
+  layers: LayerWeights[];
+  finalNorm: Tensor; // [C]
+  lmHead: Tensor; // [V, C] (the embedding itself when tied)
+}
+
+/** Checks the config's derived sizes (head dim, grouping) and returns it parsed. */
+export function parseLlamaConfig(input: z.input<typeof LlamaConfig>): LlamaConfig {
+  const c = LlamaConfig.parse(input);
+  if (c.hidden % c.heads !== 0) throw new Error(`llama config: hidden ${c.hidden} is not divisible by heads ${c.heads}`);
+  if (c.heads % c.kvHeads !== 0) throw new Error(`llama config: heads ${c.heads} is not divisible by kvHeads ${c.kvHeads}`);
+  if ((c.hidden / c.heads) % 2 !== 0) throw new Error(`llama config: head dim ${c.hidden / c.heads} must be even`);
+  return c;
+}
+
+/** Trainable parameters, initialised N(0, 0.02) (norms at 1) from a seeded generator. */
+export function initLlamaWeights(engine: Engine, config: LlamaConfig, seed = 0): LlamaWeights {
+  const { vocabSize: V, hidden: C, heads: H, kvHeads: Hkv, ffn: F } = config;
+  const D = C / H;
+  const rand = gaussian(seed);
+  const normal = (shape: number[], name: string) => {
+    const data = Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => 0.02 * rand());
+    return engine.param(shape, { name, data });
+  };
+  const ones = (name: string) => engine.param([C], { name, data: new Float32Array(C).fill(1) });
+  const embed = normal([V, C], "embed");
+  const layers = Array.from({ length: config.layers }, (_, i) => ({
+    attnNorm: ones(`l${i}.attn_norm`),
+    wq: normal([H * D, C], `l${i}.wq`),
+    wk: normal([Hkv * D, C], `l${i}.wk`),
+    wv: normal([Hkv * D, C], `l${i}.wv`),
+    wo: normal([C, H * D], `l${i}.wo`),
+    mlpNorm: ones(`l${i}.mlp_norm`),
+    wGate: normal([F, C], `l${i}.w_gate`),
+    wUp: normal([F, C], `l${i}.w_up`),
+    wDown: normal([C, F], `l${i}.w_down`),
+  }));
+  const finalNorm = ones("final_norm");
+  const lmHead = config.tieEmbeddings ? embed : normal([V, C], "lm_head");
+  return { embed, layers, finalNorm, lmHead };
+}
+
+/** Every distinct parameter tensor, for the optimizer. */
+export function llamaParameters(w: LlamaWeights): Tensor[] {
+  const all = [w.embed, ...w.layers.flatMap((l) => Object.values(l)), w.finalNorm, w.lmHead];
+  return [...new Set(all)];
+}
+
+/** Parameter count (tied embeddings counted once). */
+export function countParameters(w: LlamaWeights): number {
+  return llamaParameters(w).reduce((n, t) => n + t.size, 0);
+}
+
+/** RMSNorm with a learned gain: x [.., C] -> [.., C]. */
+export function rmsNorm(g: Graph, x: Tensor, weight: Tensor, eps: number): Tensor {
+  return g.mul(g.rmsNorm(x, eps), weight);
+}
+
+/**
+ * Causal self-attention of x [B, T, C] at positions pos (i32 [T]).
+ * Grouped KV heads broadcast over query heads as HF's repeat_kv does.
+ */
+export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, pos: Tensor): Tensor {
+  const [B, T] = x.shape;
+  const { heads: H, kvHeads: Hkv } = c;
+  const D = c.hidden / H;
+  const rope = { theta: c.ropeTheta, mode: "neox" as const };
+  const q = g.rope(g.reshape(g.linear(x, w.wq), [B, T, H, D]), pos, rope); // [B, T, H, D]
+  const k = g.rope(g.reshape(g.linear(x, w.wk), [B, T, Hkv, D]), pos, rope); // [B, T, Hkv, D]
+  const v = g.reshape(g.linear(x, w.wv), [B, T, Hkv, D]); // [B, T, Hkv, D]
+  const qh = g.permute(q, [0, 2, 1, 3]); // [B, H, T, D]
+  const kh = g.permute(k, [0, 2, 1, 3]); // [B, Hkv, T, D]
+  const vt = g.cont(g.permute(v, [0, 2, 3, 1])); // [B, Hkv, D, T]
+  const scores = g.causalMask(g.linear(qh, kh)); // [B, H, T, T]
+  const att = g.softmax(scores, { scale: 1 / Math.sqrt(D) }); // [B, H, T, T]
+  const y = g.linear(att, vt); // [B, H, T, D]
+  const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, C]
+  return g.linear(merged, w.wo); // [B, T, C]
+}
+
+/** SwiGLU feed-forward: x [B, T, C] -> [B, T, C]. */
+export function mlp(g: Graph, w: LayerWeights, x: Tensor): Tensor {
+  const h = g.swiglu(g.linear(x, w.wGate), g.linear(x, w.wUp)); // [B, T, F]
+  return g.linear(h, w.wDown); // [B, T, C]
+}
+
+/** One pre-norm decoder layer with residual connections: [B, T, C] -> [B, T, C]. */
+export function block(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, pos: Tensor): Tensor {
+  const h = g.add(x, attention(g, c, w, rmsNorm(g, x, w.attnNorm, c.rmsEps), pos));
+  return g.add(h, mlp(g, w, rmsNorm(g, h, w.mlpNorm, c.rmsEps)));
+}
+
+/** The final hidden states of token ids (i32 [B, T]): [B, T, C]. */
+export function hiddenStates(g: Graph, c: LlamaConfig, w: LlamaWeights, ids: Tensor, pos: Tensor): Tensor {
+  let x = g.embedding(w.embed, ids); // [B, T, C]
+  for (const layer of w.layers) x = block(g, c, layer, x, pos);
+  return rmsNorm(g, x, w.finalNorm, c.rmsEps); // [B, T, C]
+}
+
+/** Logits of every position: [B, T, V]. */
+export function logits(g: Graph, c: LlamaConfig, w: LlamaWeights, ids: Tensor, pos: Tensor): Tensor {
+  return g.linear(hiddenStates(g, c, w, ids, pos), w.lmHead);
+}
+
+/**
+ * Per-token weighted log-likelihood loss: -sum_n weights[n] * log p(targets[n]),
+ * over the B*T positions (weights 0 mask a position out). Returns the scalar
+ * loss and the per-token log-probs [B*T].
+ */
+export function weightedNllLoss(
+  g: Graph,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  ids: Tensor,
+  pos: Tensor,
+  targets: Int32Array,
+  weights: Tensor,
+): { loss: Tensor; logProbs: Tensor } {
+  const [B, T] = ids.shape;
+  const flat = g.reshape(logits(g, c, w, ids, pos), [B * T, c.vocabSize]); // [B*T, V]
+  const logProbs = g.logProbsOf(flat, targets); // [B*T]
+  const loss = g.neg(g.sum(g.mul(logProbs, weights))); // [1]
+  return { loss, logProbs };
+}
+
+/** Standard normal samples from a seeded generator (Box-Muller over mulberry32). */
+export function gaussian(seed: number): () => number {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
