@@ -8,7 +8,13 @@
  * build has it, else ggml's mul_mat). train_gflops = 6 * params * tokens / step_s.
  */
 import { AdamW, Engine } from "../src/engine/index.ts";
-import { countParameters, initLlamaWeights, llamaParameters, parseLlamaConfig, weightedNllLoss } from "../src/model/llama.ts";
+import {
+  countParameters,
+  initLlamaWeights,
+  llamaParameters,
+  parseLlamaConfig,
+  weightedNllLoss,
+} from "../src/model/llama.ts";
 
 export interface EngineBenchOptions {
   steps: number;
@@ -51,13 +57,23 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
   mm.free();
 
   // --- training steps of the small Llama ---
-  const config = parseLlamaConfig({ vocabSize: 10240, hidden: 256, layers: 6, heads: 4, kvHeads: 4, ffn: 768 });
+  const config = parseLlamaConfig({
+    vocabSize: 10240,
+    hidden: 256,
+    layers: 6,
+    heads: 4,
+    kvHeads: 4,
+    ffn: 768,
+  });
   const weights = initLlamaWeights(engine, config, 1);
   const params = llamaParameters(weights);
   const nParams = countParameters(weights);
   const { batch: B, seq: T } = opts;
   const tokens = B * T;
-  const ids = engine.tensor([B, T], { dtype: "i32", data: Int32Array.from({ length: tokens }, (_, i) => (i * 7919) % config.vocabSize) });
+  const ids = engine.tensor([B, T], {
+    dtype: "i32",
+    data: Int32Array.from({ length: tokens }, (_, i) => (i * 7919) % config.vocabSize),
+  });
   const pos = engine.tensor([T], { dtype: "i32", data: Int32Array.from({ length: T }, (_, i) => i) });
   const targets = Int32Array.from({ length: tokens }, (_, i) => ((i + 1) * 7919) % config.vocabSize);
   const weightsPerToken = engine.tensor([tokens], { data: new Float32Array(tokens).fill(1 / tokens) });
@@ -65,7 +81,9 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
   const { loss } = weightedNllLoss(g, config, weights, ids, pos, targets, weightsPerToken);
   g.build({ loss, outputs: [loss], backward: true });
   const opt = new AdamW(engine, params, { lr: 1e-3, maxGradNorm: 1 });
-  opts.log(`model: ${(nParams / 1e6).toFixed(2)}M parameters, ${tokens} tokens per step, ${g.nodeCount()} graph nodes`);
+  opts.log(
+    `model: ${(nParams / 1e6).toFixed(2)}M parameters, ${tokens} tokens per step, ${g.nodeCount()} graph nodes`,
+  );
 
   const times: number[] = [];
   for (let step = 0; step <= opts.steps; step++) {

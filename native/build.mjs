@@ -30,7 +30,8 @@ function findNodeLlamaCpp() {
   for (let dir = root; ; dir = dirname(dir)) {
     const candidate = join(dir, "node_modules", "node-llama-cpp");
     if (existsSync(join(candidate, "llama", "gitRelease.bundle"))) return candidate;
-    if (dirname(dir) === dir) throw new Error("node-llama-cpp with llama/gitRelease.bundle not found: run npm install");
+    if (dirname(dir) === dir)
+      throw new Error("node-llama-cpp with llama/gitRelease.bundle not found: run npm install");
   }
 }
 
@@ -67,7 +68,11 @@ function cmakeFlags(blas) {
 
 function patchFiles() {
   const dir = join(here, "patches");
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".patch")).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".patch"))
+        .sort()
+    : [];
 }
 
 /** Builds ggml into `<cache>/ggml-<key>` unless it is already there; returns that folder. */
@@ -77,7 +82,8 @@ function buildGgml(nlcDir, blas) {
   const hash = createHash("sha256").update(version).update(flags.join(" ")).update(process.arch);
   for (const p of patchFiles()) hash.update(readFileSync(join(here, "patches", p)));
   const key = hash.digest("hex").slice(0, 16);
-  const cacheRoot = process.env.REASONRL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "reasonrl");
+  const cacheRoot =
+    process.env.REASONRL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "reasonrl");
   const out = join(cacheRoot, `ggml-${key}`);
   if (existsSync(join(out, "done.json"))) {
     log(`ggml cached at ${out}`);
@@ -136,7 +142,11 @@ function main() {
     return;
   }
   writeFileSync(join(here, "ggml.json"), configText); // read by binding.gyp through ggml-config.mjs
-  const nodeGyp = join(dirname(fileURLToPath(import.meta.resolve("node-gyp/package.json"))), "bin", "node-gyp.js");
+  const nodeGyp = join(
+    dirname(fileURLToPath(import.meta.resolve("node-gyp/package.json"))),
+    "bin",
+    "node-gyp.js",
+  );
   log("building the Node-API addon");
   run(process.execPath, [nodeGyp, "rebuild", "--jobs", jobs], { cwd: here });
   writeFileSync(stampFile, stamp);

@@ -36,9 +36,10 @@ const std::unordered_map<std::string, OpFn>& OpTable() {
       // reductions
       {"sum", [](const OpArgs& a) { return ggml_sum(a.ctx, a.src[0]); }},
       {"sumRows", [](const OpArgs& a) { return ggml_sum_rows(a.ctx, a.src[0]); }},
-      {"mean", [](const OpArgs& a) { return ggml_mean(a.ctx, a.src[0]); }},
       {"argmax", [](const OpArgs& a) { return ggml_argmax(a.ctx, a.src[0]); }},
       {"repeat", [](const OpArgs& a) { return ggml_repeat(a.ctx, a.src[0], a.src[1]); }},
+      {"repeat4d",
+       [](const OpArgs& a) { return ggml_repeat_4d(a.ctx, a.src[0], a.i[0], a.i[1], a.i[2], a.i[3]); }},
       // matrix products: mulMat(a[.., n, k], b[.., m, k]) -> [.., m, n]
       {"mulMat", [](const OpArgs& a) { return ggml_mul_mat(a.ctx, a.src[0], a.src[1]); }},
       // shapes

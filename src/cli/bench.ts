@@ -3,7 +3,9 @@ import type { Command } from "commander";
 import { benchEngine } from "../../bench/engine.ts";
 
 export function register(program: Command): void {
-  const bench = program.command("bench").description("run a benchmark; its last line is one JSON object of figures");
+  const bench = program
+    .command("bench")
+    .description("run a benchmark; its last line is one JSON object of figures");
   bench
     .command("engine")
     .description("train a ~10M-parameter Llama on the engine and compare its GFLOP/s with a 1024^3 sgemm")

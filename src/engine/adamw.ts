@@ -60,13 +60,17 @@ export class AdamW {
     this.options = AdamWOptions.parse(options);
     this.#engine = engine;
     for (const p of params) {
-      if (p.kind !== "param" || !p.grad) throw new Error(`reasonrl AdamW: ${p.describe()} is not a trainable parameter`);
+      if (p.kind !== "param" || !p.grad)
+        throw new Error(`reasonrl AdamW: ${p.describe()} is not a trainable parameter`);
     }
     if (params.length === 0) throw new Error("reasonrl AdamW: no parameters to optimize");
     this.#params = params;
     this.#m = params.map((p) => engine.tensor(p.shape, { name: `adam m of ${p.name}` }));
     this.#v = params.map((p) => engine.tensor(p.shape, { name: `adam v of ${p.name}` }));
-    this.#hyper = { decay: engine.tensor([7], { name: "adamw hyper" }), plain: engine.tensor([7], { name: "adamw hyper" }) };
+    this.#hyper = {
+      decay: engine.tensor([7], { name: "adamw hyper" }),
+      plain: engine.tensor([7], { name: "adamw hyper" }),
+    };
     this.#clipScale = engine.tensor([1], { name: "clip scale", data: [1] });
   }
 
@@ -88,7 +92,8 @@ export class AdamW {
   /** Applies one update from the accumulated gradients, then zeroes them. */
   async step(opts: { lr?: number } = {}): Promise<StepResult> {
     const lr = opts.lr ?? this.options.lr;
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`reasonrl AdamW: learning rate must be finite and >= 0, got ${lr}`);
+    if (!(lr >= 0) || !Number.isFinite(lr))
+      throw new Error(`reasonrl AdamW: learning rate must be finite and >= 0, got ${lr}`);
     const gradNorm = await this.gradNorm();
     if (!Number.isFinite(gradNorm)) {
       this.zeroGrad();
@@ -126,8 +131,8 @@ export class AdamW {
         `reasonrl AdamW: state has ${state.m.length} moments, optimizer has ${this.#params.length} parameters`,
       );
     }
-    state.m.forEach((m, i) => this.#m[i].write(m));
-    state.v.forEach((v, i) => this.#v[i].write(v));
+    for (const [i, m] of state.m.entries()) this.#m[i].write(m);
+    for (const [i, v] of state.v.entries()) this.#v[i].write(v);
     this.stepCount = state.step;
   }
 

@@ -66,7 +66,7 @@ export class Engine implements TensorHost {
     this.native.setThreads(this.handle, threads);
   }
 
-  /** True while a graph is being computed (persistent tensors must not be written then). */
+  /** True while a graph is queued or computing (persistent tensors must not be written then). */
   get computing(): boolean {
     return this.#computing > 0;
   }
@@ -99,10 +99,10 @@ export class Engine implements TensorHost {
     return this.#lossSeed;
   }
 
-  /** @internal runs `fn` after every earlier compute finished, marking the engine busy meanwhile. */
+  /** @internal runs `fn` after every earlier compute finished; the engine is busy from now until it ends. */
   enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    this.#computing++;
     const run = async () => {
-      this.#computing++;
       try {
         return await fn();
       } finally {
@@ -119,7 +119,13 @@ export class Engine implements TensorHost {
     const name = options.name ?? "";
     const ne = [...shape].reverse();
     while (ne.length < MAX_DIMS) ne.push(1);
-    const [owner, handle] = this.native.createTensor(this.handle, GGML_TYPE[dtype], ne, name, kind === "param");
+    const [owner, handle] = this.native.createTensor(
+      this.handle,
+      GGML_TYPE[dtype],
+      ne,
+      name,
+      kind === "param",
+    );
     const t = new Tensor(this, kind, [...shape], dtype, name, handle, owner, null);
     if (options.data !== undefined) t.write(options.data);
     return t;
@@ -129,6 +135,8 @@ export class Engine implements TensorHost {
 /** Throws unless `shape` has 1-4 positive integer dims. */
 export function checkShape(shape: readonly number[], what: string): void {
   if (shape.length < 1 || shape.length > MAX_DIMS || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new Error(`reasonrl engine: ${what}: shape [${shape.join(", ")}] must have 1-4 positive integer dims`);
+    throw new Error(
+      `reasonrl engine: ${what}: shape [${shape.join(", ")}] must have 1-4 positive integer dims`,
+    );
   }
 }

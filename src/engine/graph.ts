@@ -35,6 +35,9 @@ export interface BuildOptions {
 /** How many tensors a backward pass may add per forward tensor (measured: ~2.3 on a Llama block). */
 const BACKWARD_EXPANSION = 4;
 
+/** Ops whose output passes no gradient back (piecewise constant, or an optimizer update). */
+const NO_GRADIENT = new Set(["step", "argmax", "adamw"]);
+
 let graphCounter = 0;
 
 export class Graph extends Ops {
@@ -45,6 +48,8 @@ export class Graph extends Ops {
   #tensors = 0;
   #freed = false;
   #built = false;
+  /** Holds an in-place update (adamwUpdate), which ggml's backward cannot handle. */
+  #inPlace = false;
   #outputs: Tensor[] = [];
   /** Persistent tensors this graph reads or writes; checked alive before each compute. */
   readonly #leaves = new Set<Tensor>();
@@ -90,8 +95,11 @@ export class Graph extends Ops {
     }
     for (const t of [...outputs, ...effects, ...(loss ? [loss] : [])]) this.#own(t, "build");
     if (loss && (loss.dtype !== "f32" || loss.size !== 1)) {
-      throw new Error(`reasonrl engine: graph ${this.label}: the loss must be an f32 scalar, got ${loss.describe()}`);
+      throw new Error(
+        `reasonrl engine: graph ${this.label}: the loss must be an f32 scalar, got ${loss.describe()}`,
+      );
     }
+    const params = options.backward ? this.#checkBackward(loss) : [];
     const native = this.#engine.native;
     native.buildForward(
       this.#handle,
@@ -99,16 +107,7 @@ export class Graph extends Ops {
       loss ? loss.handle : null,
       effects.map((t) => t.handle),
     );
-    if (options.backward) {
-      if (!loss) throw new Error(`reasonrl engine: graph ${this.label}: backward needs a loss`);
-      const params = [...this.#leaves].filter((t) => t.kind === "param");
-      if (params.length === 0) throw new Error(`reasonrl engine: graph ${this.label}: backward but no parameter is used`);
-      if (this.#tensors * BACKWARD_EXPANSION > this.capacity) {
-        throw new Error(
-          `reasonrl engine: graph ${this.label} has ${this.#tensors} forward tensors; with backward it needs ` +
-            `capacity >= ${this.#tensors * BACKWARD_EXPANSION} (have ${this.capacity}): pass a larger capacity`,
-        );
-      }
+    if (params.length > 0) {
       const seed = this.#engine.lossSeed();
       native.buildBackward(
         this.#handle,
@@ -136,28 +135,47 @@ export class Graph extends Ops {
       this.#assertUsable("compute");
       return this.#engine.native.compute(this.#handle, this);
     });
-    return buffers.map((b, i) => (this.#outputs[i].dtype === "i32" ? new Int32Array(b) : new Float32Array(b)));
+    return buffers.map((b, i) =>
+      this.#outputs[i].dtype === "i32" ? new Int32Array(b) : new Float32Array(b),
+    );
   }
 
   /** Releases the graph's memory; its nodes can no longer be used. Idempotent. */
   free(): void {
     if (this.#freed) return;
     if (this.#engine.computing) {
-      throw new Error(`reasonrl engine: cannot free graph ${this.label} while a graph is computing; await it first`);
+      throw new Error(
+        `reasonrl engine: cannot free graph ${this.label} while a graph is computing; await it first`,
+      );
     }
     this.#engine.native.freeGraph(this.#handle);
     for (const c of this.#constants) c.free();
     this.#freed = true;
   }
 
-  protected node(op: string, srcs: Tensor[], ints: number[] = [], floats: number[] = [], rank?: number): Tensor {
+  protected node(
+    op: string,
+    srcs: Tensor[],
+    ints: number[] = [],
+    floats: number[] = [],
+    rank?: number,
+  ): Tensor {
     this.#assertUsable(`add ${op} to`);
-    if (this.#built) throw new Error(`reasonrl engine: graph ${this.label} is built; ops can no longer be added`);
+    if (this.#built)
+      throw new Error(`reasonrl engine: graph ${this.label} is built; ops can no longer be added`);
     for (const s of srcs) this.#own(s, op);
     if (this.#tensors >= this.capacity) {
-      throw new Error(`reasonrl engine: graph ${this.label} is full (${this.capacity} tensors): pass a larger capacity`);
+      throw new Error(
+        `reasonrl engine: graph ${this.label} is full (${this.capacity} tensors): pass a larger capacity`,
+      );
     }
-    const [handle, type, ...rest] = this.#engine.native.op(this.#handle, op, srcs.map((s) => s.handle), ints, floats);
+    const [handle, type, ...rest] = this.#engine.native.op(
+      this.#handle,
+      op,
+      srcs.map((s) => s.handle),
+      ints,
+      floats,
+    );
     this.#tensors++;
     const ne = rest.slice(0, 4);
     let r = rank ?? Math.max(...srcs.map((s) => s.shape.length));
@@ -165,6 +183,8 @@ export class Graph extends Ops {
     const shape = ne.slice(0, r).reverse();
     const t = new Tensor(this.#engine, "node", shape, dtypeFromGgml(type), op, handle, null, this);
     t.layout = (["contiguous", "strided", "transposed"] as const)[rest[4]];
+    t.requiresGrad = !NO_GRADIENT.has(op) && t.dtype !== "i32" && srcs.some((s) => s.requiresGrad);
+    if (op === "adamw") this.#inPlace = true;
     return t;
   }
 
@@ -175,15 +195,35 @@ export class Graph extends Ops {
     return t;
   }
 
+  /** The parameters a backward pass will reach; throws if it cannot be built. */
+  #checkBackward(loss: Tensor | undefined): Tensor[] {
+    if (!loss) throw new Error(`reasonrl engine: graph ${this.label}: backward needs a loss`);
+    if (this.#inPlace)
+      throw new Error(`reasonrl engine: graph ${this.label}: backward through an in-place update`);
+    const params = [...this.#leaves].filter((t) => t.kind === "param");
+    if (params.length === 0)
+      throw new Error(`reasonrl engine: graph ${this.label}: backward but no parameter is used`);
+    if (this.#tensors * BACKWARD_EXPANSION > this.capacity) {
+      throw new Error(
+        `reasonrl engine: graph ${this.label} has ${this.#tensors} forward tensors; with backward it needs ` +
+          `capacity >= ${this.#tensors * BACKWARD_EXPANSION} (have ${this.capacity}): pass a larger capacity`,
+      );
+    }
+    return params;
+  }
+
   /** Checks `t` may be used here: alive, and a node of this graph or a persistent tensor. */
   #own(t: Tensor, op: string): void {
     t.assertAlive(`use in ${op}`);
     if (t.kind === "node") {
       if (t.lifetime !== this) {
-        throw new Error(`reasonrl engine: ${op}: ${t.describe()} belongs to graph ${t.lifetime?.label}, not ${this.label}`);
+        throw new Error(
+          `reasonrl engine: ${op}: ${t.describe()} belongs to graph ${t.lifetime?.label}, not ${this.label}`,
+        );
       }
     } else {
-      if (t.host !== this.#engine) throw new Error(`reasonrl engine: ${op}: ${t.describe()} belongs to another engine`);
+      if (t.host !== this.#engine)
+        throw new Error(`reasonrl engine: ${op}: ${t.describe()} belongs to another engine`);
       this.#leaves.add(t);
     }
   }

@@ -27,7 +27,13 @@ export const LOG_PROB_FLOOR_EPS = 1e-30;
 
 export abstract class Ops {
   /** @internal creates one ggml node; srcs already checked. */
-  protected abstract node(op: string, srcs: Tensor[], ints?: number[], floats?: number[], rank?: number): Tensor;
+  protected abstract node(
+    op: string,
+    srcs: Tensor[],
+    ints?: number[],
+    floats?: number[],
+    rank?: number,
+  ): Tensor;
   /** @internal a constant owned by this graph (freed with it). */
   protected abstract constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor;
 
@@ -123,7 +129,8 @@ export abstract class Ops {
   }
   /** Mean over the last dim: [..., n] -> [..., 1]. */
   meanRows(a: Tensor): Tensor {
-    return this.node("mean", [this.f32("meanRows", a)]);
+    // Not ggml_mean: its backward asserts (aborts) when the input already has a gradient.
+    return this.scale(this.sumRows(a), 1 / a.shape[a.shape.length - 1]);
   }
   /** Mean of all elements: [1]. */
   mean(a: Tensor): Tensor {
@@ -132,7 +139,8 @@ export abstract class Ops {
   /** Index of the largest value of each row: [..., n] f32 -> [rows] i32. No gradient. */
   argmax(a: Tensor): Tensor {
     this.f32("argmax", a);
-    if (a.shape.length > 2) throw new Error(`reasonrl engine: argmax needs a 1-D or 2-D tensor, got ${a.describe()}`);
+    if (a.shape.length > 2)
+      throw new Error(`reasonrl engine: argmax needs a 1-D or 2-D tensor, got ${a.describe()}`);
     return this.node("argmax", [a], [], [], 1);
   }
   /** a repeated (tiled) to the shape of `like` (each dim of a divides like's). */
@@ -152,7 +160,8 @@ export abstract class Ops {
   linear(x: Tensor, w: Tensor): Tensor {
     this.alive("linear", x, w);
     this.f32("linear", x);
-    if (w.dtype === "i32") throw new Error(`reasonrl engine: linear: weight ${w.describe()} must be a float type`);
+    if (w.dtype === "i32")
+      throw new Error(`reasonrl engine: linear: weight ${w.describe()} must be a float type`);
     const [xe, we] = [x.ne(), w.ne()];
     if (xe[0] !== we[0] || xe[2] % we[2] !== 0 || xe[3] % we[3] !== 0) {
       throw new Error(
@@ -160,7 +169,11 @@ export abstract class Ops {
           "with equal K and w's leading dims dividing x's",
       );
     }
-    const weight = this.isTransposed(w) ? this.node("cont", [w]) : w;
+    let weight = this.isTransposed(w) ? this.node("cont", [w]) : w;
+    if (w.requiresGrad && x.ne()[3] > 1 && (we[2] !== xe[2] || we[3] !== xe[3])) {
+      // ggml's mul_mat backward cannot reduce a broadcast weight when dim 3 > 1: expand it first.
+      weight = this.expandLeading(weight, xe[2], xe[3]);
+    }
     if (w.shape.length > 2 || x.shape.length <= 2) return this.node("mulMat", [weight, x]);
     // A 2-D weight: flatten x to a matrix so the product and its backward
     // (out_prod) are plain matrix ops that the BLAS backend accepts.
@@ -169,14 +182,35 @@ export abstract class Ops {
     return this.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
   }
 
+  /**
+   * w [a3, a2, N, K] -> [n3, n2, N, K] where a2 divides n2 and a3 is 1 or n3.
+   * Dim 2 is expanded interleaved (index i reads i / (n2 / a2)), matching
+   * mul_mat's broadcast and HF's repeat_kv; dim 3 is tiled.
+   */
+  protected expandLeading(w: Tensor, n2: number, n3: number): Tensor {
+    const [K, N, a2, a3] = w.ne();
+    const rep = n2 / a2;
+    // [a3, a2, 1, N*K] -> repeat -> [n3, a2, rep, N*K] -> [n3, n2, N, K]
+    const flat = this.node("reshape", [this.cont(w)], [K * N, 1, a2, a3], [], 4);
+    const tiled = this.node("repeat4d", [flat], [K * N, rep, a2, n3], [], 4);
+    return this.node("reshape", [tiled], [K, N, n2, n3], [], 4);
+  }
+
   // ---- shapes -------------------------------------------------------------
 
   /** Same data, new shape (same element count; a must be contiguous: call cont() after permute). */
   reshape(a: Tensor, shape: readonly number[]): Tensor {
     this.alive("reshape", a);
     const size = shape.reduce((x, y) => x * y, 1);
-    if (shape.length < 1 || shape.length > 4 || !shape.every((d) => Number.isInteger(d) && d > 0) || size !== a.size) {
-      throw new Error(`reasonrl engine: reshape(${a.describe()}) to [${shape.join(", ")}]: element counts differ`);
+    if (
+      shape.length < 1 ||
+      shape.length > 4 ||
+      !shape.every((d) => Number.isInteger(d) && d > 0) ||
+      size !== a.size
+    ) {
+      throw new Error(
+        `reasonrl engine: reshape(${a.describe()}) to [${shape.join(", ")}]: element counts differ`,
+      );
     }
     const ne = [...shape].reverse();
     while (ne.length < 4) ne.push(1);
@@ -189,7 +223,9 @@ export abstract class Ops {
     const r = a.shape.length;
     const sorted = [...perm].sort();
     if (perm.length !== r || !sorted.every((d, i) => d === i)) {
-      throw new Error(`reasonrl engine: permute(${a.describe()}): [${perm.join(", ")}] is not a permutation of ${r} dims`);
+      throw new Error(
+        `reasonrl engine: permute(${a.describe()}): [${perm.join(", ")}] is not a permutation of ${r} dims`,
+      );
     }
     // ggml: axis j of the input moves to position ax[j]; dim d (outermost first) is ggml axis r-1-d.
     const ax = [0, 1, 2, 3];
@@ -202,7 +238,8 @@ export abstract class Ops {
   /** Swaps the last two dims (a view; cont() makes it contiguous). */
   transpose(a: Tensor): Tensor {
     this.alive("transpose", a);
-    if (a.shape.length < 2) throw new Error(`reasonrl engine: transpose needs >= 2 dims, got ${a.describe()}`);
+    if (a.shape.length < 2)
+      throw new Error(`reasonrl engine: transpose needs >= 2 dims, got ${a.describe()}`);
     return this.node("transpose", [a]);
   }
 
@@ -216,8 +253,17 @@ export abstract class Ops {
   narrow(a: Tensor, dim: number, start: number, length: number): Tensor {
     this.alive("narrow", a);
     const r = a.shape.length;
-    if (!Number.isInteger(dim) || dim < 0 || dim >= r || start < 0 || length < 1 || start + length > a.shape[dim]) {
-      throw new Error(`reasonrl engine: narrow(${a.describe()}, dim ${dim}, start ${start}, length ${length}) is out of range`);
+    if (
+      !Number.isInteger(dim) ||
+      dim < 0 ||
+      dim >= r ||
+      start < 0 ||
+      length < 1 ||
+      start + length > a.shape[dim]
+    ) {
+      throw new Error(
+        `reasonrl engine: narrow(${a.describe()}, dim ${dim}, start ${start}, length ${length}) is out of range`,
+      );
     }
     const c = this.cont(a);
     const ne = c.ne();
@@ -232,7 +278,8 @@ export abstract class Ops {
   /** Converts to another dtype (e.g. bf16 weights to f32). */
   cast(a: Tensor, dtype: DType): Tensor {
     this.alive("cast", a);
-    if (dtype === "i32" || a.dtype === "i32") throw new Error(`reasonrl engine: cast of ${a.describe()} to ${dtype} is not supported`);
+    if (dtype === "i32" || a.dtype === "i32")
+      throw new Error(`reasonrl engine: cast of ${a.describe()} to ${dtype} is not supported`);
     return this.node("cast", [this.cont(a)], [{ f32: 0, f16: 1, bf16: 30 }[dtype]]);
   }
 
@@ -242,8 +289,10 @@ export abstract class Ops {
   embedding(table: Tensor, ids: Tensor): Tensor {
     this.alive("embedding", table, ids);
     if (ids.dtype !== "i32") throw new Error(`reasonrl engine: embedding ids ${ids.describe()} must be i32`);
-    if (table.shape.length !== 2) throw new Error(`reasonrl engine: embedding table ${table.describe()} must be [V, D]`);
-    if (ids.shape.length > 3) throw new Error(`reasonrl engine: embedding ids ${ids.describe()} has too many dims`);
+    if (table.shape.length !== 2)
+      throw new Error(`reasonrl engine: embedding table ${table.describe()} must be [V, D]`);
+    if (ids.shape.length > 3)
+      throw new Error(`reasonrl engine: embedding ids ${ids.describe()} has too many dims`);
     const flat = ids.shape.length === 1 ? ids : this.reshape(ids, [ids.size]);
     const rows = this.node("getRows", [table, flat], [], [], 2);
     return ids.shape.length === 1 ? rows : this.reshape(rows, [...ids.shape, table.shape[1]]);
@@ -274,7 +323,9 @@ export abstract class Ops {
       );
     }
     if (dims % 2 !== 0 || dims > D || !(options.theta > 0)) {
-      throw new Error(`reasonrl engine: rope: dims ${dims} must be even and <= ${D}, theta ${options.theta} > 0`);
+      throw new Error(
+        `reasonrl engine: rope: dims ${dims} must be even and <= ${D}, theta ${options.theta} > 0`,
+      );
     }
     const mode = options.mode === "neox" ? 2 : 0;
     return this.node("rope", [this.cont(x), pos], [dims, mode, 0], [options.theta, options.freqScale ?? 1]);
@@ -296,6 +347,11 @@ export abstract class Ops {
     const srcs = [this.cont(x)];
     if (options.mask) {
       const m = this.f32("softmax mask", options.mask);
+      if (m.requiresGrad) {
+        throw new Error(
+          `reasonrl engine: softmax mask ${m.describe()} depends on parameters; ggml has no gradient for masks`,
+        );
+      }
       const [xe, me] = [x.ne(), m.ne()];
       if (me[0] !== xe[0] || me[1] < xe[1] || xe[2] % me[2] !== 0 || xe[3] % me[3] !== 0) {
         throw new Error(`reasonrl engine: softmax mask ${m.describe()} does not fit ${x.describe()}`);
@@ -312,13 +368,16 @@ export abstract class Ops {
    */
   logProbsOf(logits: Tensor, targets: Int32Array): Tensor {
     this.f32("logProbsOf", logits);
-    if (logits.shape.length !== 2) throw new Error(`reasonrl engine: logProbsOf needs logits [N, V], got ${logits.describe()}`);
+    if (logits.shape.length !== 2)
+      throw new Error(`reasonrl engine: logProbsOf needs logits [N, V], got ${logits.describe()}`);
     const [N, V] = logits.shape;
-    if (targets.length !== N) throw new Error(`reasonrl engine: logProbsOf: ${targets.length} targets for ${N} rows`);
+    if (targets.length !== N)
+      throw new Error(`reasonrl engine: logProbsOf: ${targets.length} targets for ${N} rows`);
     const flat = new Int32Array(N);
     for (let n = 0; n < N; n++) {
       const t = targets[n];
-      if (!(t >= 0 && t < V)) throw new Error(`reasonrl engine: logProbsOf: target ${t} at row ${n} outside vocab ${V}`);
+      if (!(t >= 0 && t < V))
+        throw new Error(`reasonrl engine: logProbsOf: target ${t} at row ${n} outside vocab ${V}`);
       flat[n] = n * V + t;
     }
     const probs = this.reshape(this.softmax(logits), [N * V, 1]);
@@ -341,7 +400,8 @@ export abstract class Ops {
    * 1/(1-beta1^t), 1/(1-beta2^t)]. Build it as an `effects` node.
    */
   adamwUpdate(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: Tensor): Tensor {
-    if (p.kind !== "param") throw new Error(`reasonrl engine: adamwUpdate: ${p.describe()} is not a parameter`);
+    if (p.kind !== "param")
+      throw new Error(`reasonrl engine: adamwUpdate: ${p.describe()} is not a parameter`);
     for (const t of [grad, m, v]) {
       this.f32("adamwUpdate", t);
       this.sameShape("adamwUpdate", p, t);

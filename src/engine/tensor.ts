@@ -32,6 +32,8 @@ export class Tensor {
   owner: Handle | null;
   /** Gradient accumulator of a parameter (f32, same shape), summed over backward passes. */
   grad: Tensor | null = null;
+  /** True for parameters and for nodes computed from them (a gradient can flow back). */
+  requiresGrad: boolean;
   /** Memory layout: persistent tensors and most nodes are contiguous; views may not be. */
   layout: "contiguous" | "strided" | "transposed" = "contiguous";
 
@@ -47,6 +49,7 @@ export class Tensor {
     readonly lifetime: Lifetime | null,
   ) {
     this.size = shape.reduce((a, b) => a * b, 1);
+    this.requiresGrad = kind === "param";
     this.handle = handle;
     this.owner = owner;
   }
@@ -84,7 +87,9 @@ export class Tensor {
       );
     }
     if (what === "write" && this.host.computing) {
-      throw new Error(`reasonrl engine: cannot write ${this.describe()} while a graph is computing; await it first`);
+      throw new Error(
+        `reasonrl engine: cannot write ${this.describe()} while a graph is computing; await it first`,
+      );
     }
   }
 
@@ -106,11 +111,18 @@ export class Tensor {
       return this;
     }
     if (data.length !== this.size) {
-      throw new Error(`reasonrl engine: ${this.describe()} has ${this.size} elements, got ${data.length} values`);
+      throw new Error(
+        `reasonrl engine: ${this.describe()} has ${this.size} elements, got ${data.length} values`,
+      );
     }
     if (this.dtype === "i32") {
-      if (!(data instanceof Int32Array)) throw new Error(`reasonrl engine: ${this.describe()} needs an Int32Array`);
-      this.host.native.writeBytes(this.handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0);
+      if (!(data instanceof Int32Array))
+        throw new Error(`reasonrl engine: ${this.describe()} needs an Int32Array`);
+      this.host.native.writeBytes(
+        this.handle,
+        new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        0,
+      );
     } else {
       if (!(data instanceof Float32Array)) {
         throw new Error(`reasonrl engine: ${this.describe()} needs a Float32Array, got an Int32Array`);
@@ -130,7 +142,8 @@ export class Tensor {
   /** Reads an f32 tensor (or converts f16/bf16) as a Float32Array copy. */
   readF32(): Float32Array {
     const r = this.read();
-    if (!(r instanceof Float32Array)) throw new Error(`reasonrl engine: ${this.describe()} is not a float tensor`);
+    if (!(r instanceof Float32Array))
+      throw new Error(`reasonrl engine: ${this.describe()} is not a float tensor`);
     return r;
   }
 
@@ -142,7 +155,9 @@ export class Tensor {
   view(): Float32Array | Int32Array {
     this.assertHostAccess("view");
     if (this.dtype === "f16" || this.dtype === "bf16") {
-      throw new Error(`reasonrl engine: view() needs an f32 or i32 tensor, ${this.describe()} is ${this.dtype}`);
+      throw new Error(
+        `reasonrl engine: view() needs an f32 or i32 tensor, ${this.describe()} is ${this.dtype}`,
+      );
     }
     const ab = this.host.native.view(this.owner as Handle);
     if (!ab) throw new Error(`reasonrl engine: ${this.describe()} is not in host memory; use read()`);
@@ -160,7 +175,9 @@ export class Tensor {
   free(): void {
     if (this.kind === "node") throw new Error("reasonrl engine: graph nodes are freed with their graph");
     if (this.host.computing && this.owner) {
-      throw new Error(`reasonrl engine: cannot free ${this.describe()} while a graph is computing; await it first`);
+      throw new Error(
+        `reasonrl engine: cannot free ${this.describe()} while a graph is computing; await it first`,
+      );
     }
     if (this.owner) this.host.native.freeTensor(this.owner);
     this.owner = null;

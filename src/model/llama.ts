@@ -44,9 +44,12 @@ export interface LlamaWeights {
 /** Checks the config's derived sizes (head dim, grouping) and returns it parsed. */
 export function parseLlamaConfig(input: z.input<typeof LlamaConfig>): LlamaConfig {
   const c = LlamaConfig.parse(input);
-  if (c.hidden % c.heads !== 0) throw new Error(`llama config: hidden ${c.hidden} is not divisible by heads ${c.heads}`);
-  if (c.heads % c.kvHeads !== 0) throw new Error(`llama config: heads ${c.heads} is not divisible by kvHeads ${c.kvHeads}`);
-  if ((c.hidden / c.heads) % 2 !== 0) throw new Error(`llama config: head dim ${c.hidden / c.heads} must be even`);
+  if (c.hidden % c.heads !== 0)
+    throw new Error(`llama config: hidden ${c.hidden} is not divisible by heads ${c.heads}`);
+  if (c.heads % c.kvHeads !== 0)
+    throw new Error(`llama config: heads ${c.heads} is not divisible by kvHeads ${c.kvHeads}`);
+  if ((c.hidden / c.heads) % 2 !== 0)
+    throw new Error(`llama config: head dim ${c.hidden / c.heads} must be even`);
   return c;
 }
 

@@ -27,7 +27,13 @@ export function engine(): Engine {
 }
 
 /** Asserts two arrays agree elementwise within atol + rtol * |expected|. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = ""): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol = 1e-5,
+  rtol = 1e-4,
+  what = "",
+): void {
   assert.equal(actual.length, expected.length, `${what}: lengths differ`);
   for (let i = 0; i < expected.length; i++) {
     const diff = Math.abs(actual[i] - expected[i]);
@@ -78,7 +84,10 @@ export async function gradCheck(
       const numeric = (up - down) / (2 * h);
       const err = Math.abs(numeric - grad[i]) / Math.max(1e-2, Math.abs(numeric), Math.abs(grad[i]));
       worst = Math.max(worst, err);
-      assert.ok(err <= tol, `${p.describe()}[${i}]: analytic ${grad[i]} vs numeric ${numeric} (rel err ${err})`);
+      assert.ok(
+        err <= tol,
+        `${p.describe()}[${i}]: analytic ${grad[i]} vs numeric ${numeric} (rel err ${err})`,
+      );
     }
   }
   train.free();
