@@ -4,6 +4,7 @@
  */
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
+import { register as registerDemo } from "./demo.ts";
 
 const program = new Command()
   .name("reasonrl")
@@ -12,5 +13,6 @@ const program = new Command()
   .showHelpAfterError();
 
 registerBench(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);

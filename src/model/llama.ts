@@ -108,8 +108,9 @@ export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, 
   const q = g.rope(g.reshape(g.linear(x, w.wq), [B, T, H, D]), pos, rope); // [B, T, H, D]
   const k = g.rope(g.reshape(g.linear(x, w.wk), [B, T, Hkv, D]), pos, rope); // [B, T, Hkv, D]
   const v = g.reshape(g.linear(x, w.wv), [B, T, Hkv, D]); // [B, T, Hkv, D]
-  const qh = g.permute(q, [0, 2, 1, 3]); // [B, H, T, D]
-  const kh = g.permute(k, [0, 2, 1, 3]); // [B, Hkv, T, D]
+  // Contiguous heads let the BLAS backend take the attention products (and their backward).
+  const qh = g.cont(g.permute(q, [0, 2, 1, 3])); // [B, H, T, D]
+  const kh = g.cont(g.permute(k, [0, 2, 1, 3])); // [B, Hkv, T, D]
   const vt = g.cont(g.permute(v, [0, 2, 3, 1])); // [B, Hkv, D, T]
   const scores = g.causalMask(g.linear(qh, kh)); // [B, H, T, T]
   const att = g.softmax(scores, { scale: 1 / Math.sqrt(D) }); // [B, H, T, T]
