@@ -65,36 +65,36 @@ export abstract class Ops {
     if (!Number.isFinite(s) || !Number.isFinite(bias)) {
       throw new Error(`reasonrl engine: scale(${a.describe()}): factor ${s} and bias ${bias} must be finite`);
     }
-    return this.node("scale", [a], [], [s, bias]);
+    return this.node("scale", [this.cont(a)], [], [s, bias]);
   }
 
   neg(a: Tensor): Tensor {
-    return this.node("neg", [this.f32("neg", a)]);
+    return this.node("neg", [this.input("neg", a)]);
   }
   sqr(a: Tensor): Tensor {
-    return this.node("sqr", [this.f32("sqr", a)]);
+    return this.node("sqr", [this.input("sqr", a)]);
   }
   sqrt(a: Tensor): Tensor {
-    return this.node("sqrt", [this.f32("sqrt", a)]);
+    return this.node("sqrt", [this.input("sqrt", a)]);
   }
   exp(a: Tensor): Tensor {
-    return this.node("exp", [this.f32("exp", a)]);
+    return this.node("exp", [this.input("exp", a)]);
   }
   log(a: Tensor): Tensor {
-    return this.node("log", [this.f32("log", a)]);
+    return this.node("log", [this.input("log", a)]);
   }
   silu(a: Tensor): Tensor {
-    return this.node("silu", [this.f32("silu", a)]);
+    return this.node("silu", [this.input("silu", a)]);
   }
   /** 1 where a > 0, else 0. No gradient. */
   step(a: Tensor): Tensor {
-    return this.node("step", [this.f32("step", a)]);
+    return this.node("step", [this.input("step", a)]);
   }
 
   /** silu(gate) * up, the SwiGLU of Llama/Qwen MLPs (same shapes). */
   swiglu(gate: Tensor, up: Tensor): Tensor {
     this.sameShape("swiglu", gate, up);
-    return this.node("swiglu", [this.f32("swiglu", gate), this.f32("swiglu", up)]);
+    return this.node("swiglu", [this.input("swiglu", gate), this.input("swiglu", up)]);
   }
 
   /** max(a, 0), as a * step(a) so the gradient is exact. */
@@ -121,11 +121,11 @@ export abstract class Ops {
 
   /** Sum of all elements: [1]. */
   sum(a: Tensor): Tensor {
-    return this.node("sum", [this.f32("sum", a)], [], [], 1);
+    return this.node("sum", [this.input("sum", a)], [], [], 1);
   }
   /** Sum over the last dim: [..., n] -> [..., 1]. */
   sumRows(a: Tensor): Tensor {
-    return this.node("sumRows", [this.f32("sumRows", a)]);
+    return this.node("sumRows", [this.input("sumRows", a)]);
   }
   /** Mean over the last dim: [..., n] -> [..., 1]. */
   meanRows(a: Tensor): Tensor {
@@ -141,7 +141,7 @@ export abstract class Ops {
     this.f32("argmax", a);
     if (a.shape.length > 2)
       throw new Error(`reasonrl engine: argmax needs a 1-D or 2-D tensor, got ${a.describe()}`);
-    return this.node("argmax", [a], [], [], 1);
+    return this.node("argmax", [this.cont(a)], [], [], 1);
   }
   /** a repeated (tiled) to the shape of `like` (each dim of a divides like's). */
   repeat(a: Tensor, like: Tensor): Tensor {
@@ -385,6 +385,11 @@ export abstract class Ops {
     return this.reshape(this.log(this.scale(picked, 1, LOG_PROB_FLOOR_EPS)), [N]);
   }
 
+  /** log softmax(x) over the last dim, floored at log(1e-30) like logProbsOf. */
+  logSoftmax(x: Tensor): Tensor {
+    return this.log(this.scale(this.softmax(x), 1, LOG_PROB_FLOOR_EPS));
+  }
+
   /** Entropy of softmax(logits) per row: [N, V] -> [N]. */
   entropy(logits: Tensor): Tensor {
     const p = this.softmax(logits);
@@ -422,6 +427,11 @@ export abstract class Ops {
     this.alive(op, a);
     if (a.dtype !== "f32") throw new Error(`reasonrl engine: ${op} needs f32, got ${a.describe()}`);
     return a;
+  }
+
+  /** An f32 operand made contiguous (ggml's CPU kernels for these ops need contiguous rows). */
+  protected input(op: string, a: Tensor): Tensor {
+    return this.cont(this.f32(op, a));
   }
 
   protected sameShape(op: string, a: Tensor, b: Tensor): void {

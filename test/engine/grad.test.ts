@@ -1,6 +1,6 @@
 /** Gradients from ggml's autodiff against central finite differences. */
 import { describe, test } from "node:test";
-import type { Graph, Tensor } from "../../src/engine/index.ts";
+import { Engine, type Graph, type Tensor } from "../../src/engine/index.ts";
 import {
   initLlamaWeights,
   llamaParameters,
@@ -100,11 +100,49 @@ describe("gradients of each op", () => {
     await gradCheck([x], (g) => weighted(g, g.cont(g.transpose(x))));
     await gradCheck([x], (g) => weighted(g, g.narrow(x, 2, 1, 2)));
   });
+  test("elementwise ops on transposed and permuted views", async () => {
+    const x = param([3, 4]);
+    await gradCheck([x], (g) => weighted(g, g.exp(g.transpose(x))));
+    await gradCheck([x], (g) => weighted(g, g.sumRows(g.sqr(g.permute(x, [1, 0])))));
+    await gradCheck([x], (g) => weighted(g, g.silu(g.narrow(g.transpose(x), 0, 1, 2))));
+  });
+  test("through a frozen bf16 weight and casts", async () => {
+    const x = param([2, 4]);
+    const w = e.tensor([3, 4], { dtype: "bf16", data: uniform(rand, 12) });
+    // bf16 products round x to bf16 too; the loss is linear in x, so a large step is exact.
+    await gradCheck([x], (g) => weighted(g, g.linear(x, w)), { h: 0.25, tol: 3e-2 });
+    await gradCheck([x], (g) => weighted(g, g.cast(g.cast(x, "f16"), "f32")), { h: 5e-2, tol: 5e-2 });
+  });
   test("causal mask and masked softmax", async () => {
     const s = param([2, 3, 3]);
     const mask = e.tensor([3, 3], { data: [0, -Infinity, 0, 0, 0, 0, -Infinity, 0, 0] });
     await gradCheck([s], (g) => weighted(g, g.softmax(g.causalMask(s), { scale: 0.5 })));
     await gradCheck([s], (g) => weighted(g, g.softmax(s, { mask })));
+  });
+});
+
+describe("without the BLAS backend", () => {
+  // Matrix-product gradients then use mul_mat on transposed copies (native/patches/0001).
+  const cpu = new Engine({ threads: 2, blas: false });
+  const p = (shape: number[]) =>
+    cpu.param(shape, {
+      data: uniform(
+        rand,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    });
+  const r = (shape: number[]) =>
+    cpu.tensor(shape, {
+      data: uniform(
+        rand,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    });
+  test("linear, 2-D and batched with broadcast", async () => {
+    const [x, w, R1] = [p([3, 5]), p([4, 5]), r([3, 4])];
+    await gradCheck([x, w], (g) => g.sum(g.mul(g.linear(x, w), R1)), { on: cpu });
+    const [q, k, R2] = [p([2, 4, 3, 6]), p([2, 2, 5, 6]), r([2, 4, 3, 5])];
+    await gradCheck([q, k], (g) => g.sum(g.mul(g.linear(q, k), R2)), { on: cpu });
   });
 });
 

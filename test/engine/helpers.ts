@@ -51,9 +51,9 @@ export function assertClose(
 export async function gradCheck(
   params: Tensor[],
   build: (g: Graph) => Tensor,
-  { samples = 8, h = 1e-2, tol = 2e-2, seed = 1 } = {},
+  { samples = 8, h = 1e-2, tol = 2e-2, seed = 1, on = engine() } = {},
 ): Promise<number> {
-  const e = engine();
+  const e = on;
   const train = e.graph({ capacity: 8192 });
   train.build({ loss: build(train), backward: true, outputs: [] });
   const fwd = e.graph({ capacity: 8192 });

@@ -261,6 +261,15 @@ describe("transformer layers", () => {
       1e-4,
     );
   });
+  test("logSoftmax", async () => {
+    const x = input([2, 5], -3, 3);
+    assertClose(
+      (await run((g) => g.logSoftmax(x.t))).values,
+      ref.map(ref.softmax(x.data, 5), Math.log),
+      1e-5,
+      1e-4,
+    );
+  });
   test("entropy", async () => {
     const logits = input([3, 6], -2, 2);
     const p = ref.softmax(logits.data, 6);
@@ -268,5 +277,32 @@ describe("transformer layers", () => {
       (r) => -p.slice(r * 6, r * 6 + 6).reduce((s, v) => s + v * Math.log(v), 0),
     );
     assertClose((await run((g) => g.entropy(logits.t))).values, expected, 1e-5, 1e-4);
+  });
+});
+
+describe("host data", () => {
+  test("view() is zero-copy and outlives free()", () => {
+    const t = e.tensor([4], { data: [1, 2, 3, 4] });
+    const v = t.view();
+    t.write([5, 6, 7, 8]);
+    assert.deepEqual(Array.from(v), [5, 6, 7, 8]);
+    v[0] = 9;
+    assert.equal(t.readF32()[0], 9);
+    t.free();
+    assert.deepEqual(Array.from(v), [9, 6, 7, 8]);
+  });
+  test("f16 and bf16 storage round-trips through f32, raw bytes too", () => {
+    const data = Float32Array.from([0.5, -1.25, 3, 1000]);
+    for (const dtype of ["f16", "bf16"] as const) {
+      const t = e.tensor([4], { dtype, data });
+      assert.deepEqual(Array.from(t.readF32()), Array.from(data), dtype);
+      const raw = new Uint8Array(e.tensor([4], { dtype, data }).host.native.readBytes(t.handle));
+      assert.equal(raw.byteLength, 8);
+      assert.deepEqual(Array.from(e.tensor([4], { dtype, data: raw }).readF32()), Array.from(data));
+    }
+  });
+  test("i32 tensors hold token ids", () => {
+    const t = e.tensor([3], { dtype: "i32", data: [7, -1, 151643] });
+    assert.deepEqual(Array.from(t.read()), [7, -1, 151643]);
   });
 });
