@@ -82,7 +82,8 @@ const std::unordered_map<std::string, OpFn>& OpTable() {
 }
 
 // op(graph, name, srcs[], ints[], floats[]) -> [handle, type, ne0, ne1, ne2, ne3, layout]
-// where layout is 0 contiguous, 1 strided, 2 transposed (nb0 > nb1).
+// where layout is 0 contiguous, 1 strided with adjacent row elements, 2 row
+// elements not adjacent (transposed or permuted; matrix products refuse those).
 Napi::Value Op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Graph* g = GraphArg(info[0]);
@@ -102,7 +103,11 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
   out.Set(0u, WrapNode(env, t));
   out.Set(1u, static_cast<double>(t->type));
   for (uint32_t d = 0; d < 4; d++) out.Set(2 + d, static_cast<double>(t->ne[d]));
-  out.Set(6u, ggml_is_contiguous(t) ? 0 : ggml_is_transposed(t) ? 2 : 1);
+  // Contiguity is judged strictly, size-1 dims included: ggml_is_contiguous()
+  // skips those, but several kernels assert on their strides.
+  const bool strict = t->nb[0] == ggml_type_size(t->type) && t->nb[1] == t->nb[0] * t->ne[0] &&
+                      t->nb[2] == t->nb[1] * t->ne[1] && t->nb[3] == t->nb[2] * t->ne[2];
+  out.Set(6u, t->nb[0] != ggml_type_size(t->type) ? 2 : strict ? 0 : 1);
   return out;
 }
 

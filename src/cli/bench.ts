@@ -1,6 +1,7 @@
 /** `reasonrl bench <name>`: speed benchmarks; the last line printed is the JSON result. */
 import type { Command } from "commander";
 import { benchEngine } from "../../bench/engine.ts";
+import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
 
 export function register(program: Command): void {
   const bench = program
@@ -18,6 +19,15 @@ export function register(program: Command): void {
       console.log(
         `training ${result.train_gflops} GFLOP/s vs sgemm ${result.sgemm_gflops} GFLOP/s (${result.sgemm_backend}): ratio ${result.ratio}`,
       );
+      console.log(JSON.stringify(result));
+    });
+  bench
+    .command("verify")
+    .description("verifier speed and correctness on the benchmarks' gold answers")
+    .option("--workers <n>", "worker threads", (v) => Number.parseInt(v, 10), 2)
+    .action(async (opts: { workers: number }) => {
+      const result = await runVerifyBench({ workers: opts.workers });
+      console.log(describeVerifyBench(result));
       console.log(JSON.stringify(result));
     });
 }

@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
 import { register as registerDemo } from "./demo.ts";
+import { register as registerVerify } from "./verify.ts";
 
 const program = new Command()
   .name("reasonrl")
@@ -14,5 +15,6 @@ const program = new Command()
 
 registerBench(program);
 registerDemo(program);
+registerVerify(program);
 
 await program.parseAsync(process.argv);

@@ -50,9 +50,13 @@ export class Graph extends Ops {
   #built = false;
   /** Holds an in-place update (adamwUpdate), which ggml's backward cannot handle. */
   #inPlace = false;
+  /** A bf16 node on a gradient path (ggml computes gradients in f32 and f16 only). */
+  #bf16Grad: string | null = null;
   #outputs: Tensor[] = [];
   /** Persistent tensors this graph reads or writes; checked alive before each compute. */
   readonly #leaves = new Set<Tensor>();
+  /** Persistent index tensors and the bound their values must stay under. */
+  readonly #indexChecks: Array<{ ids: Tensor; limit: number; what: string }> = [];
   /** Constants created for this graph (freed with it). */
   readonly #constants: Tensor[] = [];
 
@@ -131,6 +135,16 @@ export class Graph extends Ops {
     this.#assertUsable("compute");
     if (!this.#built) throw new Error(`reasonrl engine: graph ${this.label}: call build() before compute()`);
     for (const t of this.#leaves) t.assertAlive(`compute graph ${this.label} with`);
+    for (const { ids, limit, what } of this.#indexChecks) {
+      const values = ids.view();
+      for (let i = 0; i < values.length; i++) {
+        if (!(values[i] >= 0 && values[i] < limit)) {
+          throw new Error(
+            `reasonrl engine: graph ${this.label}: ${ids.describe()}[${i}] = ${values[i]} is outside [0, ${limit}) (${what})`,
+          );
+        }
+      }
+    }
     const buffers = await this.#engine.enqueue(() => {
       this.#assertUsable("compute");
       return this.#engine.native.compute(this.#handle, this);
@@ -185,7 +199,12 @@ export class Graph extends Ops {
     t.layout = (["contiguous", "strided", "transposed"] as const)[rest[4]];
     t.requiresGrad = !NO_GRADIENT.has(op) && t.dtype !== "i32" && srcs.some((s) => s.requiresGrad);
     if (op === "adamw") this.#inPlace = true;
+    if (t.dtype === "bf16" && t.requiresGrad) this.#bf16Grad = t.describe();
     return t;
+  }
+
+  protected checkIndices(ids: Tensor, limit: number, what: string): void {
+    this.#indexChecks.push({ ids, limit, what });
   }
 
   protected constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor {
@@ -200,6 +219,11 @@ export class Graph extends Ops {
     if (!loss) throw new Error(`reasonrl engine: graph ${this.label}: backward needs a loss`);
     if (this.#inPlace)
       throw new Error(`reasonrl engine: graph ${this.label}: backward through an in-place update`);
+    if (this.#bf16Grad) {
+      throw new Error(
+        `reasonrl engine: graph ${this.label}: backward through bf16 node ${this.#bf16Grad}; cast to f16 or f32 instead`,
+      );
+    }
     const params = [...this.#leaves].filter((t) => t.kind === "param");
     if (params.length === 0)
       throw new Error(`reasonrl engine: graph ${this.label}: backward but no parameter is used`);

@@ -43,6 +43,8 @@ export function loadAddon(): NativeAddon {
   // ggml's OpenMP threads and OpenBLAS's threads spin against each other unless
   // OpenMP waits passively: measured 1.86 s vs 1.21 s per training step (notes/ggml-probe.md).
   process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+  // Should ggml ever abort, fail at once instead of hanging while it attaches gdb for a backtrace.
+  process.env.GGML_NO_BACKTRACE ??= "1";
   const core = openBlasCoreType();
   if (core) process.env.OPENBLAS_CORETYPE ??= core;
   const path = fileURLToPath(new URL("../../native/build/Release/reasonrl.node", import.meta.url));

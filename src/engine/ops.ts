@@ -34,6 +34,8 @@ export abstract class Ops {
     floats?: number[],
     rank?: number,
   ): Tensor;
+  /** @internal records that persistent `ids` must hold values in [0, limit) at each compute. */
+  protected abstract checkIndices(ids: Tensor, limit: number, what: string): void;
   /** @internal a constant owned by this graph (freed with it). */
   protected abstract constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor;
 
@@ -169,17 +171,21 @@ export abstract class Ops {
           "with equal K and w's leading dims dividing x's",
       );
     }
-    let weight = this.isTransposed(w) ? this.node("cont", [w]) : w;
-    if (w.requiresGrad && x.ne()[3] > 1 && (we[2] !== xe[2] || we[3] !== xe[3])) {
-      // ggml's mul_mat backward cannot reduce a broadcast weight when dim 3 > 1: expand it first.
-      weight = this.expandLeading(weight, xe[2], xe[3]);
+    // ggml's products need each row's elements adjacent in both operands.
+    const weight = this.isTransposed(w) ? this.node("cont", [w]) : w;
+    const input = this.isTransposed(x) ? this.node("cont", [x]) : x;
+    if (w.shape.length <= 2 && x.shape.length > 2) {
+      // A 2-D weight: flatten x to a matrix so the product and its backward
+      // (out_prod) are plain matrix ops that the BLAS backend accepts.
+      const K = x.shape[x.shape.length - 1];
+      const y = this.node("mulMat", [weight, this.reshape(input, [x.size / K, K])]);
+      return this.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
     }
-    if (w.shape.length > 2 || x.shape.length <= 2) return this.node("mulMat", [weight, x]);
-    // A 2-D weight: flatten x to a matrix so the product and its backward
-    // (out_prod) are plain matrix ops that the BLAS backend accepts.
-    const K = x.shape[x.shape.length - 1];
-    const y = this.node("mulMat", [weight, this.reshape(x, [x.size / K, K])]);
-    return this.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
+    if (w.requiresGrad && xe[3] > 1 && (we[2] !== xe[2] || we[3] !== xe[3])) {
+      // ggml's mul_mat backward cannot reduce a broadcast weight when dim 3 > 1: expand it first.
+      return this.node("mulMat", [this.expandLeading(weight, xe[2], xe[3]), input]);
+    }
+    return this.node("mulMat", [weight, input]);
   }
 
   /**
@@ -293,6 +299,8 @@ export abstract class Ops {
       throw new Error(`reasonrl engine: embedding table ${table.describe()} must be [V, D]`);
     if (ids.shape.length > 3)
       throw new Error(`reasonrl engine: embedding ids ${ids.describe()} has too many dims`);
+    // ggml aborts on an out-of-range row index, so persistent ids are checked before each compute.
+    if (ids.kind !== "node") this.checkIndices(ids, table.shape[0], `embedding of ${table.describe()}`);
     const flat = ids.shape.length === 1 ? ids : this.reshape(ids, [ids.size]);
     const rows = this.node("getRows", [table, flat], [], [], 2);
     return ids.shape.length === 1 ? rows : this.reshape(rows, [...ids.shape, table.shape[1]]);

@@ -34,7 +34,10 @@ export class Tensor {
   grad: Tensor | null = null;
   /** True for parameters and for nodes computed from them (a gradient can flow back). */
   requiresGrad: boolean;
-  /** Memory layout: persistent tensors and most nodes are contiguous; views may not be. */
+  /**
+   * Memory layout: persistent tensors and most nodes are contiguous; views may
+   * be strided, or "transposed" (a row's elements are not adjacent in memory).
+   */
   layout: "contiguous" | "strided" | "transposed" = "contiguous";
 
   constructor(

@@ -75,6 +75,19 @@ test("graph misuse", async () => {
   for (const g of [g1, g2, small, g3]) g.free();
 });
 
+test("out-of-range token ids are refused before compute", async () => {
+  const table = e.tensor([5, 2], { name: "table" });
+  const tokens = e.tensor([3], { dtype: "i32", name: "tokens", data: [0, 4, 1] });
+  const g = e.graph();
+  g.build({ outputs: [g.embedding(table, tokens)] });
+  await g.compute();
+  tokens.write([0, 5, 1]);
+  await assert.rejects(g.compute(), /tokens \[3\] i32\[1\] = 5 is outside \[0, 5\) \(embedding of table/);
+  tokens.write([-1, 0, 0]);
+  await assert.rejects(g.compute(), /\[0\] = -1 is outside/);
+  g.free();
+});
+
 test("trainable masks and tensors of another engine are refused", () => {
   const g = e.graph();
   const p = e.param([2, 3]);

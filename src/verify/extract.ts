@@ -1,0 +1,339 @@
+/**
+ * Extraction of the final answer from a full model output, in the manner of
+ * Math-Verify: candidate matches get priorities (lower first):
+ *   0    "final answer is $X$. I hope"
+ *   B    \boxed{...} (configurable: 0 for predictions, 50 by default)
+ *   50   "final answer ... is X"
+ *   100  "answer: ... X"
+ *   200  "answer ... X"
+ *   250  the whole text as LaTeX (gold strings only, `bareLatex`)
+ *   300  any math environment / plain number (`anchorless`)
+ * Within a priority the rightmost match is tried first. "first_match" stops at
+ * the first match found (parsed or not); "any_match" tries further matches of
+ * the same priority until one parses.
+ */
+import type { Node } from "./ast.ts";
+import { findBoxes } from "./boxed.ts";
+import type { ExtractionConfig } from "./config.ts";
+import {
+  chainFrom,
+  chainSpans,
+  findMathSpans,
+  firstChainFrom,
+  type MathSpan,
+  spanAt,
+} from "./latex-spans.ts";
+import { normalizeAnswer } from "./normalize.ts";
+import { ParseError, parseMath } from "./parser.ts";
+import { findPlainNumbers, type PlainMatch } from "./plain-numbers.ts";
+
+/** The result of extraction: parsed values (usually one) and the raw string of the first match. */
+export interface Extracted {
+  values: Node[];
+  /** Normalised text of the first match, compared as a string when parsing failed. */
+  fallback: string | null;
+  /** Which pattern matched: "boxed", "final-answer", "answer", "bare", "latex", "number" or "none". */
+  via: string;
+}
+
+interface Candidate {
+  priority: number;
+  start: number;
+  end: number;
+  via: string;
+  /** Parses the match: `node` is the answer, `also` an alternative reading (a choice letter). */
+  run: () => { node: Node | null; text: string; also?: Node };
+}
+
+/** Parses one normalised answer string; retries with the part after the last "=" (Math-Verify's get_last_eq). */
+export function parseNormalized(text: string): Node | null {
+  if (text.length === 0 || text.length > 50_000) return null;
+  try {
+    return parseMath(text);
+  } catch (e) {
+    if (!(e instanceof ParseError) && !(e instanceof RangeError)) throw e;
+    if (!text.includes(",") && !text.includes(";")) {
+      const parts = text.split(/(?<![\\<>!])=/);
+      if (parts.length > 2) {
+        try {
+          return parseMath(parts[parts.length - 1].trim());
+        } catch {
+          return null;
+        }
+      }
+    }
+    return null;
+  }
+}
+
+function latexPieces(
+  contents: { text: string; percent: boolean }[],
+  cfg: ExtractionConfig,
+  boxed: "last" | "all",
+) {
+  const nodes: (Node | null)[] = [];
+  const texts: string[] = [];
+  for (const c of contents) {
+    const text = normalizeAnswer(c.text, { boxed, units: cfg.units });
+    let node = parseNormalized(text);
+    if (node && c.percent) node = { type: "percent", arg: node };
+    nodes.push(node);
+    texts.push(text);
+  }
+  if (nodes.length > 1 && nodes.every((n) => n !== null)) {
+    const items = (nodes as Node[]).flatMap((n) => (n.type === "list" || n.type === "set" ? n.items : [n]));
+    return { node: { type: "list", items } as Node, text: texts.join(" and ") };
+  }
+  const text = texts[0] ?? "";
+  const choice = CHOICE_PREFIX.exec(text);
+  if (choice) {
+    // "(B) 12" or "\text{(B)} 12": the letter, or the value after it
+    const rest = parseNormalized(choice[2]);
+    const letter: Node = { type: "text", value: choice[1] };
+    return rest ? { node: rest, text, also: letter } : { node: letter, text };
+  }
+  return { node: nodes[0] ?? null, text };
+}
+
+/** A multiple-choice letter in front of a value: "(B) 12", "\textbf{(B)} 12", "\text{(B) } 12". */
+const CHOICE_PREFIX = /^(?:\\text(?:bf|rm|normal)?\s*\{\s*)?\(([A-E])\)\s*\}?\s*([^\s+\-*/=^<>,;:}].*)$/;
+
+function plainValue(m: PlainMatch): { node: Node | null; text: string } {
+  let node = parseNormalized(m.value);
+  if (node && m.percent) node = { type: "percent", arg: node };
+  return { node, text: m.value };
+}
+
+const FINAL_IS_BEFORE = /final answer is:?\s*$/i;
+const I_HOPE_AFTER = /^\.?\s?I hope/;
+
+function isProse(s: string): boolean {
+  const stripped = s.replace(/\\(?:text|textbf|mbox|mathrm)\s*\{[^{}]*\}/g, " ").replace(/\\[a-zA-Z]+/g, " ");
+  return /[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}/.test(stripped);
+}
+
+/** A source of candidates at one priority, computed only when that priority is reached. */
+interface Producer {
+  priority: number;
+  make: () => Candidate[];
+}
+
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let v: T;
+  return () => {
+    if (!done) {
+      v = f();
+      done = true;
+    }
+    return v;
+  };
+}
+
+/** The first item starting within 50 characters after each "answer" (with a colon for priority 100). */
+function afterAnswerWord<T extends { start: number }>(text: string, items: T[], colonOnly: boolean): T[] {
+  const out: T[] = [];
+  for (const m of text.matchAll(/answer(:?)/gi)) {
+    if (colonOnly && m[1] !== ":") continue;
+    const from = (m.index ?? 0) + m[0].length;
+    const next = items.find((it) => it.start >= from && it.start <= from + 50);
+    if (next) out.push(next);
+  }
+  return out;
+}
+
+function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
+  const chains = once(() => chainSpans(text, findMathSpans(text)));
+  const chainCandidate = (chain: MathSpan[], priority: number, via: string): Candidate => ({
+    priority,
+    start: chain[0].start,
+    end: chain[chain.length - 1].end,
+    via,
+    run: () =>
+      latexPieces(
+        chain.map((s) => ({ text: s.content, percent: s.percent })),
+        cfg,
+        cfg.boxed,
+      ),
+  });
+  const out: Producer[] = [];
+  const hasFinal = /final answer/i.test(text);
+  if (hasFinal) {
+    // Anchored patterns look for math right after their anchor, independently of the global scan.
+    out.push({
+      priority: 0,
+      make: () => {
+        const found: Candidate[] = [];
+        for (const m of text.matchAll(/final answer is:?\s*/gi)) {
+          const first = spanAt(text, (m.index ?? 0) + m[0].length);
+          if (!first) continue;
+          const chain = chainFrom(text, first);
+          const end = chain[chain.length - 1].end;
+          if (I_HOPE_AFTER.test(text.slice(end, end + 12)))
+            found.push(chainCandidate(chain, 0, "final-answer"));
+        }
+        return found;
+      },
+    });
+    out.push({
+      priority: 50,
+      make: () => {
+        const found: Candidate[] = [];
+        for (const m of text.matchAll(/final answer/gi)) {
+          const from = (m.index ?? 0) + m[0].length;
+          for (const is of text.slice(from, from + 110).matchAll(/\s+is:?\s*/g)) {
+            if ((is.index ?? 0) > 100) break;
+            const first = spanAt(text, from + (is.index ?? 0) + is[0].length);
+            if (first) {
+              found.push(chainCandidate(chainFrom(text, first), 50, "final-answer"));
+              break;
+            }
+          }
+        }
+        return found;
+      },
+    });
+  }
+  if (/answer/i.test(text)) {
+    for (const [priority, colonOnly] of [
+      [100, true],
+      [200, false],
+    ] as const) {
+      out.push({
+        priority,
+        make: () => {
+          const found: Candidate[] = [];
+          for (const m of text.matchAll(/answer(:?)/gi)) {
+            if (colonOnly && m[1] !== ":") continue;
+            const chain = firstChainFrom(text, (m.index ?? 0) + m[0].length, 50);
+            if (chain) found.push(chainCandidate(chain, priority, "answer"));
+          }
+          return found;
+        },
+      });
+    }
+  }
+  if (cfg.boxedPriority >= 0 && /\\(?:boxed|fbox)/.test(text)) {
+    out.push({
+      priority: cfg.boxedPriority,
+      make: () => {
+        const found: Candidate[] = [];
+        for (const chain of chains()) {
+          const boxedRun: MathSpan[] = [];
+          for (const s of chain) {
+            if (!/\\(?:boxed|fbox)/.test(s.content)) break;
+            boxedRun.push(s);
+          }
+          if (boxedRun.length > 0) found.push(chainCandidate(boxedRun, cfg.boxedPriority, "boxed"));
+        }
+        const boxes = findBoxes(text);
+        if (boxes.length > 0) {
+          found.push({
+            priority: cfg.boxedPriority,
+            start: boxes[0].start,
+            end: Math.max(text.lastIndexOf("}") + 1, boxes[boxes.length - 1].end),
+            via: "boxed",
+            run: () => latexPieces([{ text: text.slice(boxes[0].start), percent: false }], cfg, "last"),
+          });
+        }
+        return found;
+      },
+    });
+  }
+  if (cfg.bareLatex && text.length <= 400 && !/(?<!\\)\$|\\\(|\\\[/.test(text)) {
+    out.push({
+      priority: 250,
+      make: () =>
+        isProse(normalizeAnswer(text))
+          ? []
+          : [
+              {
+                priority: 250,
+                start: 0,
+                end: text.length,
+                via: "bare",
+                run: () => latexPieces([{ text, percent: false }], cfg, cfg.boxed),
+              },
+            ],
+    });
+  }
+  if (cfg.anchorless)
+    out.push({ priority: 300, make: () => chains().map((c) => chainCandidate(c, 300, "latex")) });
+  return out;
+}
+
+function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
+  const nums = once(() => findPlainNumbers(text));
+  const candidate = (m: PlainMatch, priority: number, via: string): Candidate => ({
+    priority,
+    start: m.start,
+    end: m.end,
+    via,
+    run: () => plainValue(m),
+  });
+  const before = (m: PlainMatch) => text.slice(Math.max(0, m.start - 160), m.start);
+  const out: Producer[] = [];
+  if (/final answer/i.test(text)) {
+    out.push({
+      priority: 0,
+      make: () =>
+        nums()
+          .filter((m) => FINAL_IS_BEFORE.test(before(m)) && I_HOPE_AFTER.test(text.slice(m.end, m.end + 12)))
+          .map((m) => candidate(m, 0, "final-answer")),
+    });
+    out.push({
+      priority: 50,
+      make: () =>
+        nums()
+          .filter((m) => /final answer[\s\S]{0,100}?\s+is:?\s*$/i.test(before(m)))
+          .map((m) => candidate(m, 50, "final-answer")),
+    });
+  }
+  if (/answer/i.test(text)) {
+    const notFollowedByEq = once(() => nums().filter((m) => !/^\s*=/.test(text.slice(m.end, m.end + 8))));
+    out.push({
+      priority: 100,
+      make: () => afterAnswerWord(text, notFollowedByEq(), true).map((m) => candidate(m, 100, "answer")),
+    });
+    out.push({
+      priority: 200,
+      make: () => afterAnswerWord(text, notFollowedByEq(), false).map((m) => candidate(m, 200, "answer")),
+    });
+  }
+  if (cfg.anchorless) out.push({ priority: 300, make: () => nums().map((m) => candidate(m, 300, "number")) });
+  return out;
+}
+
+/** Extracts the answer(s) of `text` according to `cfg`. Never throws on malformed input. */
+export function extractAnswer(text: string, cfg: ExtractionConfig): Extracted {
+  const producers = [
+    ...(cfg.targets.includes("latex") ? latexProducers(text, cfg) : []),
+    ...(cfg.targets.includes("expr") ? exprProducers(text, cfg) : []),
+  ];
+  const priorities = [...new Set(producers.map((p) => p.priority))].sort((a, b) => a - b);
+  const values: Node[] = [];
+  let fallback: string | null = null;
+  let via = "none";
+  for (const priority of priorities) {
+    const group = producers
+      .filter((p) => p.priority === priority)
+      .flatMap((p) => p.make())
+      .sort((a, b) => b.end - a.end || a.start - b.start);
+    let found = false;
+    for (const c of group) {
+      const r = c.run();
+      found = true;
+      if (fallback === null && r.text) fallback = r.text;
+      if (via === "none") via = c.via;
+      if (r.node) {
+        values.push(r.node);
+        if (r.also) values.push(r.also);
+        via = c.via;
+        break;
+      }
+      if (cfg.mode === "first_match") break;
+    }
+    if (values.length > 0 || (found && cfg.mode === "first_match")) break;
+  }
+  return { values, fallback: cfg.fallback ? fallback : null, via };
+}
