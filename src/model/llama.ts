@@ -1,10 +1,12 @@
 /**
  * A Llama-style decoder (RMSNorm, rotary attention with grouped KV heads,
  * SwiGLU MLP) written as engine graphs, in the spirit of nanoGPT: one
- * function per layer, the shape of every tensor in a comment.
+ * function per layer, the shape of every tensor in a comment. The options
+ * cover the Qwen family: q/k/v biases (Qwen2, Qwen2.5) and per-head q/k
+ * RMSNorm with a head dim of its own (Qwen3).
  *
  * Notation: B batch, T sequence, C hidden, H heads, Hkv kv heads, D head
- * dim (C / H), F feed-forward width, V vocabulary.
+ * dim (C / H unless set), F feed-forward width, V vocabulary.
  */
 import { z } from "zod";
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
@@ -19,11 +21,22 @@ export const LlamaConfig = z.object({
   ropeTheta: z.number().positive().default(10000),
   rmsEps: z.number().positive().default(1e-6),
   tieEmbeddings: z.boolean().default(false),
+  /** Per-head dimension; default hidden / heads (Qwen3 sets its own). */
+  headDim: z.number().int().positive().optional(),
+  /** Biases on the q, k and v projections (Qwen2 / Qwen2.5). */
+  attentionBias: z.boolean().default(false),
+  /** RMSNorm of each query and key head before rotary embedding (Qwen3). */
+  qkNorm: z.boolean().default(false),
 });
 export type LlamaConfig = z.output<typeof LlamaConfig>;
 
 export interface LayerWeights {
   attnNorm: Tensor; // [C]
+  bq?: Tensor; // [H*D] (attentionBias)
+  bk?: Tensor; // [Hkv*D]
+  bv?: Tensor; // [Hkv*D]
+  qNorm?: Tensor; // [D] (qkNorm)
+  kNorm?: Tensor; // [D]
   wq: Tensor; // [H*D, C]
   wk: Tensor; // [Hkv*D, C]
   wv: Tensor; // [Hkv*D, C]
@@ -44,38 +57,57 @@ export interface LlamaWeights {
 /** Checks the config's derived sizes (head dim, grouping) and returns it parsed. */
 export function parseLlamaConfig(input: z.input<typeof LlamaConfig>): LlamaConfig {
   const c = LlamaConfig.parse(input);
-  if (c.hidden % c.heads !== 0)
+  if (c.headDim === undefined && c.hidden % c.heads !== 0) {
     throw new Error(`llama config: hidden ${c.hidden} is not divisible by heads ${c.heads}`);
-  if (c.heads % c.kvHeads !== 0)
+  }
+  if (c.heads % c.kvHeads !== 0) {
     throw new Error(`llama config: heads ${c.heads} is not divisible by kvHeads ${c.kvHeads}`);
-  if ((c.hidden / c.heads) % 2 !== 0)
-    throw new Error(`llama config: head dim ${c.hidden / c.heads} must be even`);
+  }
+  if (headDim(c) % 2 !== 0) throw new Error(`llama config: head dim ${headDim(c)} must be even`);
   return c;
 }
 
-/** Trainable parameters, initialised N(0, 0.02) (norms at 1) from a seeded generator. */
+/** The per-head dimension D. */
+export function headDim(c: LlamaConfig): number {
+  return c.headDim ?? c.hidden / c.heads;
+}
+
+/** Trainable parameters, initialised N(0, 0.02) (norms at 1, biases at 0) from a seeded generator. */
 export function initLlamaWeights(engine: Engine, config: LlamaConfig, seed = 0): LlamaWeights {
   const { vocabSize: V, hidden: C, heads: H, kvHeads: Hkv, ffn: F } = config;
-  const D = C / H;
+  const D = headDim(config);
   const rand = gaussian(seed);
   const normal = (shape: number[], name: string) => {
     const data = Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => 0.02 * rand());
     return engine.param(shape, { name, data });
   };
-  const ones = (name: string) => engine.param([C], { name, data: new Float32Array(C).fill(1) });
+  const filled = (n: number, value: number, name: string) =>
+    engine.param([n], { name, data: new Float32Array(n).fill(value) });
   const embed = normal([V, C], "embed");
-  const layers = Array.from({ length: config.layers }, (_, i) => ({
-    attnNorm: ones(`l${i}.attn_norm`),
-    wq: normal([H * D, C], `l${i}.wq`),
-    wk: normal([Hkv * D, C], `l${i}.wk`),
-    wv: normal([Hkv * D, C], `l${i}.wv`),
-    wo: normal([C, H * D], `l${i}.wo`),
-    mlpNorm: ones(`l${i}.mlp_norm`),
-    wGate: normal([F, C], `l${i}.w_gate`),
-    wUp: normal([F, C], `l${i}.w_up`),
-    wDown: normal([C, F], `l${i}.w_down`),
-  }));
-  const finalNorm = ones("final_norm");
+  const layers = Array.from({ length: config.layers }, (_, i) => {
+    const layer: LayerWeights = {
+      attnNorm: filled(C, 1, `l${i}.attn_norm`),
+      wq: normal([H * D, C], `l${i}.wq`),
+      wk: normal([Hkv * D, C], `l${i}.wk`),
+      wv: normal([Hkv * D, C], `l${i}.wv`),
+      wo: normal([C, H * D], `l${i}.wo`),
+      mlpNorm: filled(C, 1, `l${i}.mlp_norm`),
+      wGate: normal([F, C], `l${i}.w_gate`),
+      wUp: normal([F, C], `l${i}.w_up`),
+      wDown: normal([C, F], `l${i}.w_down`),
+    };
+    if (config.attentionBias) {
+      layer.bq = filled(H * D, 0, `l${i}.bq`);
+      layer.bk = filled(Hkv * D, 0, `l${i}.bk`);
+      layer.bv = filled(Hkv * D, 0, `l${i}.bv`);
+    }
+    if (config.qkNorm) {
+      layer.qNorm = filled(D, 1, `l${i}.q_norm`);
+      layer.kNorm = filled(D, 1, `l${i}.k_norm`);
+    }
+    return layer;
+  });
+  const finalNorm = filled(C, 1, "final_norm");
   const lmHead = config.tieEmbeddings ? embed : normal([V, C], "lm_head");
   return { embed, layers, finalNorm, lmHead };
 }
@@ -96,6 +128,19 @@ export function rmsNorm(g: Graph, x: Tensor, weight: Tensor, eps: number): Tenso
   return g.mul(g.rmsNorm(x, eps), weight);
 }
 
+/** x @ w^T (+ b): the projections, with the optional bias of Qwen2. */
+function project(g: Graph, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const y = g.linear(x, w);
+  return b ? g.add(y, b) : y;
+}
+
+/** Splits projections [B, T, n*D] into heads [B, T, n, D], RMS-normed per head when the model has q/k norms. */
+function heads(g: Graph, c: LlamaConfig, y: Tensor, n: number, norm?: Tensor): Tensor {
+  const [B, T] = y.shape;
+  const h = g.reshape(y, [B, T, n, headDim(c)]);
+  return norm ? rmsNorm(g, h, norm, c.rmsEps) : h;
+}
+
 /**
  * Causal self-attention of x [B, T, C] at positions pos (i32 [T]).
  * Grouped KV heads broadcast over query heads as HF's repeat_kv does.
@@ -103,11 +148,11 @@ export function rmsNorm(g: Graph, x: Tensor, weight: Tensor, eps: number): Tenso
 export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, pos: Tensor): Tensor {
   const [B, T] = x.shape;
   const { heads: H, kvHeads: Hkv } = c;
-  const D = c.hidden / H;
+  const D = headDim(c);
   const rope = { theta: c.ropeTheta, mode: "neox" as const };
-  const q = g.rope(g.reshape(g.linear(x, w.wq), [B, T, H, D]), pos, rope); // [B, T, H, D]
-  const k = g.rope(g.reshape(g.linear(x, w.wk), [B, T, Hkv, D]), pos, rope); // [B, T, Hkv, D]
-  const v = g.reshape(g.linear(x, w.wv), [B, T, Hkv, D]); // [B, T, Hkv, D]
+  const q = g.rope(heads(g, c, project(g, x, w.wq, w.bq), H, w.qNorm), pos, rope); // [B, T, H, D]
+  const k = g.rope(heads(g, c, project(g, x, w.wk, w.bk), Hkv, w.kNorm), pos, rope); // [B, T, Hkv, D]
+  const v = heads(g, c, project(g, x, w.wv, w.bv), Hkv); // [B, T, Hkv, D]
   // Contiguous heads let the BLAS backend take the attention products (and their backward).
   const qh = g.cont(g.permute(q, [0, 2, 1, 3])); // [B, H, T, D]
   const kh = g.cont(g.permute(k, [0, 2, 1, 3])); // [B, Hkv, T, D]
@@ -115,7 +160,7 @@ export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, 
   const scores = g.causalMask(g.linear(qh, kh)); // [B, H, T, T]
   const att = g.softmax(scores, { scale: 1 / Math.sqrt(D) }); // [B, H, T, T]
   const y = g.linear(att, vt); // [B, H, T, D]
-  const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, C]
+  const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
   return g.linear(merged, w.wo); // [B, T, C]
 }
 

@@ -170,12 +170,30 @@ describe("composite losses", () => {
     );
   });
 
-  test("2-layer Llama-style block with a per-token weighted log-likelihood", async () => {
-    const config = parseLlamaConfig({ vocabSize: 11, hidden: 8, layers: 2, heads: 2, kvHeads: 1, ffn: 12 });
+  for (const [name, extra] of [
+    ["Llama", {}],
+    ["Qwen2 (q/k/v biases)", { attentionBias: true }],
+    ["Qwen3 (q/k norms, own head dim)", { qkNorm: true, headDim: 6 }],
+  ] as const) {
+    test(`2-layer ${name} block with a per-token weighted log-likelihood`, async () => {
+      await llamaBlockGradCheck(extra);
+    });
+  }
+
+  async function llamaBlockGradCheck(extra: object) {
+    const config = parseLlamaConfig({
+      vocabSize: 11,
+      hidden: 8,
+      layers: 2,
+      heads: 2,
+      kvHeads: 1,
+      ffn: 12,
+      ...extra,
+    });
     const weights = initLlamaWeights(e, config, 3);
-    // Larger weights than the 0.02 init so every path carries a measurable gradient.
+    // Larger weights than the 0.02 init (and non-zero biases) so every path carries a measurable gradient.
     for (const p of llamaParameters(weights)) {
-      if (p.shape.length === 2) p.write(uniform(rand, p.size, -0.5, 0.5));
+      if (p.shape.length === 2 || p.name.match(/\.b[qkv]$/)) p.write(uniform(rand, p.size, -0.5, 0.5));
     }
     const [B, T] = [2, 4];
     const ids = e.tensor([B, T], { dtype: "i32", data: [1, 5, 2, 9, 3, 3, 10, 0] });
@@ -187,5 +205,5 @@ describe("composite losses", () => {
       (g) => weightedNllLoss(g, config, weights, ids, pos, targets, tokenWeights).loss,
       { samples: 4, h: 1e-2, tol: 3e-2 },
     );
-  });
+  }
 });
