@@ -74,6 +74,8 @@ const std::unordered_map<std::string, OpFn>& OpTable() {
        [](const OpArgs& a) {
          return ggml_soft_max_ext(a.ctx, a.src[0], a.src.size() > 1 ? a.src[1] : nullptr, a.f[0], 0.0f);
        }},
+      // in-place writes
+      {"setRows", [](const OpArgs& a) { return ggml_set_rows(a.ctx, a.src[0], a.src[1], a.src[2]); }},
       // optimizer
       {"adamw",
        [](const OpArgs& a) { return ggml_opt_step_adamw(a.ctx, a.src[0], a.src[1], a.src[2], a.src[3], a.src[4]); }},

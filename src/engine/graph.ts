@@ -36,7 +36,10 @@ export interface BuildOptions {
 const BACKWARD_EXPANSION = 4;
 
 /** Ops whose output passes no gradient back (piecewise constant, or an optimizer update). */
-const NO_GRADIENT = new Set(["step", "argmax", "adamw"]);
+const NO_GRADIENT = new Set(["step", "argmax", "adamw", "setRows"]);
+
+/** Ops that write into a persistent tensor; ggml's backward cannot go through them. */
+const IN_PLACE = new Set(["adamw", "setRows"]);
 
 let graphCounter = 0;
 
@@ -48,7 +51,7 @@ export class Graph extends Ops {
   #tensors = 0;
   #freed = false;
   #built = false;
-  /** Holds an in-place update (adamwUpdate), which ggml's backward cannot handle. */
+  /** Holds an in-place update (adamwUpdate, setRows), which ggml's backward cannot handle. */
   #inPlace = false;
   /** A bf16 node on a gradient path (ggml computes gradients in f32 and f16 only). */
   #bf16Grad: string | null = null;
@@ -198,7 +201,7 @@ export class Graph extends Ops {
     const t = new Tensor(this.#engine, "node", shape, dtypeFromGgml(type), op, handle, null, this);
     t.layout = (["contiguous", "strided", "transposed"] as const)[rest[4]];
     t.requiresGrad = !NO_GRADIENT.has(op) && t.dtype !== "i32" && srcs.some((s) => s.requiresGrad);
-    if (op === "adamw") this.#inPlace = true;
+    if (IN_PLACE.has(op)) this.#inPlace = true;
     if (t.dtype === "bf16" && t.requiresGrad) this.#bf16Grad = t.describe();
     return t;
   }

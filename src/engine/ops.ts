@@ -405,6 +405,39 @@ export abstract class Ops {
     return this.reshape(this.neg(this.sumRows(plogp)), [logits.shape[0]]);
   }
 
+  // ---- in-place writes -----------------------------------------------------
+
+  /**
+   * Writes the rows of src [n, E] into rows `rows[i]` of the persistent
+   * tensor dst [R, E] (f32 or f16), in place, e.g. new keys into a KV cache.
+   * Returns dst after the write [R, E]: read the written tensor through it so
+   * the reads are ordered after the write. A graph holding it has no backward.
+   */
+  setRows(dst: Tensor, src: Tensor, rows: Tensor): Tensor {
+    this.alive("setRows", dst, src, rows);
+    if (dst.kind === "node" || dst.kind === "param") {
+      throw new Error(
+        `reasonrl engine: setRows: destination ${dst.describe()} must be a persistent non-parameter tensor`,
+      );
+    }
+    if (dst.shape.length !== 2 || src.shape.length !== 2 || rows.shape.length !== 1 || rows.dtype !== "i32") {
+      throw new Error(
+        `reasonrl engine: setRows(${dst.describe()}, ${src.describe()}, ${rows.describe()}): need dst [R, E], src [n, E], i32 rows [n]`,
+      );
+    }
+    if (
+      dst.shape[1] !== src.shape[1] ||
+      src.shape[0] !== rows.shape[0] ||
+      (dst.dtype !== "f32" && dst.dtype !== "f16")
+    ) {
+      throw new Error(
+        `reasonrl engine: setRows(${dst.describe()}, ${src.describe()}, ${rows.describe()}): row sizes or counts differ, or dst is not f32/f16`,
+      );
+    }
+    if (rows.kind !== "node") this.checkIndices(rows, dst.shape[0], `rows of ${dst.describe()}`);
+    return this.node("setRows", [dst, this.input("setRows", src), rows]);
+  }
+
   // ---- optimizer -----------------------------------------------------------
 
   /**

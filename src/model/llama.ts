@@ -129,13 +129,13 @@ export function rmsNorm(g: Graph, x: Tensor, weight: Tensor, eps: number): Tenso
 }
 
 /** x @ w^T (+ b): the projections, with the optional bias of Qwen2. */
-function project(g: Graph, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+export function project(g: Graph, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = g.linear(x, w);
   return b ? g.add(y, b) : y;
 }
 
 /** Splits projections [B, T, n*D] into heads [B, T, n, D], RMS-normed per head when the model has q/k norms. */
-function heads(g: Graph, c: LlamaConfig, y: Tensor, n: number, norm?: Tensor): Tensor {
+export function heads(g: Graph, c: LlamaConfig, y: Tensor, n: number, norm?: Tensor): Tensor {
   const [B, T] = y.shape;
   const h = g.reshape(y, [B, T, n, headDim(c)]);
   return norm ? rmsNorm(g, h, norm, c.rmsEps) : h;

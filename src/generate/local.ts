@@ -1,0 +1,160 @@
+/**
+ * Generation with the local engine: a KV cache, prompts of different lengths
+ * prefilled per prompt (its n samples together), then every sequence of the
+ * batch decoded one token per step in a single graph.
+ */
+import { z } from "zod";
+import type { Engine } from "../engine/index.ts";
+import { type CachedStep, cachedInputs, cachedLogits, freeInputs, KvCache } from "../model/kv-cache.ts";
+import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
+import { SamplingOptions, sampleToken, sequenceRandom } from "./sampling.ts";
+import type { Completion, FinishReason, Generator } from "./types.ts";
+
+export const LocalGeneratorOptions = z.object({
+  /** Sequences decoded together (prompts x samples are split into batches of this size). */
+  maxBatch: z.number().int().positive().default(32),
+  /** Token ids that end a completion (the model's EOS ids). */
+  eosIds: z.array(z.number().int()).default([]),
+});
+
+/** One sequence being generated: sample `sample` of prompt `prompt`. */
+interface Sequence {
+  prompt: number;
+  sample: number;
+  promptIds: Int32Array;
+  random: () => number;
+  ids: number[];
+  logprobs: number[];
+  finish: FinishReason | null;
+  text: string;
+}
+
+export class LocalGenerator implements Generator {
+  readonly options: z.output<typeof LocalGeneratorOptions>;
+
+  constructor(
+    readonly engine: Engine,
+    readonly config: LlamaConfig,
+    readonly weights: LlamaWeights,
+    options: z.input<typeof LocalGeneratorOptions> = {},
+    readonly tokenizer?: Tokenizer,
+  ) {
+    this.options = LocalGeneratorOptions.parse(options);
+  }
+
+  async generate(
+    prompts: Int32Array[],
+    options: z.input<typeof SamplingOptions> = {},
+  ): Promise<Completion[][]> {
+    const o = SamplingOptions.parse(options);
+    if (o.stop.length > 0 && !this.tokenizer) throw new Error("generate: stop strings need a tokenizer");
+    prompts.forEach((p, i) => {
+      if (p.length === 0) throw new Error(`generate: prompt ${i} is empty`);
+      for (const t of p) {
+        if (!(t >= 0 && t < this.config.vocabSize)) {
+          throw new Error(
+            `generate: prompt ${i} holds token ${t}, outside the vocabulary (${this.config.vocabSize})`,
+          );
+        }
+      }
+    });
+    const sequences: Sequence[] = prompts.flatMap((promptIds, prompt) =>
+      Array.from({ length: o.n }, (_, sample) => ({
+        prompt,
+        sample,
+        promptIds,
+        random: sequenceRandom(o.seed, prompt * o.n + sample),
+        ids: [],
+        logprobs: [],
+        finish: null,
+        text: "",
+      })),
+    );
+    for (let i = 0; i < sequences.length; i += this.options.maxBatch) {
+      await this.#runBatch(sequences.slice(i, i + this.options.maxBatch), o);
+    }
+    const out = prompts.map(() => [] as Completion[]);
+    for (const s of sequences) {
+      out[s.prompt][s.sample] = {
+        ids: Int32Array.from(s.ids),
+        text: s.text,
+        logprobs: Float32Array.from(s.logprobs),
+        finishReason: s.finish ?? "length",
+      };
+    }
+    return out;
+  }
+
+  async #runBatch(batch: Sequence[], o: SamplingOptions): Promise<void> {
+    const longest = Math.max(...batch.map((s) => s.promptIds.length));
+    const cache = new KvCache(this.engine, this.config, batch.length, longest + o.maxTokens);
+    try {
+      // Prefill: the samples of one prompt sit in consecutive slots and share one step.
+      for (let start = 0; start < batch.length; ) {
+        let end = start + 1;
+        while (end < batch.length && batch[end].prompt === batch[start].prompt) end++;
+        const group = batch.slice(start, end);
+        const T = group[0].promptIds.length;
+        const ids = new Int32Array(group.length * T);
+        const positions = new Int32Array(group.length * T);
+        group.forEach((s, b) => {
+          ids.set(s.promptIds, b * T);
+          for (let t = 0; t < T; t++) positions[b * T + t] = t;
+        });
+        const logits = await this.#step(cache, { slot: start, B: group.length, T, ids, positions, used: T });
+        for (const [b, s] of group.entries()) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+        start = end;
+      }
+      // Decode: every slot advances one token per step; finished ones repeat their last write.
+      while (batch.some((s) => s.finish === null)) {
+        const ids = Int32Array.from(batch, (s) => s.ids[s.ids.length - 1]);
+        const positions = Int32Array.from(batch, (s) => s.promptIds.length + s.ids.length - 1);
+        const used = Math.max(...positions) + 1;
+        const logits = await this.#step(cache, { slot: 0, B: batch.length, T: 1, ids, positions, used });
+        batch.forEach((s, b) => {
+          if (s.finish === null) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+        });
+      }
+    } finally {
+      cache.free();
+    }
+    if (this.tokenizer) for (const s of batch) s.text = this.#text(s, o).text;
+  }
+
+  /** Runs one cached step; returns the last-token logits of each row, [B * V]. */
+  async #step(cache: KvCache, step: CachedStep): Promise<Float32Array> {
+    const inputs = cachedInputs(this.engine, cache, step);
+    const g = this.engine.graph({ name: "decode" });
+    try {
+      const logits = cachedLogits(g, this.config, this.weights, cache, inputs, step, true);
+      g.build({ outputs: [logits] });
+      const [values] = await g.compute();
+      return values as Float32Array;
+    } finally {
+      g.free();
+      freeInputs(inputs);
+    }
+  }
+
+  /** Samples the next token of `s` from its logits row and applies the stop rules. */
+  #accept(s: Sequence, logits: Float32Array, o: SamplingOptions): void {
+    const { token, logprob } = sampleToken(logits.subarray(0, this.config.vocabSize), o, s.random);
+    s.ids.push(token);
+    s.logprobs.push(logprob);
+    if (this.options.eosIds.includes(token)) s.finish = "stop";
+    else if (o.stop.length > 0 && this.#text(s, o).stopped) s.finish = "stop";
+    else if (s.ids.length >= o.maxTokens) s.finish = "length";
+  }
+
+  /** The completion's text, cut before the first stop string. */
+  #text(s: Sequence, o: SamplingOptions): { text: string; stopped: boolean } {
+    const full = this.tokenizer?.decode(Int32Array.from(s.ids), { skipSpecialTokens: true }) ?? "";
+    let cut = full.length;
+    for (const stop of o.stop) {
+      const at = full.indexOf(stop);
+      if (at >= 0) cut = Math.min(cut, at);
+    }
+    return { text: full.slice(0, cut), stopped: cut < full.length };
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The generation interface shared by every engine: the local model, and later
+ * OpenAI-compatible servers and llama.cpp. GRPO reads the token ids and the
+ * log-prob of each sampled token (its "old" log-probs).
+ */
+import type { z } from "zod";
+import type { SamplingOptions } from "./sampling.ts";
+
+/** Why a completion ended: an EOS token or stop string ("stop"), or max tokens ("length"). */
+export type FinishReason = "stop" | "length";
+
+export interface Completion {
+  /** Generated token ids, the EOS token included when it ended the completion. */
+  ids: Int32Array;
+  /** Decoded text without special tokens, cut before a stop string ("" without a tokenizer). */
+  text: string;
+  /** Log-prob of each generated token under the temperature-scaled policy. */
+  logprobs: Float32Array;
+  finishReason: FinishReason;
+}
+
+export interface Generator {
+  /** n completions for each prompt (token ids): result[prompt][sample]. */
+  generate(prompts: Int32Array[], options?: z.input<typeof SamplingOptions>): Promise<Completion[][]>;
+}

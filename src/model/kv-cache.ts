@@ -1,0 +1,169 @@
+/**
+ * Key/value cache for decoding, and the Llama-style forward pass that reads
+ * and extends it. One cache holds `batch` sequence slots of up to `capacity`
+ * positions each.
+ *
+ * Layout per layer (outermost first): keys [B, Hkv, S, D], stored as rows of
+ * D so new keys are written with setRows; values transposed, [B, Hkv, D, S],
+ * stored as rows of one element, so attention's second product reads them
+ * without a copy. (B slots, Hkv kv heads, S capacity, D head dim.)
+ */
+import type { DType, Engine, Graph, Tensor } from "../engine/index.ts";
+import {
+  headDim,
+  heads,
+  type LayerWeights,
+  type LlamaConfig,
+  type LlamaWeights,
+  mlp,
+  project,
+  rmsNorm,
+} from "./llama.ts";
+
+export class KvCache {
+  /** Per layer: keys as rows [B*Hkv*S, D]. */
+  readonly keys: Tensor[];
+  /** Per layer: values transposed, as one-element rows [B*Hkv*D*S, 1]. */
+  readonly values: Tensor[];
+
+  constructor(
+    engine: Engine,
+    readonly config: LlamaConfig,
+    readonly batch: number,
+    readonly capacity: number,
+    dtype: DType = "f32",
+  ) {
+    const D = headDim(config);
+    const rows = batch * config.kvHeads * capacity;
+    this.keys = Array.from({ length: config.layers }, (_, l) =>
+      engine.tensor([rows, D], { dtype, name: `kv cache keys ${l}` }),
+    );
+    this.values = Array.from({ length: config.layers }, (_, l) =>
+      engine.tensor([rows * D, 1], { dtype, name: `kv cache values ${l}` }),
+    );
+  }
+
+  free(): void {
+    for (const t of [...this.keys, ...this.values]) t.free();
+  }
+}
+
+/** Host-side description of one cached forward step over `B` consecutive slots. */
+export interface CachedStep {
+  /** First cache slot of the batch. */
+  slot: number;
+  /** Token ids, B rows of T tokens, row-major. */
+  ids: Int32Array;
+  B: number;
+  T: number;
+  /** Position of each token (B*T), i.e. where it is written in its slot. */
+  positions: Int32Array;
+  /** Keys attended to per slot: positions [0, used). Each token sees positions <= its own. */
+  used: number;
+}
+
+/** The persistent input tensors of a cached step, written from a CachedStep. */
+export interface CachedInputs {
+  ids: Tensor; // i32 [B, T]
+  positions: Tensor; // i32 [B*T]
+  keyRows: Tensor; // i32 [B*Hkv*T]: row of each new key in the cache
+  valueRows: Tensor; // i32 [B*Hkv*D*T]: row of each new value element
+  mask: Tensor; // f32 [B, 1, T, used]: 0 where attended, -inf elsewhere
+}
+
+/** Creates and fills the input tensors of a step (free them after computing). */
+export function cachedInputs(engine: Engine, cache: KvCache, step: CachedStep): CachedInputs {
+  const { B, T, used, slot, positions } = step;
+  const { kvHeads: Hkv } = cache.config;
+  const D = headDim(cache.config);
+  const S = cache.capacity;
+  const keyRows = new Int32Array(B * Hkv * T);
+  const valueRows = new Int32Array(B * Hkv * D * T);
+  const mask = new Float32Array(B * T * used).fill(Number.NEGATIVE_INFINITY);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const p = positions[b * T + t];
+      for (let h = 0; h < Hkv; h++) {
+        const head = (slot + b) * Hkv + h;
+        keyRows[(b * Hkv + h) * T + t] = head * S + p;
+        for (let d = 0; d < D; d++) valueRows[((b * Hkv + h) * D + d) * T + t] = (head * D + d) * S + p;
+      }
+      mask.fill(0, (b * T + t) * used, (b * T + t) * used + p + 1);
+    }
+  }
+  return {
+    ids: engine.tensor([B, T], { dtype: "i32", data: step.ids }),
+    positions: engine.tensor([B * T], { dtype: "i32", data: positions }),
+    keyRows: engine.tensor([keyRows.length], { dtype: "i32", data: keyRows }),
+    valueRows: engine.tensor([valueRows.length], { dtype: "i32", data: valueRows }),
+    mask: engine.tensor([B, 1, T, used], { data: mask }),
+  };
+}
+
+export function freeInputs(inputs: CachedInputs): void {
+  for (const t of Object.values(inputs)) t.free();
+}
+
+/** Rotary embedding with a position per token: x [B, T, n, D], positions [B*T]. */
+function ropePerToken(g: Graph, c: LlamaConfig, x: Tensor, positions: Tensor): Tensor {
+  const [B, T, n, D] = x.shape;
+  const r = g.rope(g.reshape(x, [B * T, n, D]), positions, { theta: c.ropeTheta, mode: "neox" });
+  return g.reshape(r, [B, T, n, D]);
+}
+
+/** Attention of x [B, T, C] that appends its keys and values to the cache, then attends to [0, used). */
+function cachedAttention(
+  g: Graph,
+  c: LlamaConfig,
+  w: LayerWeights,
+  layer: number,
+  cache: KvCache,
+  inp: CachedInputs,
+  step: CachedStep,
+  x: Tensor,
+): Tensor {
+  const { B, T, used, slot } = step;
+  const { heads: H, kvHeads: Hkv } = c;
+  const D = headDim(c);
+  const S = cache.capacity;
+  const q = ropePerToken(g, c, heads(g, c, project(g, x, w.wq, w.bq), H, w.qNorm), inp.positions); // [B, T, H, D]
+  const k = ropePerToken(g, c, heads(g, c, project(g, x, w.wk, w.bk), Hkv, w.kNorm), inp.positions); // [B, T, Hkv, D]
+  const v = heads(g, c, project(g, x, w.wv, w.bv), Hkv); // [B, T, Hkv, D]
+
+  const newKeys = g.reshape(g.cont(g.permute(k, [0, 2, 1, 3])), [B * Hkv * T, D]); // [B*Hkv*T, D]
+  const keysAll = g.setRows(cache.keys[layer], newKeys, inp.keyRows); // [Bc*Hkv*S, D]
+  const newValues = g.reshape(g.cont(g.permute(v, [0, 2, 3, 1])), [B * Hkv * D * T, 1]); // [B*Hkv*D*T, 1]
+  const valuesAll = g.setRows(cache.values[layer], newValues, inp.valueRows); // [Bc*Hkv*D*S, 1]
+  const Bc = cache.batch;
+  const keys = g.narrow(g.narrow(g.reshape(keysAll, [Bc, Hkv, S, D]), 0, slot, B), 2, 0, used); // [B, Hkv, used, D]
+  const values = g.narrow(g.narrow(g.reshape(valuesAll, [Bc, Hkv, D, S]), 0, slot, B), 3, 0, used); // [B, Hkv, D, used]
+
+  const qh = g.cont(g.permute(q, [0, 2, 1, 3])); // [B, H, T, D]
+  const att = g.softmax(g.linear(qh, keys), { mask: inp.mask, scale: 1 / Math.sqrt(D) }); // [B, H, T, used]
+  const y = g.linear(att, values); // [B, H, T, D]
+  const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
+  return g.linear(merged, w.wo); // [B, T, C]
+}
+
+/**
+ * One forward step over B slots with the cache: appends the tokens' keys and
+ * values, and returns the logits of every token [B, T, V] or, with
+ * `lastOnly`, of each row's last token [B, 1, V].
+ */
+export function cachedLogits(
+  g: Graph,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  cache: KvCache,
+  inp: CachedInputs,
+  step: CachedStep,
+  lastOnly: boolean,
+): Tensor {
+  let x = g.embedding(w.embed, inp.ids); // [B, T, C]
+  w.layers.forEach((lw, l) => {
+    const h = g.add(x, cachedAttention(g, c, lw, l, cache, inp, step, rmsNorm(g, x, lw.attnNorm, c.rmsEps)));
+    x = g.add(h, mlp(g, lw, rmsNorm(g, h, lw.mlpNorm, c.rmsEps)));
+  });
+  const last = lastOnly && step.T > 1 ? g.narrow(x, 1, step.T - 1, 1) : x; // [B, 1 or T, C]
+  return g.linear(rmsNorm(g, last, w.finalNorm, c.rmsEps), w.lmHead); // [B, 1 or T, V]
+}
