@@ -161,9 +161,9 @@ describe("sampling", () => {
     }
     const z = Array.from(logits, (x) => Math.exp(x / 0.7)).reduce((a, b) => a + b, 0);
     const expected = Array.from(logits, (x) => Math.exp(x / 0.7) / z);
-    counts.forEach((c, t) =>
-      assert.ok(Math.abs(c / 4000 - expected[t]) < 0.03, `token ${t}: ${c / 4000} vs ${expected[t]}`),
-    );
+    for (const [t, c] of counts.entries()) {
+      assert.ok(Math.abs(c / 4000 - expected[t]) < 0.03, `token ${t}: ${c / 4000} vs ${expected[t]}`);
+    }
     assert.ok(Math.abs(lp - Math.log(expected[2])) < 1e-6);
   });
 });
