@@ -4,8 +4,8 @@
  * batch decoded one token per step in a single graph.
  */
 import { z } from "zod";
-import type { Engine } from "../engine/index.ts";
-import { type CachedStep, cachedInputs, cachedLogits, freeInputs, KvCache } from "../model/kv-cache.ts";
+import type { Engine, Graph } from "../engine/index.ts";
+import { CachedInputs, type CachedStep, cachedLogits, KvCache } from "../model/kv-cache.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { SamplingOptions, sampleToken, sequenceRandom } from "./sampling.ts";
@@ -102,39 +102,41 @@ export class LocalGenerator implements Generator {
           ids.set(s.promptIds, b * T);
           for (let t = 0; t < T; t++) positions[b * T + t] = t;
         });
-        const logits = await this.#step(cache, { slot: start, B: group.length, T, ids, positions, used: T });
-        for (const [b, s] of group.entries()) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+        const prefill = new StepGraph(this, cache, start, group.length, T, T);
+        try {
+          const logits = await prefill.run({ slot: start, B: group.length, T, ids, positions, used: T });
+          for (const [b, s] of group.entries())
+            this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+        } finally {
+          prefill.free();
+        }
         start = end;
       }
       // Decode: every slot advances one token per step; finished ones repeat their last write.
-      while (batch.some((s) => s.finish === null)) {
-        const ids = Int32Array.from(batch, (s) => s.ids[s.ids.length - 1]);
-        const positions = Int32Array.from(batch, (s) => s.promptIds.length + s.ids.length - 1);
-        const used = Math.max(...positions) + 1;
-        const logits = await this.#step(cache, { slot: 0, B: batch.length, T: 1, ids, positions, used });
-        batch.forEach((s, b) => {
-          if (s.finish === null) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
-        });
+      // The step graph is reused until the keys read outgrow it, then rebuilt a bucket larger.
+      let decode: StepGraph | null = null;
+      try {
+        while (batch.some((s) => s.finish === null)) {
+          const ids = Int32Array.from(batch, (s) => s.ids[s.ids.length - 1]);
+          const positions = Int32Array.from(batch, (s) => s.promptIds.length + s.ids.length - 1);
+          const used = Math.max(...positions) + 1;
+          if (!decode || used > decode.inputs.used) {
+            decode?.free();
+            const bucket = Math.min(cache.capacity, Math.ceil(used / DECODE_BUCKET) * DECODE_BUCKET);
+            decode = new StepGraph(this, cache, 0, batch.length, 1, bucket);
+          }
+          const logits = await decode.run({ slot: 0, B: batch.length, T: 1, ids, positions, used });
+          for (const [b, s] of batch.entries()) {
+            if (s.finish === null) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+          }
+        }
+      } finally {
+        decode?.free();
       }
     } finally {
       cache.free();
     }
     if (this.tokenizer) for (const s of batch) s.text = this.#text(s, o).text;
-  }
-
-  /** Runs one cached step; returns the last-token logits of each row, [B * V]. */
-  async #step(cache: KvCache, step: CachedStep): Promise<Float32Array> {
-    const inputs = cachedInputs(this.engine, cache, step);
-    const g = this.engine.graph({ name: "decode" });
-    try {
-      const logits = cachedLogits(g, this.config, this.weights, cache, inputs, step, true);
-      g.build({ outputs: [logits] });
-      const [values] = await g.compute();
-      return values as Float32Array;
-    } finally {
-      g.free();
-      freeInputs(inputs);
-    }
   }
 
   /** Samples the next token of `s` from its logits row and applies the stop rules. */
@@ -156,5 +158,33 @@ export class LocalGenerator implements Generator {
       if (at >= 0) cut = Math.min(cut, at);
     }
     return { text: full.slice(0, cut), stopped: cut < full.length };
+  }
+}
+
+/** Keys read by decode graphs grow in buckets of this many positions (a graph is rebuilt per bucket). */
+const DECODE_BUCKET = 64;
+
+/** A built step graph over persistent inputs: write a step, compute, read the last-token logits. */
+class StepGraph {
+  readonly inputs: CachedInputs;
+  readonly #graph: Graph;
+
+  constructor(gen: LocalGenerator, cache: KvCache, slot: number, B: number, T: number, used: number) {
+    this.inputs = new CachedInputs(gen.engine, cache, slot, B, T, used);
+    this.#graph = gen.engine.graph({ name: "decode step" });
+    const logits = cachedLogits(this.#graph, gen.config, gen.weights, cache, this.inputs, true);
+    this.#graph.build({ outputs: [logits] });
+  }
+
+  /** Logits of each row's last token, [B * V]. */
+  async run(step: CachedStep): Promise<Float32Array> {
+    this.inputs.write(step);
+    const [values] = await this.#graph.compute();
+    return values as Float32Array;
+  }
+
+  free(): void {
+    this.#graph.free();
+    this.inputs.free();
   }
 }

@@ -58,50 +58,74 @@ export interface CachedStep {
   T: number;
   /** Position of each token (B*T), i.e. where it is written in its slot. */
   positions: Int32Array;
-  /** Keys attended to per slot: positions [0, used). Each token sees positions <= its own. */
+  /** Keys read per slot: positions [0, used). Each token attends to positions <= its own. */
   used: number;
 }
 
-/** The persistent input tensors of a cached step, written from a CachedStep. */
-export interface CachedInputs {
-  ids: Tensor; // i32 [B, T]
-  positions: Tensor; // i32 [B*T]
-  keyRows: Tensor; // i32 [B*Hkv*T]: row of each new key in the cache
-  valueRows: Tensor; // i32 [B*Hkv*D*T]: row of each new value element
-  mask: Tensor; // f32 [B, 1, T, used]: 0 where attended, -inf elsewhere
-}
+/**
+ * The persistent input tensors of cached steps of one shape (B rows of T
+ * tokens in slots [slot, slot + B), reading `used` positions), rewritten for
+ * each step so a graph built over them can be computed again and again.
+ */
+export class CachedInputs {
+  readonly ids: Tensor; // i32 [B, T]
+  readonly positions: Tensor; // i32 [B*T]
+  readonly keyRows: Tensor; // i32 [B*Hkv*T]: row of each new key in the cache
+  readonly valueRows: Tensor; // i32 [B*Hkv*D*T]: row of each new value element
+  readonly mask: Tensor; // f32 [B, 1, T, used]: 0 where attended, -inf elsewhere
 
-/** Creates and fills the input tensors of a step (free them after computing). */
-export function cachedInputs(engine: Engine, cache: KvCache, step: CachedStep): CachedInputs {
-  const { B, T, used, slot, positions } = step;
-  const { kvHeads: Hkv } = cache.config;
-  const D = headDim(cache.config);
-  const S = cache.capacity;
-  const keyRows = new Int32Array(B * Hkv * T);
-  const valueRows = new Int32Array(B * Hkv * D * T);
-  const mask = new Float32Array(B * T * used).fill(Number.NEGATIVE_INFINITY);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const p = positions[b * T + t];
-      for (let h = 0; h < Hkv; h++) {
-        const head = (slot + b) * Hkv + h;
-        keyRows[(b * Hkv + h) * T + t] = head * S + p;
-        for (let d = 0; d < D; d++) valueRows[((b * Hkv + h) * D + d) * T + t] = (head * D + d) * S + p;
-      }
-      mask.fill(0, (b * T + t) * used, (b * T + t) * used + p + 1);
-    }
+  constructor(
+    engine: Engine,
+    readonly cache: KvCache,
+    readonly slot: number,
+    readonly B: number,
+    readonly T: number,
+    readonly used: number,
+  ) {
+    const Hkv = cache.config.kvHeads;
+    const D = headDim(cache.config);
+    this.ids = engine.tensor([B, T], { dtype: "i32" });
+    this.positions = engine.tensor([B * T], { dtype: "i32" });
+    this.keyRows = engine.tensor([B * Hkv * T], { dtype: "i32" });
+    this.valueRows = engine.tensor([B * Hkv * D * T], { dtype: "i32" });
+    this.mask = engine.tensor([B, 1, T, used]);
   }
-  return {
-    ids: engine.tensor([B, T], { dtype: "i32", data: step.ids }),
-    positions: engine.tensor([B * T], { dtype: "i32", data: positions }),
-    keyRows: engine.tensor([keyRows.length], { dtype: "i32", data: keyRows }),
-    valueRows: engine.tensor([valueRows.length], { dtype: "i32", data: valueRows }),
-    mask: engine.tensor([B, 1, T, used], { data: mask }),
-  };
-}
 
-export function freeInputs(inputs: CachedInputs): void {
-  for (const t of Object.values(inputs)) t.free();
+  /** Writes a step of this shape: its tokens, positions, cache rows and attention mask. */
+  write(step: CachedStep): void {
+    const { B, T, used } = this;
+    if (step.slot !== this.slot || step.B !== B || step.T !== T || step.used > used) {
+      throw new Error(
+        `kv cache: step at slot ${step.slot} [${step.B}, ${step.T}] reading ${step.used} does not fit inputs at slot ${this.slot} [${B}, ${T}] ${used}`,
+      );
+    }
+    const Hkv = this.cache.config.kvHeads;
+    const D = headDim(this.cache.config);
+    const S = this.cache.capacity;
+    const keyRows = this.keyRows.view();
+    const valueRows = this.valueRows.view();
+    const mask = this.mask.view();
+    mask.fill(Number.NEGATIVE_INFINITY);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const p = step.positions[b * T + t];
+        if (!(p >= 0 && p < S && p < used))
+          throw new Error(`kv cache: position ${p} outside [0, ${Math.min(S, used)})`);
+        for (let h = 0; h < Hkv; h++) {
+          const head = (this.slot + b) * Hkv + h;
+          keyRows[(b * Hkv + h) * T + t] = head * S + p;
+          for (let d = 0; d < D; d++) valueRows[((b * Hkv + h) * D + d) * T + t] = (head * D + d) * S + p;
+        }
+        mask.fill(0, (b * T + t) * used, (b * T + t) * used + p + 1);
+      }
+    }
+    this.ids.write(step.ids);
+    this.positions.write(step.positions);
+  }
+
+  free(): void {
+    for (const t of [this.ids, this.positions, this.keyRows, this.valueRows, this.mask]) t.free();
+  }
 }
 
 /** Rotary embedding with a position per token: x [B, T, n, D], positions [B*T]. */
@@ -119,10 +143,9 @@ function cachedAttention(
   layer: number,
   cache: KvCache,
   inp: CachedInputs,
-  step: CachedStep,
   x: Tensor,
 ): Tensor {
-  const { B, T, used, slot } = step;
+  const { B, T, used, slot } = inp;
   const { heads: H, kvHeads: Hkv } = c;
   const D = headDim(c);
   const S = cache.capacity;
@@ -156,14 +179,13 @@ export function cachedLogits(
   w: LlamaWeights,
   cache: KvCache,
   inp: CachedInputs,
-  step: CachedStep,
   lastOnly: boolean,
 ): Tensor {
   let x = g.embedding(w.embed, inp.ids); // [B, T, C]
   w.layers.forEach((lw, l) => {
-    const h = g.add(x, cachedAttention(g, c, lw, l, cache, inp, step, rmsNorm(g, x, lw.attnNorm, c.rmsEps)));
+    const h = g.add(x, cachedAttention(g, c, lw, l, cache, inp, rmsNorm(g, x, lw.attnNorm, c.rmsEps)));
     x = g.add(h, mlp(g, lw, rmsNorm(g, h, lw.mlpNorm, c.rmsEps)));
   });
-  const last = lastOnly && step.T > 1 ? g.narrow(x, 1, step.T - 1, 1) : x; // [B, 1 or T, C]
+  const last = lastOnly && inp.T > 1 ? g.narrow(x, 1, inp.T - 1, 1) : x; // [B, 1 or T, C]
   return g.linear(rmsNorm(g, last, w.finalNorm, c.rmsEps), w.lmHead); // [B, 1 or T, V]
 }
