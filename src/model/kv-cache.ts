@@ -165,7 +165,7 @@ function cachedAttention(
   const att = g.softmax(g.linear(qh, keys), { mask: inp.mask, scale: 1 / Math.sqrt(D) }); // [B, H, T, used]
   const y = g.linear(att, values); // [B, H, T, D]
   const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
-  return g.linear(merged, w.wo); // [B, T, C]
+  return project(g, merged, w.wo, w.bo); // [B, T, C]
 }
 
 /**

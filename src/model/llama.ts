@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
+import { gaussian } from "./model-dir-init.ts";
 
 export const LlamaConfig = z.object({
   vocabSize: z.number().int().positive(),
@@ -27,6 +28,8 @@ export const LlamaConfig = z.object({
   attentionBias: z.boolean().default(false),
   /** RMSNorm of each query and key head before rotary embedding (Qwen3). */
   qkNorm: z.boolean().default(false),
+  /** A bias on the output projection (Llama / Qwen3 with attention_bias). */
+  outputBias: z.boolean().default(false),
 });
 export type LlamaConfig = z.output<typeof LlamaConfig>;
 
@@ -41,6 +44,7 @@ export interface LayerWeights {
   wk: Tensor; // [Hkv*D, C]
   wv: Tensor; // [Hkv*D, C]
   wo: Tensor; // [C, H*D]
+  bo?: Tensor; // [C] (outputBias)
   mlpNorm: Tensor; // [C]
   wGate: Tensor; // [F, C]
   wUp: Tensor; // [F, C]
@@ -101,6 +105,7 @@ export function initLlamaWeights(engine: Engine, config: LlamaConfig, seed = 0):
       layer.bk = filled(Hkv * D, 0, `l${i}.bk`);
       layer.bv = filled(Hkv * D, 0, `l${i}.bv`);
     }
+    if (config.outputBias) layer.bo = filled(C, 0, `l${i}.bo`);
     if (config.qkNorm) {
       layer.qNorm = filled(D, 1, `l${i}.q_norm`);
       layer.kNorm = filled(D, 1, `l${i}.k_norm`);
@@ -161,7 +166,7 @@ export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, 
   const att = g.softmax(scores, { scale: 1 / Math.sqrt(D) }); // [B, H, T, T]
   const y = g.linear(att, vt); // [B, H, T, D]
   const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
-  return g.linear(merged, w.wo); // [B, T, C]
+  return project(g, merged, w.wo, w.bo); // [B, T, C]
 }
 
 /** SwiGLU feed-forward: x [B, T, C] -> [B, T, C]. */
@@ -207,17 +212,4 @@ export function weightedNllLoss(
   const logProbs = g.logProbsOf(flat, targets); // [B*T]
   const loss = g.neg(g.sum(g.mul(logProbs, weights))); // [1]
   return { loss, logProbs };
-}
-
-/** Standard normal samples from a seeded generator (Box-Muller over mulberry32). */
-export function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
