@@ -5,6 +5,9 @@
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
 import { register as registerDemo } from "./demo.ts";
+import { register as registerGenerate } from "./generate.ts";
+import { register as registerModel } from "./model.ts";
+import { fail } from "./output.ts";
 import { register as registerVerify } from "./verify.ts";
 
 const program = new Command()
@@ -16,5 +19,13 @@ const program = new Command()
 registerBench(program);
 registerDemo(program);
 registerVerify(program);
+registerModel(program);
+registerGenerate(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Errors of the user's input are reported as one line; REASONRL_DEBUG=1 shows the stack.
+  if (process.env.REASONRL_DEBUG) console.error(err);
+  fail(err instanceof Error ? err.message : String(err));
+}

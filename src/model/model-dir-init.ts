@@ -3,9 +3,12 @@
  * models: linear and embedding weights N(0, 0.02²), norms 1, biases 0, from a
  * seeded generator.
  */
+import { stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { ModelConfig } from "./hf-config.ts";
-import { expectedTensors, type ModelTensor } from "./model-dir.ts";
+import { expectedTensors, type ModelTensor, saveModelDir, TOKENIZER_FILES } from "./model-dir.ts";
 import { numel } from "./safetensors.ts";
+import { exists } from "./safetensors-write.ts";
 
 /**
  * Random weights for the config, as F32: linear and embedding weights from
@@ -67,4 +70,28 @@ export function gaussian(seed: number): () => number {
 
 function rotl(v: number, k: number): number {
   return (v << k) | (v >>> (32 - k));
+}
+
+/** What `createRandomModelDir` needs: a config and where the tokenizer files come from. */
+export interface RandomModelDirOptions {
+  config: ModelConfig;
+  /** A folder with tokenizer.json (and tokenizer_config.json), or a tokenizer.json path; copied along. */
+  tokenizerFrom?: string;
+  seed?: number;
+  overwrite?: boolean;
+}
+
+/** Writes a randomly initialised model folder in the Hugging Face layout (`reasonrl model init`). */
+export async function createRandomModelDir(dir: string, options: RandomModelDirOptions): Promise<void> {
+  const copyFiles: string[] = [];
+  if (options.tokenizerFrom) {
+    const from = (await stat(options.tokenizerFrom)).isDirectory()
+      ? options.tokenizerFrom
+      : dirname(options.tokenizerFrom);
+    for (const f of TOKENIZER_FILES) if (await exists(join(from, f))) copyFiles.push(join(from, f));
+  }
+  await saveModelDir(dir, options.config, initRandomModel(options.config, options.seed ?? 0), {
+    copyFiles,
+    overwrite: options.overwrite,
+  });
 }

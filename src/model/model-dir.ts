@@ -103,6 +103,11 @@ export function expectedTensors(c: ModelConfig): TensorSpec[] {
   return out;
 }
 
+/** Parameters of a model with this config (tied embeddings counted once). */
+export function parameterCount(c: ModelConfig): number {
+  return expectedTensors(c).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+}
+
 /** Differences between the tensors expected and those found. */
 export interface TensorDiff {
   missing: TensorSpec[];
