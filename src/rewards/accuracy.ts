@@ -6,7 +6,12 @@
  * reward 1.0, which hands every completion of the group the same value.
  */
 import { z } from "zod";
-import { EXTRACTION_PRESETS, ExtractionConfigSchema, type ExtractionPresetName } from "../verify/config.ts";
+import {
+  EXTRACTION_PRESETS,
+  ExtractionConfigSchema,
+  type ExtractionPresetName,
+  VerifyOptionsSchema,
+} from "../verify/config.ts";
 import { defineReward, type RewardContext, type RewardInput } from "./types.ts";
 
 const presetNames = Object.keys(EXTRACTION_PRESETS) as [ExtractionPresetName, ...ExtractionPresetName[]];
@@ -27,13 +32,7 @@ export const CorrectnessParams = z.object({
   pred: Extraction.default("open-rs-answer").describe(
     "How the completion's answer is found; open-rs: \\boxed or 'final answer' anchors, first match.",
   ),
-  precision: z
-    .number()
-    .int()
-    .min(0)
-    .max(15)
-    .default(6)
-    .describe("Decimal places that must agree for decimals."),
+  precision: VerifyOptionsSchema.shape.precision,
   timeoutMs: z
     .number()
     .positive()

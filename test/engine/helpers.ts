@@ -1,18 +1,10 @@
 /** Test helpers: seeded random data, plain-TypeScript references, finite-difference gradients. */
 import assert from "node:assert/strict";
 import { Engine, type Graph, type Tensor } from "../../src/engine/index.ts";
+import { seededRandom } from "../../src/generate/sampling.ts";
 
-/** A small seeded generator (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator so failures reproduce. */
+export const rng = seededRandom;
 
 /** n uniform values in [lo, hi). */
 export function uniform(rand: () => number, n: number, lo = -1, hi = 1): Float32Array {
