@@ -1,0 +1,95 @@
+/**
+ * Per-token losses over a batch without ever holding N x V logits (N tokens,
+ * V vocabulary: 151,936 for Qwen, so a GRPO batch of 50k tokens would need 30 GB).
+ *
+ *   1. the trunk's forward pass gives the final hidden states h [N, C];
+ *   2. row chunks of h go through the output projection, log-softmax and the
+ *      caller's per-token loss, each with its own backward pass, giving dL/dh
+ *      for the chunk (and the output projection's gradient);
+ *   3. the trunk's forward pass runs again with backward, seeded with dL/dh
+ *      through the loss sum(h * dL/dh).
+ *
+ * The trunk's forward pass is computed twice; only `chunkRows * V` logits exist
+ * at a time. Gradients accumulate into the parameters' `.grad` as usual.
+ */
+import type { Engine, Graph, Tensor } from "../engine/index.ts";
+import { hiddenStates, type LlamaConfig, type LlamaWeights } from "./llama.ts";
+
+export interface TokenBatch {
+  ids: Tensor; // i32 [B, T]
+  positions: Tensor; // i32 [T]
+  /** The token each position predicts, B*T of them. */
+  targets: Int32Array;
+}
+
+/**
+ * The caller's loss for the tokens [start, start + lp.size) of the batch,
+ * given their log-probs lp [n] (with gradient): a scalar. Summed over chunks.
+ */
+export type TokenLoss = (g: Graph, logProbs: Tensor, start: number) => Tensor;
+
+export interface ChunkedLossResult {
+  /** The total loss (sum over chunks). */
+  loss: number;
+  /** Log-prob of each target, [B*T]. */
+  logProbs: Float32Array;
+}
+
+/** Forward and backward of `tokenLoss` over the batch, chunked over rows. */
+export async function chunkedTokenLoss(
+  engine: Engine,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  batch: TokenBatch,
+  tokenLoss: TokenLoss,
+  { chunkRows = 1024, capacity = 16384 } = {},
+): Promise<ChunkedLossResult> {
+  const [B, T] = batch.ids.shape;
+  const N = B * T;
+  const C = c.hidden;
+  if (batch.targets.length !== N)
+    throw new Error(`chunkedTokenLoss: ${batch.targets.length} targets for ${N} tokens`);
+
+  // 1. hidden states [N, C]
+  const trunk = engine.graph({ name: "trunk forward", capacity });
+  const hidden = trunk.reshape(hiddenStates(trunk, c, w, batch.ids, batch.positions), [N, C]);
+  trunk.build({ outputs: [hidden] });
+  const [h] = (await trunk.compute()) as Float32Array[];
+  trunk.free();
+
+  // 2. output projection, log-probs and loss per chunk; dL/dh collected in `dh`
+  const dh = engine.tensor([N, C], { name: "dL/dh" });
+  const dhValues = new Float32Array(N * C);
+  const logProbs = new Float32Array(N);
+  let loss = 0;
+  for (let start = 0; start < N; start += chunkRows) {
+    const n = Math.min(chunkRows, N - start);
+    const rows = engine.param([n, C], { name: "hidden rows", data: h.subarray(start * C, (start + n) * C) });
+    const g = engine.graph({ name: "output chunk", capacity });
+    try {
+      const lp = g.logProbsOf(g.linear(rows, w.lmHead), batch.targets.subarray(start, start + n)); // [n]
+      const chunkLoss = tokenLoss(g, lp, start);
+      g.build({ outputs: [chunkLoss, lp], loss: chunkLoss, backward: true });
+      const [l, lpValues] = await g.compute();
+      loss += l[0];
+      logProbs.set(lpValues, start);
+      dhValues.set((rows.grad as Tensor).readF32(), start * C);
+    } finally {
+      g.free();
+      rows.free();
+    }
+  }
+  dh.write(dhValues);
+
+  // 3. the trunk again, with backward from sum(h * dL/dh)
+  const back = engine.graph({ name: "trunk backward", capacity });
+  try {
+    const hb = back.reshape(hiddenStates(back, c, w, batch.ids, batch.positions), [N, C]);
+    back.build({ loss: back.sum(back.mul(hb, dh)), backward: true });
+    await back.compute();
+  } finally {
+    back.free();
+    dh.free();
+  }
+  return { loss, logProbs };
+}
