@@ -149,9 +149,14 @@ function cachedAttention(
   const { heads: H, kvHeads: Hkv } = c;
   const D = headDim(c);
   const S = cache.capacity;
-  const q = ropePerToken(g, c, heads(g, c, project(g, x, w.wq, w.bq), H, w.qNorm), inp.positions); // [B, T, H, D]
-  const k = ropePerToken(g, c, heads(g, c, project(g, x, w.wk, w.bk), Hkv, w.kNorm), inp.positions); // [B, T, Hkv, D]
-  const v = heads(g, c, project(g, x, w.wv, w.bv), Hkv); // [B, T, Hkv, D]
+  const q = ropePerToken(g, c, heads(g, c, project(g, x, w.wq, w.bq, w.lora?.q), H, w.qNorm), inp.positions); // [B, T, H, D]
+  const k = ropePerToken(
+    g,
+    c,
+    heads(g, c, project(g, x, w.wk, w.bk, w.lora?.k), Hkv, w.kNorm),
+    inp.positions,
+  ); // [B, T, Hkv, D]
+  const v = heads(g, c, project(g, x, w.wv, w.bv, w.lora?.v), Hkv); // [B, T, Hkv, D]
 
   const newKeys = g.reshape(g.cont(g.permute(k, [0, 2, 1, 3])), [B * Hkv * T, D]); // [B*Hkv*T, D]
   const keysAll = g.setRows(cache.keys[layer], newKeys, inp.keyRows); // [Bc*Hkv*S, D]
@@ -165,7 +170,7 @@ function cachedAttention(
   const att = g.softmax(g.linear(qh, keys), { mask: inp.mask, scale: 1 / Math.sqrt(D) }); // [B, H, T, used]
   const y = g.linear(att, values); // [B, H, T, D]
   const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
-  return project(g, merged, w.wo, w.bo); // [B, T, C]
+  return project(g, merged, w.wo, w.bo, w.lora?.o); // [B, T, C]
 }
 
 /**

@@ -49,6 +49,19 @@ export interface LayerWeights {
   wGate: Tensor; // [F, C]
   wUp: Tensor; // [F, C]
   wDown: Tensor; // [C, F]
+  /** LoRA adapters on some of the linear layers (see lora.ts). */
+  lora?: Partial<Record<LoraTarget, LoraAdapter>>;
+}
+
+/** The linear layers a LoRA adapter can sit on (PEFT names: q_proj ... down_proj). */
+export type LoraTarget = "q" | "k" | "v" | "o" | "gate" | "up" | "down";
+
+/** A low-rank update W + scale * B A of a frozen linear weight W [out, in]. */
+export interface LoraAdapter {
+  a: Tensor; // [r, in]
+  b: Tensor; // [out, r]
+  /** alpha / r */
+  scale: number;
 }
 
 export interface LlamaWeights {
@@ -117,10 +130,18 @@ export function initLlamaWeights(engine: Engine, config: LlamaConfig, seed = 0):
   return { embed, layers, finalNorm, lmHead };
 }
 
-/** Every distinct parameter tensor, for the optimizer. */
+/** Every distinct weight tensor, LoRA adapters included. */
 export function llamaParameters(w: LlamaWeights): Tensor[] {
-  const all = [w.embed, ...w.layers.flatMap((l) => Object.values(l)), w.finalNorm, w.lmHead];
-  return [...new Set(all)];
+  const layerTensors = w.layers.flatMap(({ lora, ...tensors }) => [
+    ...Object.values(tensors),
+    ...Object.values(lora ?? {}).flatMap((ad) => [ad.a, ad.b]),
+  ]);
+  return [...new Set([w.embed, ...layerTensors, w.finalNorm, w.lmHead])];
+}
+
+/** The tensors an optimizer should update: the trainable ones (all, or only LoRA adapters over a frozen base). */
+export function trainableParameters(w: LlamaWeights): Tensor[] {
+  return llamaParameters(w).filter((t) => t.kind === "param");
 }
 
 /** Parameter count (tied embeddings counted once). */
@@ -134,8 +155,12 @@ export function rmsNorm(g: Graph, x: Tensor, weight: Tensor, eps: number): Tenso
 }
 
 /** x @ w^T (+ b): the projections, with the optional bias of Qwen2. */
-export function project(g: Graph, x: Tensor, w: Tensor, b?: Tensor): Tensor {
-  const y = g.linear(x, w);
+export function project(g: Graph, x: Tensor, w: Tensor, b?: Tensor, adapter?: LoraAdapter): Tensor {
+  let y = g.linear(x, w);
+  if (adapter) {
+    // LoRA: + scale * (x A^T) B^T, with A [r, in] and B [out, r]
+    y = g.add(y, g.scale(g.linear(g.linear(x, adapter.a), adapter.b), adapter.scale));
+  }
   return b ? g.add(y, b) : y;
 }
 
@@ -155,9 +180,9 @@ export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, 
   const { heads: H, kvHeads: Hkv } = c;
   const D = headDim(c);
   const rope = { theta: c.ropeTheta, mode: "neox" as const };
-  const q = g.rope(heads(g, c, project(g, x, w.wq, w.bq), H, w.qNorm), pos, rope); // [B, T, H, D]
-  const k = g.rope(heads(g, c, project(g, x, w.wk, w.bk), Hkv, w.kNorm), pos, rope); // [B, T, Hkv, D]
-  const v = heads(g, c, project(g, x, w.wv, w.bv), Hkv); // [B, T, Hkv, D]
+  const q = g.rope(heads(g, c, project(g, x, w.wq, w.bq, w.lora?.q), H, w.qNorm), pos, rope); // [B, T, H, D]
+  const k = g.rope(heads(g, c, project(g, x, w.wk, w.bk, w.lora?.k), Hkv, w.kNorm), pos, rope); // [B, T, Hkv, D]
+  const v = heads(g, c, project(g, x, w.wv, w.bv, w.lora?.v), Hkv); // [B, T, Hkv, D]
   // Contiguous heads let the BLAS backend take the attention products (and their backward).
   const qh = g.cont(g.permute(q, [0, 2, 1, 3])); // [B, H, T, D]
   const kh = g.cont(g.permute(k, [0, 2, 1, 3])); // [B, Hkv, T, D]
@@ -166,13 +191,16 @@ export function attention(g: Graph, c: LlamaConfig, w: LayerWeights, x: Tensor, 
   const att = g.softmax(scores, { scale: 1 / Math.sqrt(D) }); // [B, H, T, T]
   const y = g.linear(att, vt); // [B, H, T, D]
   const merged = g.reshape(g.cont(g.permute(y, [0, 2, 1, 3])), [B, T, H * D]); // [B, T, H*D]
-  return project(g, merged, w.wo, w.bo); // [B, T, C]
+  return project(g, merged, w.wo, w.bo, w.lora?.o); // [B, T, C]
 }
 
 /** SwiGLU feed-forward: x [B, T, C] -> [B, T, C]. */
 export function mlp(g: Graph, w: LayerWeights, x: Tensor): Tensor {
-  const h = g.swiglu(g.linear(x, w.wGate), g.linear(x, w.wUp)); // [B, T, F]
-  return g.linear(h, w.wDown); // [B, T, C]
+  const h = g.swiglu(
+    project(g, x, w.wGate, undefined, w.lora?.gate),
+    project(g, x, w.wUp, undefined, w.lora?.up),
+  ); // [B, T, F]
+  return project(g, h, w.wDown, undefined, w.lora?.down); // [B, T, C]
 }
 
 /** One pre-norm decoder layer with residual connections: [B, T, C] -> [B, T, C]. */

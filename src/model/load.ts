@@ -39,7 +39,7 @@ export function toLlamaConfig(c: ModelConfig): LlamaConfig {
 }
 
 /** Hugging Face tensor name -> where it lives in LlamaWeights. */
-const LAYER_NAMES: Record<string, keyof LayerWeights> = {
+const LAYER_NAMES: Record<string, Exclude<keyof LayerWeights, "lora">> = {
   "input_layernorm.weight": "attnNorm",
   "self_attn.q_proj.weight": "wq",
   "self_attn.k_proj.weight": "wk",
