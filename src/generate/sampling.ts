@@ -4,6 +4,7 @@
  * sequence's samples do not depend on what else is in the batch.
  */
 import { z } from "zod";
+import { seededRandom } from "../model/random.ts";
 
 export const SamplingOptions = z.object({
   /** Softmax temperature; 0 picks the most likely token (greedy). The paper samples at 0.7. */
@@ -24,18 +25,6 @@ export const SamplingOptions = z.object({
   stop: z.array(z.string()).default([]),
 });
 export type SamplingOptions = z.output<typeof SamplingOptions>;
-
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The generator of sequence `index` (sample j of prompt i is index i * n + j). */
 export function sequenceRandom(seed: number, index: number): () => number {

@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
-import { gaussian } from "./model-dir-init.ts";
+import { gaussian } from "./random.ts";
 
 export const LlamaConfig = z.object({
   vocabSize: z.number().int().positive(),

@@ -8,9 +8,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { Engine, Tensor } from "../engine/index.ts";
-import { seededRandom } from "../generate/sampling.ts";
+import type { Engine } from "../engine/index.ts";
 import type { LayerWeights, LlamaWeights, LoraAdapter, LoraTarget } from "./llama.ts";
+import { seededRandom } from "./random.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { writeFileAtomic, writeSafetensors } from "./safetensors-write.ts";
 

@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { ModelConfig } from "./hf-config.ts";
 import { expectedTensors, type ModelTensor, saveModelDir, TOKENIZER_FILES } from "./model-dir.ts";
+import { gaussian } from "./random.ts";
 import { numel } from "./safetensors.ts";
 import { exists } from "./safetensors-write.ts";
 
@@ -26,50 +27,6 @@ export function initRandomModel(config: ModelConfig, seed = 0): Map<string, Mode
     out.set(spec.name, { dtype: "F32", shape: spec.shape, data });
   }
   return out;
-}
-
-/** A seeded standard normal generator (xoshiro128** + Box-Muller, both values of each pair used). */
-export function gaussian(seed: number): () => number {
-  let x = seed >>> 0;
-  const splitmix = () => {
-    x = (x + 0x9e3779b9) >>> 0;
-    let z = x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  let s0 = splitmix();
-  let s1 = splitmix();
-  let s2 = splitmix();
-  let s3 = splitmix();
-  const next = () => {
-    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-    const t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl(s3, 11);
-    return r;
-  };
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) {
-      const v = spare;
-      spare = null;
-      return v;
-    }
-    const u1 = (next() + 0.5) / 4294967296; // in (0, 1): log is finite
-    const u2 = next() / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u1));
-    spare = r * Math.sin(2 * Math.PI * u2);
-    return r * Math.cos(2 * Math.PI * u2);
-  };
-}
-
-function rotl(v: number, k: number): number {
-  return (v << k) | (v >>> (32 - k));
 }
 
 /** What `createRandomModelDir` needs: a config and where the tokenizer files come from. */

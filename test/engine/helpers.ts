@@ -1,7 +1,7 @@
 /** Test helpers: seeded random data, plain-TypeScript references, finite-difference gradients. */
 import assert from "node:assert/strict";
 import { Engine, type Graph, type Tensor } from "../../src/engine/index.ts";
-import { seededRandom } from "../../src/generate/sampling.ts";
+import { seededRandom } from "../../src/model/random.ts";
 
 /** A small seeded generator so failures reproduce. */
 export const rng = seededRandom;

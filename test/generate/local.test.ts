@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
-import { sampleToken, seededRandom } from "../../src/generate/sampling.ts";
+import { sampleToken } from "../../src/generate/sampling.ts";
 import { initLlamaWeights, llamaParameters, logits, parseLlamaConfig } from "../../src/model/llama.ts";
+import { seededRandom } from "../../src/model/random.ts";
 
 const engine = new Engine({ threads: 2 });
 

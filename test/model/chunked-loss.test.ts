@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Engine, type Tensor } from "../../src/engine/index.ts";
-import { seededRandom } from "../../src/generate/sampling.ts";
 import { chunkedTokenLoss } from "../../src/model/chunked-loss.ts";
 import {
   initLlamaWeights,
@@ -10,6 +9,7 @@ import {
   parseLlamaConfig,
   weightedNllLoss,
 } from "../../src/model/llama.ts";
+import { seededRandom } from "../../src/model/random.ts";
 
 const engine = new Engine({ threads: 2 });
 

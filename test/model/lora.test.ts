@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { AdamW, Engine, type Tensor } from "../../src/engine/index.ts";
-import { seededRandom } from "../../src/generate/sampling.ts";
 import {
   initLlamaWeights,
   type LlamaWeights,
@@ -16,6 +15,7 @@ import {
   weightedNllLoss,
 } from "../../src/model/llama.ts";
 import { addLora, loadLora, mergeLora, saveLora } from "../../src/model/lora.ts";
+import { seededRandom } from "../../src/model/random.ts";
 
 const engine = new Engine({ threads: 2 });
 const root = await mkdtemp(join(tmpdir(), "reasonrl-lora-"));

@@ -13,7 +13,8 @@ import {
   saveModelDir,
   tokenizerFilesIn,
 } from "../../src/model/model-dir.ts";
-import { gaussian, initRandomModel } from "../../src/model/model-dir-init.ts";
+import { initRandomModel } from "../../src/model/model-dir-init.ts";
+import { gaussian } from "../../src/model/random.ts";
 import { bf16ToF32, f32ToBf16 } from "../../src/model/safetensors-dtype.ts";
 import { INDEX_FILE } from "../../src/model/safetensors-sharded.ts";
 import { type TensorToWrite, writeSafetensors } from "../../src/model/safetensors-write.ts";
