@@ -1,0 +1,91 @@
+/**
+ * The GRPO loss per token, as engine ops, and the loss normalisations.
+ *
+ *   ratio_t = exp(lp_t - old_t)
+ *   surr_t  = -min(ratio_t * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
+ *   kl_t    = exp(ref_t - lp_t) - (ref_t - lp_t) - 1            (k3, >= 0)
+ *   loss    = sum_t w_t * (surr_t + beta * kl_t)
+ *
+ * where w_t (host side, `lossWeights`) carries the completion mask and the
+ * normalisation of the chosen loss type. With old = lp (one pass per batch)
+ * the ratio is 1 in value and the gradient is -A * w * d lp (REINFORCE with a
+ * group baseline), as in TRL.
+ */
+import { z } from "zod";
+import type { Graph, Tensor } from "../engine/index.ts";
+
+export const GrpoLossOptions = z.object({
+  /** Lower clip range: ratios below 1 - epsLow stop pulling (TRL epsilon, 0.2). */
+  epsLow: z.number().nonnegative().default(0.2),
+  /** Upper clip range (clip-higher: DAPO uses 0.28; default = epsLow). */
+  epsHigh: z.number().nonnegative().optional(),
+  /** KL coefficient to the reference model (the paper: 0.04; 0 = no reference). */
+  beta: z.number().nonnegative().default(0.04),
+  /**
+   * How token terms are averaged: "bnpo" sum / tokens of the batch (the paper's TRL),
+   * "grpo" mean per sequence then over sequences, "dr_grpo" sum / (sequences x max
+   * length), "dapo" sum / tokens of the whole generation batch.
+   */
+  lossType: z.enum(["grpo", "bnpo", "dr_grpo", "dapo"]).default("bnpo"),
+});
+export type GrpoLossOptions = z.output<typeof GrpoLossOptions>;
+
+/** Per-token inputs of a chunk of tokens (all [n] tensors, f32). */
+export interface GrpoTokenInputs {
+  /** Log-probs at sampling time ("old"); equal to the current ones when each batch is used once. */
+  old: Tensor;
+  /** Reference model log-probs; omit when beta = 0. */
+  ref?: Tensor;
+  /** The completion's advantage, repeated on each of its tokens. */
+  advantages: Tensor;
+  /** Normalised mask from lossWeights(). */
+  weights: Tensor;
+}
+
+/** The GRPO loss of the tokens with log-probs lp [n] (with gradient): a scalar. */
+export function grpoTokenLoss(g: Graph, lp: Tensor, inp: GrpoTokenInputs, options: GrpoLossOptions): Tensor {
+  const epsHigh = options.epsHigh ?? options.epsLow;
+  const ratio = g.exp(g.sub(lp, inp.old)); // [n]
+  const unclipped = g.mul(ratio, inp.advantages);
+  const clipped = g.mul(g.clamp(ratio, 1 - options.epsLow, 1 + epsHigh), inp.advantages);
+  let perToken = g.neg(g.minimum(unclipped, clipped)); // [n]
+  if (options.beta > 0) {
+    if (!inp.ref) throw new Error("grpo loss: beta > 0 needs reference log-probs");
+    perToken = g.add(perToken, g.scale(k3(g, lp, inp.ref), options.beta));
+  }
+  return g.sum(g.mul(perToken, inp.weights));
+}
+
+/** The k3 estimator of KL(policy || reference) per token: exp(d) - d - 1 with d = ref - lp. */
+export function k3(g: Graph, lp: Tensor, ref: Tensor): Tensor {
+  const d = g.sub(ref, lp);
+  return g.sub(g.scale(g.exp(d), 1, -1), d);
+}
+
+/**
+ * Per-token loss weights for completions with the given lengths (tokens that
+ * count, EOS included), laid out one completion after another.
+ * `maxLength` is the max completion length (dr_grpo); `batchTokens` the tokens
+ * of the whole generation batch (dapo; default: these completions').
+ */
+export function lossWeights(
+  lengths: readonly number[],
+  lossType: GrpoLossOptions["lossType"],
+  opts: { maxLength?: number; batchTokens?: number } = {},
+): Float32Array {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const len of lengths) {
+    let w: number;
+    if (lossType === "grpo") w = 1 / (len * lengths.length);
+    else if (lossType === "bnpo") w = 1 / total;
+    else if (lossType === "dr_grpo") {
+      if (!opts.maxLength) throw new Error("lossWeights: dr_grpo needs maxLength");
+      w = 1 / (lengths.length * opts.maxLength);
+    } else w = 1 / (opts.batchTokens ?? total);
+    out.fill(len > 0 ? w : 0, at, at + len);
+    at += len;
+  }
+  return out;
+}
