@@ -51,11 +51,7 @@ export async function chunkedTokenLoss(
     throw new Error(`chunkedTokenLoss: ${batch.targets.length} targets for ${N} tokens`);
 
   // 1. hidden states [N, C]
-  const trunk = engine.graph({ name: "trunk forward", capacity });
-  const hidden = trunk.reshape(hiddenStates(trunk, c, w, batch.ids, batch.positions), [N, C]);
-  trunk.build({ outputs: [hidden] });
-  const [h] = (await trunk.compute()) as Float32Array[];
-  trunk.free();
+  const h = await finalHidden(engine, c, w, batch, capacity);
 
   // 2. output projection, log-probs and loss per chunk; dL/dh collected in `dh`
   const dh = engine.tensor([N, C], { name: "dL/dh" });
@@ -92,4 +88,52 @@ export async function chunkedTokenLoss(
     dh.free();
   }
   return { loss, logProbs };
+}
+
+/** Log-prob of each target [B*T] without gradients (old-policy and reference scores), chunked the same way. */
+export async function tokenLogProbs(
+  engine: Engine,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  batch: TokenBatch,
+  { chunkRows = 1024, capacity = 16384 } = {},
+): Promise<Float32Array> {
+  const [B, T] = batch.ids.shape;
+  const N = B * T;
+  const h = await finalHidden(engine, c, w, batch, capacity);
+  const out = new Float32Array(N);
+  for (let start = 0; start < N; start += chunkRows) {
+    const n = Math.min(chunkRows, N - start);
+    const rows = engine.tensor([n, c.hidden], { data: h.subarray(start * c.hidden, (start + n) * c.hidden) });
+    const g = engine.graph({ name: "output chunk", capacity });
+    try {
+      const lp = g.logProbsOf(g.linear(rows, w.lmHead), batch.targets.subarray(start, start + n));
+      g.build({ outputs: [lp] });
+      const [values] = await g.compute();
+      out.set(values, start);
+    } finally {
+      g.free();
+      rows.free();
+    }
+  }
+  return out;
+}
+
+/** The trunk's final hidden states of the batch, [B*T * C] on the host. */
+async function finalHidden(
+  engine: Engine,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  batch: TokenBatch,
+  capacity: number,
+): Promise<Float32Array> {
+  const [B, T] = batch.ids.shape;
+  const g = engine.graph({ name: "trunk forward", capacity });
+  try {
+    g.build({ outputs: [g.reshape(hiddenStates(g, c, w, batch.ids, batch.positions), [B * T, c.hidden])] });
+    const [h] = await g.compute();
+    return h as Float32Array;
+  } finally {
+    g.free();
+  }
 }
