@@ -11,7 +11,7 @@
 import { type DType, dtypeFromGgml } from "./dtype.ts";
 import type { Engine } from "./engine.ts";
 import type { Handle } from "./native.ts";
-import { Ops } from "./ops.ts";
+import { Ops } from "./ops-nn.ts";
 import { Tensor } from "./tensor.ts";
 
 export interface GraphOptions {
