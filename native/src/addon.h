@@ -25,6 +25,8 @@ struct Backends {
   ggml_backend_sched_t sched = nullptr;
   size_t max_nodes = 0;
   int n_threads = 1;
+  // The graph the scheduler's buffers are laid out for (computed last), or null.
+  const struct Graph* allocated_for = nullptr;
   ~Backends();
 };
 
