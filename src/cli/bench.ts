@@ -1,6 +1,7 @@
 /** `reasonrl bench <name>`: speed benchmarks; the last line printed is the JSON result. */
 import type { Command } from "commander";
 import { benchEngine } from "../../bench/engine.ts";
+import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
 
 export function register(program: Command): void {
@@ -28,6 +29,29 @@ export function register(program: Command): void {
     .action(async (opts: { workers: number }) => {
       const result = await runVerifyBench({ workers: opts.workers });
       console.log(describeVerifyBench(result));
+      console.log(JSON.stringify(result));
+    });
+  bench
+    .command("generate")
+    .description(
+      "greedy decoding tokens/s of a ~25M Qwen2: our engine vs llama.cpp (batch 1 and 32), and training tokens/s",
+    )
+    .option("--threads <n>", "compute threads of both engines", (v) => Number.parseInt(v, 10), 2)
+    .option("--tokens <n>", "new tokens per sequence", (v) => Number.parseInt(v, 10), 128)
+    .option(
+      "--repeats <n>",
+      "timed calls per side and batch size (the fastest counts)",
+      (v) => Number.parseInt(v, 10),
+      2,
+    )
+    .action(async (opts: { threads: number; tokens: number; repeats: number }) => {
+      const result = await benchGenerate({
+        threads: opts.threads,
+        newTokens: opts.tokens,
+        repeats: opts.repeats,
+        log: (line) => console.log(line),
+      });
+      console.log(describeGenerateBench(result));
       console.log(JSON.stringify(result));
     });
 }

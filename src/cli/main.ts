@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
 import { register as registerDemo } from "./demo.ts";
+import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
 import { register as registerModel } from "./model.ts";
 import { fail } from "./output.ts";
@@ -21,6 +22,7 @@ registerDemo(program);
 registerVerify(program);
 registerModel(program);
 registerGenerate(program);
+registerExport(program);
 
 try {
   await program.parseAsync(process.argv);
