@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <algorithm>
 #include <map>
 
@@ -198,8 +197,13 @@ class ComputeWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::Array out = Napi::Array::New(env, results_.size());
     for (size_t i = 0; i < results_.size(); i++) {
-      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, results_[i].size());
-      std::memcpy(ab.Data(), results_[i].data(), results_[i].size());
+      // Hand the bytes to JS without another copy: the ArrayBuffer owns the vector.
+      auto* bytes = new std::vector<uint8_t>(std::move(results_[i]));
+      Napi::ArrayBuffer ab =
+          bytes->empty() ? Napi::ArrayBuffer::New(env, 0)
+                         : Napi::ArrayBuffer::New(env, bytes->data(), bytes->size(),
+                                                  [](Napi::Env, void*, std::vector<uint8_t>* v) { delete v; }, bytes);
+      if (bytes->empty()) delete bytes;
       out.Set(static_cast<uint32_t>(i), ab);
     }
     deferred_.Resolve(out);

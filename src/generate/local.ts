@@ -1,7 +1,7 @@
 /**
  * Generation with the local engine: a KV cache, prompts of different lengths
- * prefilled per prompt (its n samples together), then every sequence of the
- * batch decoded one token per step in a single graph.
+ * prefilled together (right-padded), then every sequence of the batch decoded
+ * one token per step in a single graph.
  */
 import { z } from "zod";
 import type { Engine, Graph } from "../engine/index.ts";
@@ -90,27 +90,34 @@ export class LocalGenerator implements Generator {
     const longest = Math.max(...batch.map((s) => s.promptIds.length));
     const cache = new KvCache(this.engine, this.config, batch.length, longest + o.maxTokens);
     try {
-      // Prefill: the samples of one prompt sit in consecutive slots and share one step.
-      for (let start = 0; start < batch.length; ) {
-        let end = start + 1;
-        while (end < batch.length && batch[end].prompt === batch[start].prompt) end++;
-        const group = batch.slice(start, end);
-        const T = group[0].promptIds.length;
+      // Prefill: consecutive slots, right-padded to their longest prompt, PREFILL_TOKENS at a time.
+      // (Padding writes cache positions that decoding overwrites before any token reads them.)
+      const rows = Math.max(1, Math.floor(PREFILL_TOKENS / longest));
+      for (let start = 0; start < batch.length; start += rows) {
+        const group = batch.slice(start, start + rows);
+        const T = Math.max(...group.map((s) => s.promptIds.length));
         const ids = new Int32Array(group.length * T);
         const positions = new Int32Array(group.length * T);
-        group.forEach((s, b) => {
+        for (const [b, s] of group.entries()) {
           ids.set(s.promptIds, b * T);
           for (let t = 0; t < T; t++) positions[b * T + t] = t;
-        });
-        const prefill = new StepGraph(this, cache, start, group.length, T, T);
+        }
+        const lengths = Int32Array.from(group, (s) => s.promptIds.length);
+        const prefill = new StepGraph(this, cache, start, group.length, T, T, o.temperature);
         try {
-          const logits = await prefill.run({ slot: start, B: group.length, T, ids, positions, used: T });
-          for (const [b, s] of group.entries())
-            this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+          const probs = await prefill.run({
+            slot: start,
+            B: group.length,
+            T,
+            ids,
+            positions,
+            used: T,
+            lengths,
+          });
+          for (const [b, s] of group.entries()) this.#accept(s, probs.subarray(b * this.config.vocabSize), o);
         } finally {
           prefill.free();
         }
-        start = end;
       }
       // Decode: every slot advances one token per step; finished ones repeat their last write.
       // The step graph is reused until the keys read outgrow it, then rebuilt a bucket larger.
@@ -123,11 +130,11 @@ export class LocalGenerator implements Generator {
           if (!decode || used > decode.inputs.used) {
             decode?.free();
             const bucket = Math.min(cache.capacity, Math.ceil(used / DECODE_BUCKET) * DECODE_BUCKET);
-            decode = new StepGraph(this, cache, 0, batch.length, 1, bucket);
+            decode = new StepGraph(this, cache, 0, batch.length, 1, bucket, o.temperature);
           }
-          const logits = await decode.run({ slot: 0, B: batch.length, T: 1, ids, positions, used });
+          const probs = await decode.run({ slot: 0, B: batch.length, T: 1, ids, positions, used });
           for (const [b, s] of batch.entries()) {
-            if (s.finish === null) this.#accept(s, logits.subarray(b * this.config.vocabSize), o);
+            if (s.finish === null) this.#accept(s, probs.subarray(b * this.config.vocabSize), o);
           }
         }
       } finally {
@@ -139,9 +146,9 @@ export class LocalGenerator implements Generator {
     if (this.tokenizer) for (const s of batch) s.text = this.#text(s, o).text;
   }
 
-  /** Samples the next token of `s` from its logits row and applies the stop rules. */
-  #accept(s: Sequence, logits: Float32Array, o: SamplingOptions): void {
-    const { token, logprob } = sampleToken(logits.subarray(0, this.config.vocabSize), o, s.random);
+  /** Samples the next token of `s` from its probabilities and applies the stop rules. */
+  #accept(s: Sequence, probs: Float32Array, o: SamplingOptions): void {
+    const { token, logprob } = sampleToken(probs.subarray(0, this.config.vocabSize), o, s.random);
     s.ids.push(token);
     s.logprobs.push(logprob);
     if (this.options.eosIds.includes(token)) s.finish = "stop";
@@ -161,22 +168,35 @@ export class LocalGenerator implements Generator {
   }
 }
 
+/** Prompt tokens (padding included) prefilled in one graph at most. */
+const PREFILL_TOKENS = 4096;
+
 /** Keys read by decode graphs grow in buckets of this many positions (a graph is rebuilt per bucket). */
 const DECODE_BUCKET = 64;
 
-/** A built step graph over persistent inputs: write a step, compute, read the last-token logits. */
+/** A built step graph over persistent inputs: write a step, compute, read the next-token probabilities. */
 class StepGraph {
   readonly inputs: CachedInputs;
   readonly #graph: Graph;
 
-  constructor(gen: LocalGenerator, cache: KvCache, slot: number, B: number, T: number, used: number) {
+  constructor(
+    gen: LocalGenerator,
+    cache: KvCache,
+    slot: number,
+    B: number,
+    T: number,
+    used: number,
+    temperature: number,
+  ) {
     this.inputs = new CachedInputs(gen.engine, cache, slot, B, T, used);
-    this.#graph = gen.engine.graph({ name: "decode step" });
-    const logits = cachedLogits(this.#graph, gen.config, gen.weights, cache, this.inputs, true);
-    this.#graph.build({ outputs: [logits] });
+    const g = gen.engine.graph({ name: "decode step" });
+    const logits = cachedLogits(g, gen.config, gen.weights, cache, this.inputs, true); // [B, 1, V]
+    const scale = temperature > 0 ? 1 / temperature : 1;
+    g.build({ outputs: [g.softmax(g.reshape(logits, [B, gen.config.vocabSize]), { scale })] });
+    this.#graph = g;
   }
 
-  /** Logits of each row's last token, [B * V]. */
+  /** Temperature-scaled probabilities of each row's next token, [B * V]. */
   async run(step: CachedStep): Promise<Float32Array> {
     this.inputs.write(step);
     const [values] = await this.#graph.compute();

@@ -60,6 +60,8 @@ export interface CachedStep {
   positions: Int32Array;
   /** Keys read per slot: positions [0, used). Each token attends to positions <= its own. */
   used: number;
+  /** Real tokens of each row (rows are right-padded to T); default T. */
+  lengths?: Int32Array;
 }
 
 /**
@@ -73,6 +75,7 @@ export class CachedInputs {
   readonly keyRows: Tensor; // i32 [B*Hkv*T]: row of each new key in the cache
   readonly valueRows: Tensor; // i32 [B*Hkv*D*T]: row of each new value element
   readonly mask: Tensor; // f32 [B, 1, T, used]: 0 where attended, -inf elsewhere
+  readonly lastRows: Tensor; // i32 [B]: row of each sequence's last real token in [B*T]
 
   constructor(
     engine: Engine,
@@ -89,6 +92,7 @@ export class CachedInputs {
     this.keyRows = engine.tensor([B * Hkv * T], { dtype: "i32" });
     this.valueRows = engine.tensor([B * Hkv * D * T], { dtype: "i32" });
     this.mask = engine.tensor([B, 1, T, used]);
+    this.lastRows = engine.tensor([B], { dtype: "i32" });
   }
 
   /** Writes a step of this shape: its tokens, positions, cache rows and attention mask. */
@@ -121,10 +125,12 @@ export class CachedInputs {
     }
     this.ids.write(step.ids);
     this.positions.write(step.positions);
+    this.lastRows.write(Int32Array.from({ length: B }, (_, b) => b * T + (step.lengths?.[b] ?? T) - 1));
   }
 
   free(): void {
-    for (const t of [this.ids, this.positions, this.keyRows, this.valueRows, this.mask]) t.free();
+    for (const t of [this.ids, this.positions, this.keyRows, this.valueRows, this.mask, this.lastRows])
+      t.free();
   }
 }
 
@@ -176,7 +182,7 @@ function cachedAttention(
 /**
  * One forward step over B slots with the cache: appends the tokens' keys and
  * values, and returns the logits of every token [B, T, V] or, with
- * `lastOnly`, of each row's last token [B, 1, V].
+ * `lastOnly`, of each row's last real token [B, 1, V].
  */
 export function cachedLogits(
   g: Graph,
@@ -191,6 +197,10 @@ export function cachedLogits(
     const h = g.add(x, cachedAttention(g, c, lw, l, cache, inp, rmsNorm(g, x, lw.attnNorm, c.rmsEps)));
     x = g.add(h, mlp(g, lw, rmsNorm(g, h, lw.mlpNorm, c.rmsEps)));
   });
-  const last = lastOnly && inp.T > 1 ? g.narrow(x, 1, inp.T - 1, 1) : x; // [B, 1 or T, C]
+  const { B, T } = inp;
+  const last =
+    lastOnly && T > 1
+      ? g.reshape(g.embedding(g.reshape(x, [B * T, c.hidden]), inp.lastRows), [B, 1, c.hidden])
+      : x; // [B, 1 or T, C]
   return g.linear(rmsNorm(g, last, w.finalNorm, c.rmsEps), w.lmHead); // [B, 1 or T, V]
 }

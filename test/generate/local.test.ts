@@ -133,22 +133,28 @@ describe("local generation", () => {
 
 describe("sampling", () => {
   const logits = Float32Array.from([1, 3, 2, 0.5, 2.9]);
+  /** softmax(logits / t), what the decode graph hands to sampleToken. */
+  const probsAt = (t: number) => {
+    const e = Array.from(logits, (x) => Math.exp(x / t));
+    const z = e.reduce((a, b) => a + b, 0);
+    return Float32Array.from(e, (v) => v / z);
+  };
   test("temperature 0 and top-k 1 are greedy", () => {
     const r = seededRandom(1);
-    assert.equal(sampleToken(logits, { temperature: 0, topP: 1, topK: 0, minP: 0 }, r).token, 1);
+    assert.equal(sampleToken(probsAt(1), { temperature: 0, topP: 1, topK: 0, minP: 0 }, r).token, 1);
     for (let i = 0; i < 20; i++)
-      assert.equal(sampleToken(logits, { temperature: 1, topP: 1, topK: 1, minP: 0 }, r).token, 1);
+      assert.equal(sampleToken(probsAt(1), { temperature: 1, topP: 1, topK: 1, minP: 0 }, r).token, 1);
   });
   test("top-p and min-p restrict the candidates", () => {
     // probabilities: [0.054, 0.402, 0.148, 0.033, 0.363]
     const r = seededRandom(2);
     const seen = new Set<number>();
     for (let i = 0; i < 200; i++)
-      seen.add(sampleToken(logits, { temperature: 1, topP: 0.6, topK: 0, minP: 0 }, r).token);
+      seen.add(sampleToken(probsAt(1), { temperature: 1, topP: 0.6, topK: 0, minP: 0 }, r).token);
     assert.deepEqual([...seen].sort(), [1, 4]);
     seen.clear();
     for (let i = 0; i < 200; i++)
-      seen.add(sampleToken(logits, { temperature: 1, topP: 1, topK: 0, minP: 0.3 }, r).token);
+      seen.add(sampleToken(probsAt(1), { temperature: 1, topP: 1, topK: 0, minP: 0.3 }, r).token);
     assert.deepEqual([...seen].sort(), [1, 2, 4]);
   });
   test("frequencies follow the temperature-scaled softmax, and logprobs are its logs", () => {
@@ -156,7 +162,7 @@ describe("sampling", () => {
     const counts = new Array(5).fill(0);
     let lp = 0;
     for (let i = 0; i < 4000; i++) {
-      const s = sampleToken(logits, { temperature: 0.7, topP: 1, topK: 0, minP: 0 }, r);
+      const s = sampleToken(probsAt(0.7), { temperature: 0.7, topP: 1, topK: 0, minP: 0 }, r);
       counts[s.token]++;
       if (s.token === 2) lp = s.logprob;
     }
