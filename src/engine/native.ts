@@ -37,12 +37,15 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
-/** The addon, loaded once. OpenMP reads OMP_WAIT_POLICY when the library loads. */
+/** The addon, loaded once. OpenMP and OpenBLAS read their environment when the library loads. */
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
-  // ggml's OpenMP threads and OpenBLAS's threads spin against each other unless
-  // OpenMP waits passively: measured 1.86 s vs 1.21 s per training step (notes/ggml-probe.md).
-  process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+  // OpenMP's threads wait between graph nodes. Spinning for long (libgomp's default)
+  // fights OpenBLAS's threads: 1.86 s vs 1.21 s per training step with
+  // OMP_WAIT_POLICY=PASSIVE (notes/ggml-probe.md). Sleeping at once (PASSIVE) makes
+  // each of a decode step's ~500 small nodes pay a wake-up: 81 vs 100 tokens/s at
+  // batch 1. A short spin (GOMP_SPINCOUNT=10000) keeps both: training unchanged.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT ??= "10000";
   // Should ggml ever abort, fail at once instead of hanging while it attaches gdb for a backtrace.
   process.env.GGML_NO_BACKTRACE ??= "1";
   const core = openBlasCoreType();
