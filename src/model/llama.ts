@@ -139,6 +139,29 @@ export function llamaParameters(w: LlamaWeights): Tensor[] {
   return [...new Set([w.embed, ...layerTensors, w.finalNorm, w.lmHead])];
 }
 
+/**
+ * A frozen copy of the weights (new non-trainable f32 tensors with the same
+ * values, adapters dropped): the reference model of GRPO's KL term, taken from
+ * the policy before training.
+ */
+export function frozenCopy(engine: Engine, w: LlamaWeights): LlamaWeights {
+  const copies = new Map<Tensor, Tensor>();
+  const copy = (t: Tensor) => {
+    let c = copies.get(t);
+    if (!c) {
+      c = engine.tensor(t.shape, { data: t.readF32(), name: t.name });
+      copies.set(t, c);
+    }
+    return c;
+  };
+  const layers = w.layers.map(({ lora: _, ...tensors }) => {
+    const out = {} as LayerWeights;
+    for (const [k, t] of Object.entries(tensors)) out[k as Exclude<keyof LayerWeights, "lora">] = copy(t);
+    return out;
+  });
+  return { embed: copy(w.embed), layers, finalNorm: copy(w.finalNorm), lmHead: copy(w.lmHead) };
+}
+
 /** The tensors an optimizer should update: the trainable ones (all, or only LoRA adapters over a frozen base). */
 export function trainableParameters(w: LlamaWeights): Tensor[] {
   return llamaParameters(w).filter((t) => t.kind === "param");

@@ -4,8 +4,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { AdamW, Engine, type Tensor } from "../../src/engine/index.ts";
+import { AdamW, Engine } from "../../src/engine/index.ts";
 import {
+  frozenCopy,
   initLlamaWeights,
   type LlamaWeights,
   llamaParameters,
@@ -34,20 +35,6 @@ const ids = engine.tensor([1, 6], { dtype: "i32", data: [3, 1, 4, 1, 5, 9] });
 const pos = engine.tensor([6], { dtype: "i32", data: [0, 1, 2, 3, 4, 5] });
 const targets = Int32Array.from([1, 4, 1, 5, 9, 2]);
 
-/** A frozen base: weights copied from a random init into non-trainable tensors. */
-function frozenBase(): LlamaWeights {
-  const w = initLlamaWeights(engine, config, 4);
-  const freeze = (t: Tensor) => engine.tensor(t.shape, { data: t.readF32(), name: t.name });
-  return {
-    embed: freeze(w.embed),
-    layers: w.layers.map(
-      (l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, freeze(t as Tensor)])) as never,
-    ),
-    finalNorm: freeze(w.finalNorm),
-    lmHead: freeze(w.lmHead),
-  };
-}
-
 async function logitsOf(w: LlamaWeights): Promise<Float32Array> {
   const g = engine.graph();
   g.build({ outputs: [logits(g, config, w, ids, pos)] });
@@ -57,7 +44,7 @@ async function logitsOf(w: LlamaWeights): Promise<Float32Array> {
 }
 
 test("adapters start as the identity, train alone, and merge into the base", async () => {
-  const base = frozenBase();
+  const base = frozenCopy(engine, initLlamaWeights(engine, config, 4));
   const before = await logitsOf(base);
   const adapted = addLora(engine, base, { rank: 4, alpha: 8, targets: ["q", "v", "o", "up", "down"] }, 1);
   assert.deepEqual(await logitsOf(adapted), before, "B = 0 at init");
@@ -87,7 +74,7 @@ test("adapters start as the identity, train alone, and merge into the base", asy
 });
 
 test("save and load in PEFT's layout", async () => {
-  const base = frozenBase();
+  const base = frozenCopy(engine, initLlamaWeights(engine, config, 4));
   const adapted = addLora(engine, base, { rank: 2, alpha: 4, targets: ["k", "gate"] }, 2);
   const rand = seededRandom(3);
   for (const t of trainableParameters(adapted))
@@ -100,6 +87,6 @@ test("save and load in PEFT's layout", async () => {
   assert.deepEqual(cfg.target_modules, ["k_proj", "gate_proj"]);
   assert.equal(cfg.r, 2);
   assert.equal(cfg.lora_alpha, 4);
-  const loaded = await loadLora(engine, dir, frozenBase());
+  const loaded = await loadLora(engine, dir, frozenCopy(engine, initLlamaWeights(engine, config, 4)));
   assert.deepEqual(await logitsOf(loaded.weights), await logitsOf(adapted));
 });

@@ -1,11 +1,11 @@
 /** GRPO end to end on a tiny model: a reward that counts one token is learned. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AdamW, Engine, type Tensor } from "../../src/engine/index.ts";
+import { AdamW, Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import {
+  frozenCopy,
   initLlamaWeights,
-  type LlamaWeights,
   parseLlamaConfig,
   trainableParameters,
 } from "../../src/model/llama.ts";
@@ -17,22 +17,10 @@ const TARGET = 7;
 const reward = (_: number, c: { ids: Int32Array }) => c.ids.filter((t) => t === TARGET).length / c.ids.length;
 const prompts = [Int32Array.from([1, 2]), Int32Array.from([3])];
 
-function frozenCopy(w: LlamaWeights): LlamaWeights {
-  const freeze = (t: Tensor) => engine.tensor(t.shape, { data: t.readF32() });
-  return {
-    embed: freeze(w.embed),
-    layers: w.layers.map(
-      (l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, freeze(t as Tensor)])) as never,
-    ),
-    finalNorm: freeze(w.finalNorm),
-    lmHead: freeze(w.lmHead),
-  };
-}
-
 for (const beta of [0, 0.04]) {
   test(`the policy learns the rewarded token (beta ${beta})`, async () => {
     const policy = initLlamaWeights(engine, config, 11);
-    const reference = beta > 0 ? frozenCopy(policy) : undefined;
+    const reference = beta > 0 ? frozenCopy(engine, policy) : undefined;
     const optimizer = new AdamW(engine, trainableParameters(policy), { maxGradNorm: 1 });
     const generator = new LocalGenerator(engine, config, policy);
     const models = { engine, config, policy, reference, generator, optimizer };
