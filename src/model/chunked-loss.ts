@@ -33,6 +33,8 @@ export interface ChunkedLossResult {
   loss: number;
   /** Log-prob of each target, [B*T]. */
   logProbs: Float32Array;
+  /** Entropy of each position's next-token distribution [B*T], when asked for. */
+  entropy?: Float32Array;
 }
 
 /** Forward and backward of `tokenLoss` over the batch, chunked over rows. */
@@ -42,7 +44,7 @@ export async function chunkedTokenLoss(
   w: LlamaWeights,
   batch: TokenBatch,
   tokenLoss: TokenLoss,
-  { chunkRows = 1024, capacity = 16384 } = {},
+  { chunkRows = 1024, capacity = 16384, entropy = false } = {},
 ): Promise<ChunkedLossResult> {
   const [B, T] = batch.ids.shape;
   const N = B * T;
@@ -57,18 +59,22 @@ export async function chunkedTokenLoss(
   const dh = engine.tensor([N, C], { name: "dL/dh" });
   const dhValues = new Float32Array(N * C);
   const logProbs = new Float32Array(N);
+  const entropies = entropy ? new Float32Array(N) : undefined;
   let loss = 0;
   for (let start = 0; start < N; start += chunkRows) {
     const n = Math.min(chunkRows, N - start);
     const rows = engine.param([n, C], { name: "hidden rows", data: h.subarray(start * C, (start + n) * C) });
     const g = engine.graph({ name: "output chunk", capacity });
     try {
-      const lp = g.logProbsOf(g.linear(rows, w.lmHead), batch.targets.subarray(start, start + n)); // [n]
+      const logits = g.linear(rows, w.lmHead); // [n, V]
+      const lp = g.logProbsOf(logits, batch.targets.subarray(start, start + n)); // [n]
       const chunkLoss = tokenLoss(g, lp, start);
-      g.build({ outputs: [chunkLoss, lp], loss: chunkLoss, backward: true });
-      const [l, lpValues] = await g.compute();
+      const outputs = [chunkLoss, lp, ...(entropies ? [g.entropy(logits)] : [])];
+      g.build({ outputs, loss: chunkLoss, backward: true });
+      const [l, lpValues, entValues] = await g.compute();
       loss += l[0];
       logProbs.set(lpValues, start);
+      entropies?.set(entValues, start);
       dhValues.set((rows.grad as Tensor).readF32(), start * C);
     } finally {
       g.free();
@@ -87,7 +93,7 @@ export async function chunkedTokenLoss(
     back.free();
     dh.free();
   }
-  return { loss, logProbs };
+  return { loss, logProbs, entropy: entropies };
 }
 
 /** Log-prob of each target [B*T] without gradients (old-policy and reference scores), chunked the same way. */

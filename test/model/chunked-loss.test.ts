@@ -71,7 +71,12 @@ for (const tie of [false, true]) {
         chunkWeights.set(start, w);
         return cg.neg(cg.sum(cg.mul(logProbs, w)));
       },
-      { chunkRows: 3 },
+      { chunkRows: 3, entropy: true },
+    );
+    assert.equal(r.entropy?.length, B * T);
+    assert.ok(
+      r.entropy?.every((h) => h > 0 && h <= Math.log(40) + 1e-5),
+      "entropies within (0, log V]",
     );
     assert.ok(Math.abs(r.loss - loss) < 1e-5, `loss ${r.loss} vs ${loss}`);
     for (let i = 0; i < lp.length; i++) assert.ok(Math.abs(r.logProbs[i] - lp[i]) < 1e-5, `log-prob ${i}`);
