@@ -9,7 +9,8 @@
 #include <cstdlib>
 
 Backends::~Backends() {
-  if (sched) ggml_backend_sched_free(sched);
+  if (with_blas.sched) ggml_backend_sched_free(with_blas.sched);
+  if (cpu_only.sched) ggml_backend_sched_free(cpu_only.sched);
   if (blas) ggml_backend_free(blas);
   if (cpu) ggml_backend_free(cpu);
 }
@@ -59,12 +60,13 @@ static Napi::Value CreateBackends(const Napi::CallbackInfo& info) {
 #endif
   // Backends earlier in the list are preferred: BLAS takes the matrix products
   // (mul_mat and the out_prod of their backward), the CPU backend the rest.
-  std::vector<ggml_backend_t> list;
-  if (b->blas) list.push_back(b->blas);
-  list.push_back(b->cpu);
-  b->sched = ggml_backend_sched_new(list.data(), nullptr, static_cast<int>(list.size()), b->max_nodes,
-                                    false, false);
-  if (!b->sched) ThrowError(env, "reasonrl native: could not create the backend scheduler");
+  b->cpu_only.sched = ggml_backend_sched_new(&b->cpu, nullptr, 1, b->max_nodes, false, false);
+  if (!b->cpu_only.sched) ThrowError(env, "reasonrl native: could not create the backend scheduler");
+  if (b->blas) {
+    ggml_backend_t list[2] = {b->blas, b->cpu};
+    b->with_blas.sched = ggml_backend_sched_new(list, nullptr, 2, b->max_nodes, false, false);
+    if (!b->with_blas.sched) ThrowError(env, "reasonrl native: could not create the backend scheduler");
+  }
   return Napi::External<std::shared_ptr<Backends>>::New(
       env, new std::shared_ptr<Backends>(b),
       [](Napi::Env, std::shared_ptr<Backends>* p) { delete p; });

@@ -19,14 +19,19 @@
 #include "ggml.h"
 
 // The backends of one engine and the scheduler that splits graphs between them.
+// One scheduler and the graph its buffers are laid out for (computed last), or null.
+struct Scheduler {
+  ggml_backend_sched_t sched = nullptr;
+  const struct Graph* allocated_for = nullptr;
+};
+
 struct Backends {
   ggml_backend_t cpu = nullptr;
   ggml_backend_t blas = nullptr;  // null when built without BLAS
-  ggml_backend_sched_t sched = nullptr;
+  Scheduler with_blas;            // BLAS + CPU (when BLAS is present)
+  Scheduler cpu_only;             // CPU alone: graphs of small products skip the BLAS backend's overhead
   size_t max_nodes = 0;
   int n_threads = 1;
-  // The graph the scheduler's buffers are laid out for (computed last), or null.
-  const struct Graph* allocated_for = nullptr;
   ~Backends();
 };
 
@@ -44,6 +49,7 @@ using PersistentRef = std::shared_ptr<Persistent>;
 // A graph under construction or built: its own context holds every op tensor.
 struct Graph {
   std::shared_ptr<Backends> backends;
+  bool use_blas = true;  // set by TypeScript from the sizes of the graph's products
   ggml_context* ctx = nullptr;
   ggml_cgraph* cgraph = nullptr;
   std::vector<ggml_tensor*> outputs;

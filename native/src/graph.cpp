@@ -48,8 +48,15 @@ static void Attach(ggml_backend_sched_t sched) {
 }
 }  // namespace profile
 
+// Makes sure no scheduler still points at `g` as the graph it is laid out for.
+static void Forget(Graph* g) {
+  for (Scheduler* s : {&g->backends->with_blas, &g->backends->cpu_only}) {
+    if (s->allocated_for == g) s->allocated_for = nullptr;
+  }
+}
+
 Graph::~Graph() {
-  if (backends && backends->allocated_for == this) backends->allocated_for = nullptr;
+  if (backends) Forget(this);
   if (ctx) ggml_free(ctx);
 }
 
@@ -79,7 +86,7 @@ static Napi::Value NewGraph(const Napi::CallbackInfo& info) {
 // freeGraph(graph): releases the context early (the finalizer is then a no-op).
 static Napi::Value FreeGraph(const Napi::CallbackInfo& info) {
   Graph* g = GraphArg(info[0]);
-  if (g->backends->allocated_for == g) g->backends->allocated_for = nullptr;
+  Forget(g);
   if (g->ctx) ggml_free(g->ctx);
   g->ctx = nullptr;
   g->cgraph = nullptr;
@@ -137,6 +144,12 @@ static Napi::Value BuildBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// useBlas(graph, bool): whether the graph runs on the BLAS + CPU scheduler.
+static Napi::Value UseBlas(const Napi::CallbackInfo& info) {
+  GraphArg(info[0])->use_blas = info[1].As<Napi::Boolean>().Value();
+  return info.Env().Undefined();
+}
+
 static Napi::Value NodeCount(const Napi::CallbackInfo& info) {
   Graph* g = GraphArg(info[0]);
   return Napi::Number::New(info.Env(), ggml_graph_n_nodes(g->cgraph));
@@ -167,20 +180,23 @@ class ComputeWorker : public Napi::AsyncWorker {
   void Execute() override {
     auto& b = *graph_->backends;
     std::lock_guard<std::mutex> lock(ComputeMutex());
+    // Graphs without large products skip the BLAS backend: decoding one token ran at
+    // 72-83 tokens/s through the BLAS+CPU scheduler, 99-108 through the CPU one.
+    Scheduler& s = graph_->use_blas && b.with_blas.sched ? b.with_blas : b.cpu_only;
     // A graph computed again right after itself keeps its allocation (a decoding loop):
     // 0.09-0.19 ms instead of 0.37 ms per compute of an 800-node graph.
-    if (b.allocated_for != graph_) {
-      b.allocated_for = nullptr;
-      ggml_backend_sched_reset(b.sched);
+    if (s.allocated_for != graph_) {
+      s.allocated_for = nullptr;
+      ggml_backend_sched_reset(s.sched);
       ForgetAllocation(graph_->ctx);
-      if (!ggml_backend_sched_alloc_graph(b.sched, graph_->cgraph)) {
+      if (!ggml_backend_sched_alloc_graph(s.sched, graph_->cgraph)) {
         SetError("ggml could not allocate the graph's compute buffers (out of memory?)");
         return;
       }
-      b.allocated_for = graph_;
+      s.allocated_for = graph_;
     }
-    if (profile::Enabled()) profile::Attach(b.sched);
-    const ggml_status status = ggml_backend_sched_graph_compute(b.sched, graph_->cgraph);
+    if (profile::Enabled()) profile::Attach(s.sched);
+    const ggml_status status = ggml_backend_sched_graph_compute(s.sched, graph_->cgraph);
     if (status != GGML_STATUS_SUCCESS) {
       SetError(std::string("ggml graph compute failed: ") + ggml_status_to_string(status));
       return;
@@ -237,5 +253,6 @@ void InitGraph(Napi::Env env, Napi::Object exports) {
   exports.Set("buildForward", Napi::Function::New(env, BuildForward));
   exports.Set("buildBackward", Napi::Function::New(env, BuildBackward));
   exports.Set("nodeCount", Napi::Function::New(env, NodeCount));
+  exports.Set("useBlas", Napi::Function::New(env, UseBlas));
   exports.Set("compute", Napi::Function::New(env, Compute));
 }

@@ -53,6 +53,8 @@ export class Graph extends Ops {
   #built = false;
   /** Holds an in-place update (adamwUpdate, setRows), which ggml's backward cannot handle. */
   #inPlace = false;
+  /** Holds a matrix product large enough for the BLAS backend (all dims >= 32, as ggml-blas requires). */
+  #largeProducts = false;
   /** A bf16 node on a gradient path (ggml computes gradients in f32 and f16 only). */
   #bf16Grad: string | null = null;
   #outputs: Tensor[] = [];
@@ -108,6 +110,8 @@ export class Graph extends Ops {
     }
     const params = options.backward ? this.#checkBackward(loss) : [];
     const native = this.#engine.native;
+    // Small graphs (decoding a token) run faster without the BLAS backend in the scheduler.
+    native.useBlas(this.#handle, this.#largeProducts);
     native.buildForward(
       this.#handle,
       outputs.map((t) => t.handle),
@@ -202,6 +206,7 @@ export class Graph extends Ops {
     t.layout = (["contiguous", "strided", "transposed"] as const)[rest[4]];
     t.requiresGrad = !NO_GRADIENT.has(op) && t.dtype !== "i32" && srcs.some((s) => s.requiresGrad);
     if (IN_PLACE.has(op)) this.#inPlace = true;
+    if (op === "mulMat" && ne[0] >= 32 && ne[1] >= 32 && srcs[1].ne()[0] >= 32) this.#largeProducts = true;
     if (t.dtype === "bf16" && t.requiresGrad) this.#bf16Grad = t.describe();
     return t;
   }

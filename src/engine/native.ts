@@ -31,6 +31,7 @@ export interface NativeAddon {
   buildForward(graph: Handle, outputs: Handle[], loss: Handle | null, effects: Handle[]): void;
   buildBackward(graph: Handle, params: Handle[], accumulators: Handle[], lossSeed: Handle): void;
   nodeCount(graph: Handle): number;
+  useBlas(graph: Handle, useBlas: boolean): void;
   compute(graph: Handle, keepAlive: object): Promise<ArrayBuffer[]>;
   op(graph: Handle, name: string, srcs: Handle[], ints: number[], floats: number[]): OpResult;
 }
