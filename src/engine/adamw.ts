@@ -74,6 +74,11 @@ export class AdamW {
     this.#clipScale = engine.tensor([1], { name: "clip scale", data: [1] });
   }
 
+  /** The parameters this optimizer updates, in order. */
+  get parameters(): readonly Tensor[] {
+    return this.#params;
+  }
+
   /** Global L2 norm of the accumulated gradients. */
   async gradNorm(): Promise<number> {
     if (!this.#normGraph) {

@@ -27,8 +27,15 @@ export const GrpoStepOptions = z.object({
 });
 export type GrpoStepOptions = z.input<typeof GrpoStepOptions>;
 
-/** Scores one completion (its text and ids) of prompt `prompt`; the caller composes reward functions. */
-export type RewardFn = (prompt: number, completion: { text: string; ids: Int32Array }) => number;
+/** One completion to score: which prompt it answers, its text and token ids. */
+export interface ScoredCompletion {
+  prompt: number;
+  text: string;
+  ids: Int32Array;
+}
+
+/** Scores a batch of completions (the caller composes reward functions, e.g. with src/rewards). */
+export type RewardFn = (completions: ScoredCompletion[]) => Promise<ArrayLike<number>> | ArrayLike<number>;
 
 export interface GrpoModels {
   engine: Engine;
@@ -76,7 +83,15 @@ export async function grpoStep(
   });
   const completions = groups.flat();
   const t1 = performance.now();
-  const rewards = Float32Array.from(completions, (c, i) => reward(Math.floor(i / G), c));
+  const scored = await reward(
+    completions.map((c, i) => ({ prompt: Math.floor(i / G), text: c.text, ids: c.ids })),
+  );
+  const rewards = Float32Array.from(scored);
+  if (rewards.length !== completions.length || !rewards.every(Number.isFinite)) {
+    throw new Error(
+      `grpo: the reward function gave ${rewards.length} finite scores for ${completions.length} completions`,
+    );
+  }
   const advantages = groupAdvantages(rewards, { groupSize: G, scale: o.scaleRewards });
 
   // The training batch: prompt ++ completion per row, right-padded; targets are the next tokens.

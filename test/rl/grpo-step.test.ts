@@ -14,7 +14,8 @@ import { grpoStep } from "../../src/rl/grpo-step.ts";
 const engine = new Engine({ threads: 2 });
 const config = parseLlamaConfig({ vocabSize: 12, hidden: 16, layers: 2, heads: 2, kvHeads: 1, ffn: 32 });
 const TARGET = 7;
-const reward = (_: number, c: { ids: Int32Array }) => c.ids.filter((t) => t === TARGET).length / c.ids.length;
+const reward = (cs: Array<{ ids: Int32Array }>) =>
+  cs.map((c) => c.ids.filter((t) => t === TARGET).length / c.ids.length);
 const prompts = [Int32Array.from([1, 2]), Int32Array.from([3])];
 
 for (const beta of [0, 0.04]) {
