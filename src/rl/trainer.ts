@@ -72,14 +72,15 @@ function shuffled(count: number, seed: number): number[] {
  * Trains until `steps`, resuming from the run's latest checkpoint if there is
  * one. `prompts` are token ids; `reward` scores completions of prompt indices
  * into it. `onStep` sees each step's metrics (progress display). `stop()`
- * returning true ends the loop after the current step with a checkpoint.
+ * returning true ends the loop after the current step with a checkpoint. A step
+ * whose gradient is not finite leaves the weights unchanged and is reported to `warn`.
  */
 export async function trainGrpo(
   models: GrpoModels,
   prompts: Int32Array[],
   reward: RewardFn,
   options: TrainerOptions,
-  hooks: { onStep?: (r: StepRecord) => void; stop?: () => boolean } = {},
+  hooks: { onStep?: (r: StepRecord) => void; stop?: () => boolean; warn?: (message: string) => void } = {},
 ): Promise<StepRecord[]> {
   const o = TrainerOptions.parse(options);
   const ckptDir = join(o.runDir, "checkpoints");
@@ -104,6 +105,11 @@ export async function trainGrpo(
       { ...o.grpo, lr, seed: o.seed * 1000003 + step },
     );
     const record = { step: step + 1, ...metrics };
+    if (metrics.skipped) {
+      (hooks.warn ?? console.warn)(
+        `step ${step + 1}: non-finite gradient (norm ${metrics.grad_norm}); weights left unchanged`,
+      );
+    }
     records.push(record);
     await appendFile(metricsPath, `${JSON.stringify(record)}\n`);
     hooks.onStep?.(record);
