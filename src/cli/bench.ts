@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { benchEngine } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
+import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
 
 export function register(program: Command): void {
@@ -52,6 +53,16 @@ export function register(program: Command): void {
         log: (line) => console.log(line),
       });
       console.log(describeGenerateBench(result));
+      console.log(JSON.stringify(result));
+    });
+  bench
+    .command("grpo")
+    .description("GRPO steps of the demo configuration: step time split into generation / scoring / training")
+    .option("--steps <n>", "timed steps (after one warm-up)", (v) => Number.parseInt(v, 10), 3)
+    .option("--threads <n>", "compute threads (default: all cores)", (v) => Number.parseInt(v, 10))
+    .action(async (opts: { steps: number; threads?: number }) => {
+      const result = await benchGrpo({ ...opts, log: (line) => console.log(line) });
+      console.log(describeGrpoBench(result));
       console.log(JSON.stringify(result));
     });
 }

@@ -9,6 +9,7 @@ import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
 import { register as registerModel } from "./model.ts";
 import { fail } from "./output.ts";
+import { register as registerTrain } from "./train.ts";
 import { register as registerVerify } from "./verify.ts";
 
 const program = new Command()
@@ -19,6 +20,7 @@ const program = new Command()
 
 registerBench(program);
 registerDemo(program);
+registerTrain(program);
 registerVerify(program);
 registerModel(program);
 registerGenerate(program);

@@ -140,16 +140,21 @@ export function llamaParameters(w: LlamaWeights): Tensor[] {
 }
 
 /**
- * A frozen copy of the weights (new non-trainable f32 tensors with the same
+ * A frozen copy of the weights (new non-trainable tensors with the same
  * values, adapters dropped): the reference model of GRPO's KL term, taken from
- * the policy before training.
+ * the policy before training. Matrices are stored as `dtype` (bf16 halves the
+ * memory); norms and biases stay f32.
  */
-export function frozenCopy(engine: Engine, w: LlamaWeights): LlamaWeights {
+export function frozenCopy(engine: Engine, w: LlamaWeights, dtype: "f32" | "bf16" = "f32"): LlamaWeights {
   const copies = new Map<Tensor, Tensor>();
   const copy = (t: Tensor) => {
     let c = copies.get(t);
     if (!c) {
-      c = engine.tensor(t.shape, { data: t.readF32(), name: t.name });
+      c = engine.tensor(t.shape, {
+        data: t.readF32(),
+        name: t.name,
+        dtype: t.shape.length === 2 ? dtype : "f32",
+      });
       copies.set(t, c);
     }
     return c;

@@ -1,17 +1,26 @@
 /**
  * One GRPO step, as data: prompts -> G completions each from the current
- * policy -> rewards -> group-relative advantages -> policy (old) and reference
- * log-probs on the same tokens -> clipped-surrogate + k3 loss, chunked over
- * the vocabulary -> AdamW. Each batch is used once (TRL's num_iterations = 1),
- * so "old" log-probs are the policy's own before the update.
+ * policy -> rewards -> group-relative advantages -> policy ("old") and
+ * reference log-probs on the same tokens -> clipped-surrogate + k3 loss,
+ * chunked over the vocabulary -> AdamW, numIterations times on the same batch.
+ *
+ * Two options of DAPO shape the batch before training: dynamic sampling drops
+ * the groups whose rewards are all equal and generates more prompts in their
+ * place; overlong filtering gives no loss weight to completions cut at maxTokens.
  */
 import { z } from "zod";
 import type { AdamW, Engine, Tensor } from "../engine/index.ts";
-import type { Generator } from "../generate/types.ts";
-import { chunkedTokenLoss, tokenLogProbs } from "../model/chunked-loss.ts";
+import type { Completion, Generator } from "../generate/types.ts";
+import { chunkedTokenLoss, type TokenLoss, tokenLogProbs } from "../model/chunked-loss.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
-import { AdvantageOptions, groupAdvantages, meanGroupStd } from "./advantages.ts";
-import { GrpoLossOptions, grpoTokenLoss, lossWeights } from "./grpo-loss.ts";
+import { AdvantageOptions, meanGroupStd } from "./advantages.ts";
+import { buildGrpoBatch, type GrpoBatch, type ScoredGroup, trainingRows } from "./grpo-batch.ts";
+import { GrpoLossOptions, grpoTokenLoss } from "./grpo-loss.ts";
+
+export const DynamicSamplingOptions = z.object({
+  /** Generation rounds at most, the first one included; each later round asks `refill` for prompts. */
+  maxRounds: z.number().int().positive().default(3),
+});
 
 export const GrpoStepOptions = z.object({
   /** Completions per prompt (G; the paper: 6). */
@@ -24,10 +33,34 @@ export const GrpoStepOptions = z.object({
   loss: GrpoLossOptions.default(GrpoLossOptions.parse({})),
   /** Rows of the vocabulary projection computed at once. */
   chunkRows: z.number().int().positive().default(1024),
+  /**
+   * Optimizer updates per generated batch (TRL's num_iterations, mu; the paper: 1).
+   * The policy's log-probs before the first update are the "old" ones of all
+   * updates, so from the second update on the ratio leaves 1 and the clip binds.
+   * Every update uses the step's learning rate.
+   */
+  numIterations: z.number().int().positive().default(1),
+  /**
+   * DAPO's dynamic sampling (not in TRL): groups whose G rewards are all equal
+   * have no advantage and teach nothing, so they are dropped, and prompts from
+   * grpoStep's `refill` are generated in their place until as many informative
+   * groups as prompts given are kept, or maxRounds rounds were made (without
+   * `refill`, only the dropping). `true` = { maxRounds: 3 }; false = off.
+   */
+  dynamicSampling: z.union([z.boolean(), DynamicSamplingOptions]).default(false),
+  /**
+   * DAPO's overlong filtering (TRL's mask_truncated_completions): completions cut
+   * at maxTokens get no loss weight. They still count in the reward metrics.
+   */
+  overlongFilter: z.boolean().default(false),
 });
 export type GrpoStepOptions = z.input<typeof GrpoStepOptions>;
+type ParsedOptions = z.output<typeof GrpoStepOptions>;
 
-/** One completion to score: which prompt it answers, its text and token ids. */
+/**
+ * One completion to score: which prompt it answers (an index into the prompts
+ * given to grpoStep followed by those `refill` gave, in order), its text and token ids.
+ */
 export interface ScoredCompletion {
   prompt: number;
   text: string;
@@ -36,6 +69,12 @@ export interface ScoredCompletion {
 
 /** Scores a batch of completions (the caller composes reward functions, e.g. with src/rewards). */
 export type RewardFn = (completions: ScoredCompletion[]) => Promise<ArrayLike<number>> | ArrayLike<number>;
+
+/**
+ * More prompts for dynamic sampling: at most `count` of them for generation
+ * round `round` (1, 2, ...; round 0 is the prompts given). Fewer (none) when the data runs out.
+ */
+export type RefillFn = (round: number, count: number) => Int32Array[];
 
 export interface GrpoModels {
   engine: Engine;
@@ -47,44 +86,167 @@ export interface GrpoModels {
   optimizer: AdamW;
 }
 
+/** Why a step made no (or not every) optimizer update. */
+export type SkipReason = "no informative group" | "every completion overlong" | "non-finite gradient";
+
+/**
+ * What a step reports. The rollout metrics (reward to clipped_fraction) cover
+ * every scored completion, those that dynamic sampling dropped or overlong
+ * filtering masked included. The training metrics (kl, entropy, clip_ratio)
+ * cover the trained completion tokens, each measured with the policy before
+ * each update and averaged over the numIterations updates; loss and grad_norm
+ * are the last update's. A skipped step reports 0 for all training metrics.
+ */
 export interface GrpoStepMetrics {
+  /** Mean reward. */
   reward: number;
+  /** Mean over groups of the reward's std within the group (TRL's reward_std). */
   reward_std: number;
   completion_length: number;
   completion_length_max: number;
   /** Share of completions cut at maxTokens. */
   clipped_fraction: number;
+  /** Groups trained on (dynamic sampling keeps the informative ones only). */
+  groups_kept: number;
+  /** Generation rounds made (1 without dynamic sampling). */
+  generation_rounds: number;
   /** Mean k3 KL to the reference over completion tokens (0 without a reference). */
   kl: number;
+  /** Mean entropy of the policy's next-token distribution (temperature 1) over completion tokens. */
+  entropy: number;
+  /**
+   * Share of completion tokens whose ratio exp(lp - old) is clipped where the
+   * clip binds (TRL's clip_ratio): below 1 - epsLow with a negative advantage,
+   * above 1 + epsHigh with a positive one. 0 when numIterations is 1.
+   */
+  clip_ratio: number;
   loss: number;
   grad_norm: number;
   lr: number;
+  /** True when an update was skipped, or the whole step (see skip_reason). */
   skipped: boolean;
+  skip_reason?: SkipReason;
+  /** Seconds spent generating. */
   generate_s: number;
+  /** Seconds spent on rewards and on the old and reference log-probs. */
   score_s: number;
+  /** Seconds spent on the updates. */
   train_s: number;
 }
 
-/** Runs one step on `prompts` (token ids) with learning rate `lr`. */
+/**
+ * Runs one step on `prompts` (token ids) with learning rate `lr`; `seed` makes
+ * the rollouts reproducible. `refill` serves dynamic sampling (see its option).
+ */
 export async function grpoStep(
   m: GrpoModels,
   prompts: Int32Array[],
   reward: RewardFn,
   options: GrpoStepOptions & { lr: number; seed: number },
+  refill?: RefillFn,
 ): Promise<GrpoStepMetrics> {
   const o = GrpoStepOptions.parse(options);
-  const G = o.groupSize;
-  const t0 = performance.now();
-  const groups = await m.generator.generate(prompts, {
-    n: G,
-    temperature: o.temperature,
-    maxTokens: o.maxTokens,
-    seed: options.seed,
+  if (prompts.length === 0) throw new Error("grpo: no prompts");
+  const rollout = await rollOut(m, prompts, reward, o, options.seed, refill);
+  const generated = rolloutMetrics(rollout, o.groupSize);
+  const skip = (reason: SkipReason): GrpoStepMetrics => ({
+    ...generated,
+    kl: 0,
+    entropy: 0,
+    clip_ratio: 0,
+    loss: 0,
+    grad_norm: 0,
+    lr: options.lr,
+    skipped: true,
+    skip_reason: reason,
+    score_s: rollout.scoreSeconds,
+    train_s: 0,
   });
-  const completions = groups.flat();
-  const t1 = performance.now();
+  if (rollout.kept.length === 0) return skip("no informative group");
+  const rows = trainingRows(rollout.kept, { ...o, lossType: o.loss.lossType });
+  if (rows.length === 0) return skip("every completion overlong");
+
+  const trained = await optimize(m, buildGrpoBatch(rows), o, options.lr);
+  return {
+    ...generated,
+    ...trained.metrics,
+    score_s: rollout.scoreSeconds + trained.logProbSeconds,
+    train_s: trained.trainSeconds,
+  };
+}
+
+/** The groups of a step's generation rounds. */
+interface Rollout {
+  /** Every group generated and scored, in the order of the prompts' indices. */
+  groups: ScoredGroup[];
+  /** The groups to train on: all of them, or with dynamic sampling the informative ones. */
+  kept: ScoredGroup[];
+  rounds: number;
+  generateSeconds: number;
+  scoreSeconds: number;
+}
+
+/** Generates and scores groups, in rounds when dynamic sampling asks for more. */
+async function rollOut(
+  m: GrpoModels,
+  prompts: Int32Array[],
+  reward: RewardFn,
+  o: ParsedOptions,
+  seed: number,
+  refill: RefillFn | undefined,
+): Promise<Rollout> {
+  const G = o.groupSize;
+  const dynamic = o.dynamicSampling === true ? DynamicSamplingOptions.parse({}) : o.dynamicSampling || null;
+  const out: Rollout = { groups: [], kept: [], rounds: 0, generateSeconds: 0, scoreSeconds: 0 };
+  let batch = prompts;
+  while (batch.length > 0) {
+    const t0 = performance.now();
+    const generated = await m.generator.generate(batch, {
+      n: G,
+      temperature: o.temperature,
+      maxTokens: o.maxTokens,
+      seed: roundSeed(seed, out.rounds),
+    });
+    const t1 = performance.now();
+    // The index of this round's first prompt among all rounds' prompts is the number of groups so far.
+    const rewards = await score(reward, generated.flat(), out.groups.length, G);
+    out.generateSeconds += (t1 - t0) / 1000;
+    out.scoreSeconds += (performance.now() - t1) / 1000;
+    out.rounds++;
+    for (const [i, completions] of generated.entries()) {
+      const group = { prompt: batch[i], completions, rewards: rewards.subarray(i * G, (i + 1) * G) };
+      out.groups.push(group);
+      if (!dynamic || group.rewards.some((r) => r !== group.rewards[0])) out.kept.push(group);
+    }
+    const missing = prompts.length - out.kept.length;
+    if (!dynamic || !refill || missing === 0 || out.rounds >= dynamic.maxRounds) break;
+    batch = refill(out.rounds, missing);
+    if (batch.length > missing) {
+      throw new Error(`grpo: refill gave ${batch.length} prompts for round ${out.rounds}, ${missing} asked`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The sampling seed of generation round `round`: the step's seed for the
+ * first, then one mixed from both, so that rounds (and the next steps' seeds,
+ * often seed + 1, ...) sample differently.
+ */
+function roundSeed(seed: number, round: number): number {
+  if (round === 0) return seed;
+  return Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) ^ Math.imul(round, 0x165667b1);
+}
+
+/** The rewards of completions (groups of G, the first answering prompt `firstPrompt`), checked. */
+async function score(
+  reward: RewardFn,
+  completions: Completion[],
+  firstPrompt: number,
+  G: number,
+): Promise<Float32Array> {
   const scored = await reward(
-    completions.map((c, i) => ({ prompt: Math.floor(i / G), text: c.text, ids: c.ids })),
+    completions.map((c, i) => ({ prompt: firstPrompt + Math.floor(i / G), text: c.text, ids: c.ids })),
   );
   const rewards = Float32Array.from(scored);
   if (rewards.length !== completions.length || !rewards.every(Number.isFinite)) {
@@ -92,31 +254,42 @@ export async function grpoStep(
       `grpo: the reward function gave ${rewards.length} finite scores for ${completions.length} completions`,
     );
   }
-  const advantages = groupAdvantages(rewards, { groupSize: G, scale: o.scaleRewards });
+  return rewards;
+}
 
-  // The training batch: prompt ++ completion per row, right-padded; targets are the next tokens.
-  const seqs = completions.map((c, i) => ({ prompt: prompts[Math.floor(i / G)], completion: c.ids }));
-  const T = Math.max(...seqs.map((s) => s.prompt.length + s.completion.length)) - 1;
-  const B = seqs.length;
-  const ids = new Int32Array(B * T);
-  const targets = new Int32Array(B * T);
-  const weights = new Float32Array(B * T);
-  const tokenAdvantages = new Float32Array(B * T);
-  const lengths = seqs.map((s) => s.completion.length);
-  const perToken = lossWeights(lengths, o.loss.lossType, { maxLength: o.maxTokens });
-  let at = 0;
-  for (const [b, s] of seqs.entries()) {
-    const full = [...s.prompt, ...s.completion];
-    for (let t = 0; t < Math.min(T, full.length - 1); t++) {
-      ids[b * T + t] = full[t];
-      targets[b * T + t] = full[t + 1];
-      if (t + 1 >= s.prompt.length) {
-        // predicts a completion token
-        weights[b * T + t] = perToken[at++];
-        tokenAdvantages[b * T + t] = advantages[b];
-      }
-    }
-  }
+/** The metrics of the rollout: every scored completion counts. */
+function rolloutMetrics(rollout: Rollout, G: number) {
+  const completions = rollout.groups.flatMap((g) => g.completions);
+  const rewards = rollout.groups.flatMap((g) => Array.from(g.rewards));
+  const lengths = completions.map((c) => c.ids.length);
+  const n = completions.length;
+  return {
+    reward: rewards.reduce((a, b) => a + b, 0) / n,
+    reward_std: meanGroupStd(rewards, G),
+    completion_length: lengths.reduce((a, b) => a + b, 0) / n,
+    completion_length_max: Math.max(...lengths),
+    clipped_fraction: completions.filter((c) => c.finishReason === "length").length / n,
+    groups_kept: rollout.kept.length,
+    generation_rounds: rollout.rounds,
+    generate_s: rollout.generateSeconds,
+  };
+}
+
+/** The optimizer updates on one batch, with their metrics and timings. */
+async function optimize(
+  m: GrpoModels,
+  batch: GrpoBatch,
+  o: ParsedOptions,
+  lr: number,
+): Promise<{
+  metrics: Pick<
+    GrpoStepMetrics,
+    "kl" | "entropy" | "clip_ratio" | "loss" | "grad_norm" | "lr" | "skipped" | "skip_reason"
+  >;
+  logProbSeconds: number;
+  trainSeconds: number;
+}> {
+  const { rows: B, positions: T } = batch;
   const persistent: Tensor[] = [];
   const tensor = (shape: number[], data: Float32Array | Int32Array, dtype: "f32" | "i32" = "f32") => {
     const t = m.engine.tensor(shape, { data, dtype });
@@ -124,73 +297,100 @@ export async function grpoStep(
     return t;
   };
   try {
-    const batch = {
-      ids: tensor([B, T], ids, "i32"),
+    const tokens = {
+      ids: tensor([B, T], batch.ids, "i32"),
       positions: tensor(
         [T],
         Int32Array.from({ length: T }, (_, i) => i),
         "i32",
       ),
-      targets,
+      targets: batch.targets,
     };
-    const old = await tokenLogProbs(m.engine, m.config, m.policy, batch, { chunkRows: o.chunkRows });
-    const needRef = o.loss.beta > 0;
-    if (needRef && !m.reference) throw new Error("grpo: beta > 0 needs a reference model");
-    const ref = needRef
-      ? await tokenLogProbs(m.engine, m.config, m.reference as LlamaWeights, batch, o)
-      : null;
-    const t2 = performance.now();
+    const t0 = performance.now();
+    // The policy's log-probs before any update: the "old" ones of every update.
+    const old = await tokenLogProbs(m.engine, m.config, m.policy, tokens, { chunkRows: o.chunkRows });
+    if (o.loss.beta > 0 && !m.reference) throw new Error("grpo: beta > 0 needs a reference model");
+    const ref =
+      m.reference && o.loss.beta > 0
+        ? await tokenLogProbs(m.engine, m.config, m.reference, tokens, { chunkRows: o.chunkRows })
+        : null;
+    const t1 = performance.now();
 
     const oldT = tensor([B * T], old);
     const refT = ref ? tensor([B * T], ref) : undefined;
-    const advT = tensor([B * T], tokenAdvantages);
-    const wT = tensor([B * T], weights);
-    const { loss } = await chunkedTokenLoss(
-      m.engine,
-      m.config,
-      m.policy,
-      batch,
-      (g, lp, start) => {
-        const slice = (t: Tensor) => g.narrow(t, 0, start, lp.size);
-        const inputs = {
-          old: slice(oldT),
-          ref: refT && slice(refT),
-          advantages: slice(advT),
-          weights: slice(wT),
-        };
-        return grpoTokenLoss(g, lp, inputs, o.loss);
-      },
-      { chunkRows: o.chunkRows },
-    );
-    const step = await m.optimizer.step({ lr: options.lr });
-    const t3 = performance.now();
+    const advT = tensor([B * T], batch.advantages);
+    const wT = tensor([B * T], batch.weights);
+    const tokenLoss: TokenLoss = (g, lp, start) => {
+      const slice = (t: Tensor) => g.narrow(t, 0, start, lp.size);
+      const inputs = {
+        old: slice(oldT),
+        ref: refT && slice(refT),
+        advantages: slice(advT),
+        weights: slice(wT),
+      };
+      return grpoTokenLoss(g, lp, inputs, o.loss);
+    };
 
+    const mean = (value: (i: number) => number) => completionMean(batch.weights, value);
+    const epsLow = o.loss.epsLow;
+    const epsHigh = o.loss.epsHigh ?? epsLow;
     let kl = 0;
-    let counted = 0;
-    if (ref) {
-      for (let i = 0; i < B * T; i++) {
-        if (weights[i] === 0) continue;
-        const d = ref[i] - old[i];
-        kl += Math.exp(d) - d - 1;
-        counted++;
+    let entropy = 0;
+    let clipped = 0;
+    let last = { loss: 0, gradNorm: 0, lr };
+    let skipped = false;
+    for (let update = 0; update < o.numIterations; update++) {
+      // The loss pass also returns the log-probs and entropies it computed, those of the
+      // policy before this update: the metrics need no forward pass of their own.
+      const pass = await chunkedTokenLoss(m.engine, m.config, m.policy, tokens, tokenLoss, {
+        chunkRows: o.chunkRows,
+        entropy: true,
+      });
+      const lp = pass.logProbs;
+      const ent = pass.entropy as Float32Array;
+      if (ref) kl += mean((i) => Math.exp(ref[i] - lp[i]) - (ref[i] - lp[i]) - 1);
+      entropy += mean((i) => ent[i]);
+      // The first update runs on the weights that gave `old`: its ratio is 1 (up to rounding).
+      if (update > 0) {
+        clipped += mean((i) => {
+          const ratio = Math.exp(lp[i] - old[i]);
+          const a = batch.advantages[i];
+          return (ratio < 1 - epsLow && a < 0) || (ratio > 1 + epsHigh && a > 0) ? 1 : 0;
+        });
       }
+      const step = await m.optimizer.step({ lr });
+      skipped ||= step.skipped;
+      last = { loss: pass.loss, gradNorm: step.gradNorm, lr: step.lr };
     }
+    const mu = o.numIterations;
     return {
-      reward: rewards.reduce((a, b) => a + b, 0) / B,
-      reward_std: meanGroupStd(rewards, G),
-      completion_length: lengths.reduce((a, b) => a + b, 0) / B,
-      completion_length_max: Math.max(...lengths),
-      clipped_fraction: completions.filter((c) => c.finishReason === "length").length / B,
-      kl: counted ? kl / counted : 0,
-      loss,
-      grad_norm: step.gradNorm,
-      lr: step.lr,
-      skipped: step.skipped,
-      generate_s: (t1 - t0) / 1000,
-      score_s: (t2 - t1) / 1000,
-      train_s: (t3 - t2) / 1000,
+      metrics: {
+        kl: kl / mu,
+        entropy: entropy / mu,
+        clip_ratio: clipped / mu,
+        loss: last.loss,
+        grad_norm: last.gradNorm,
+        lr: last.lr,
+        skipped,
+        ...(skipped ? { skip_reason: "non-finite gradient" as const } : {}),
+      },
+      logProbSeconds: (t1 - t0) / 1000,
+      trainSeconds: (performance.now() - t1) / 1000,
     };
   } finally {
     for (const t of persistent) t.free();
   }
+}
+
+/** The mean of value(i) over the positions i that carry loss weight (the trained completion tokens). */
+function completionMean(weights: Float32Array, value: (i: number) => number): number {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] > 0) {
+      sum += value(i);
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : 0;
 }

@@ -1,12 +1,15 @@
 /**
  * Scores GRPO completions with the composed rewards of a recipe (src/rewards):
  * each completion is given its prompt text and dataset row, the weighted total
- * is the GRPO reward (0 when no reward applies), and each reward's mean is
- * reported for the step's metrics.
+ * is the GRPO reward (0 when no reward applies), and each reward's mean over
+ * the completions it applied to is logged as `reward_<name>` (TRL's
+ * rewards/<name>/mean). `accuracy` is the accuracy reward's mean, measured even
+ * when the recipe does not reward it (cosine recipes): it is then added with
+ * weight 0.
  */
-import type { ComposedReward } from "../rewards/compose.ts";
+import { type ComposedReward, composeRewards, type RewardsConfig } from "../rewards/compose.ts";
 import type { RewardContext } from "../rewards/types.ts";
-import type { RewardFn } from "./grpo-step.ts";
+import type { TrainerRewardFn } from "./trainer.ts";
 
 export interface DatasetPrompt {
   /** The prompt as the model saw it (chat template applied). */
@@ -15,13 +18,21 @@ export interface DatasetPrompt {
   row: Readonly<Record<string, unknown>>;
 }
 
-/** A RewardFn over `prompts`; `onScores` receives each reward's mean (null when it never applied). */
+/** The recipe's rewards, with a weight-0 "accuracy" added when it has none (so accuracy is always logged). */
+export function composeWithAccuracy(config: RewardsConfig, baseDir?: string): Promise<ComposedReward> {
+  const has = config.rewards.some((r) => r.name === "accuracy");
+  return composeRewards(
+    has ? config : { ...config, rewards: [...config.rewards, { name: "accuracy", weight: 0 }] },
+    baseDir,
+  );
+}
+
+/** A trainer reward over `prompts`: the weighted totals, and each reward's mean as metrics. Failures go to ctx.warn. */
 export function composedRewardFn(
   rewards: ComposedReward,
   prompts: readonly DatasetPrompt[],
   ctx: RewardContext,
-  onScores?: (means: Record<string, number | null>, errors: string[]) => void,
-): RewardFn {
+): TrainerRewardFn {
   return async (completions) => {
     const inputs = completions.map((c) => ({
       prompt: prompts[c.prompt].text,
@@ -29,15 +40,13 @@ export function composedRewardFn(
       row: prompts[c.prompt].row,
     }));
     const scores = await rewards.score(inputs, ctx);
-    const means: Record<string, number | null> = {};
+    for (const e of scores.errors) ctx.warn(`reward ${e.reward}: ${e.message}`);
+    const metrics: Record<string, number> = {};
     for (const [name, values] of Object.entries(scores.perReward)) {
       const applied = values.filter((v): v is number => v !== null);
-      means[name] = applied.length ? applied.reduce((a, b) => a + b, 0) / applied.length : null;
+      if (applied.length) metrics[`reward_${name}`] = applied.reduce((a, b) => a + b, 0) / applied.length;
     }
-    onScores?.(
-      means,
-      scores.errors.map((e) => `${e.reward}: ${e.message}`),
-    );
-    return scores.total.map((t) => t ?? 0);
+    if (metrics.reward_accuracy !== undefined) metrics.accuracy = metrics.reward_accuracy;
+    return { rewards: scores.total.map((t) => t ?? 0), metrics };
   };
 }

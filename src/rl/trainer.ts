@@ -1,28 +1,29 @@
 /**
  * The GRPO training loop around grpoStep: prompts drawn in a seeded order,
  * the learning-rate schedule, one line of metrics per step in
- * `<runDir>/metrics.jsonl`, checkpoints every N steps (last K kept) and resume
- * from the latest one. Everything a step depends on (its prompts, its sampling
- * seed, the weights and optimizer state) is a function of the step number and
- * the checkpoint, so a resumed run continues exactly as an uninterrupted one.
+ * `<runDir>/metrics.jsonl`, periodic held-out evaluation, checkpoints every N
+ * steps (last K kept) and resume from the latest one. Everything a step
+ * depends on (its prompts, its sampling seed, the weights and optimizer state)
+ * is a function of the step number and the checkpoint, so a resumed run
+ * continues exactly as an uninterrupted one.
  */
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { seededRandom } from "../model/random.ts";
-import { writeFileAtomic } from "../model/safetensors-write.ts";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
+import { itemsOfStep } from "../train/data-order.ts";
+import { appendMetrics, truncateMetrics } from "../train/metrics-log.ts";
+import { learningRate, ScheduleOptions } from "../train/schedule.ts";
 import {
   type GrpoModels,
   type GrpoStepMetrics,
   GrpoStepOptions,
   grpoStep,
-  type RewardFn,
+  type ScoredCompletion,
 } from "./grpo-step.ts";
-import { learningRate, ScheduleOptions } from "./schedule.ts";
 
 export const TrainerOptions = z.object({
-  /** Folder of the run: metrics.jsonl, checkpoints/. */
+  /** Folder of the run: metrics.jsonl, checkpoints/grpo/. */
   runDir: z.string(),
   /** Optimizer steps (the paper: 50-100 useful ones). */
   steps: z.number().int().positive(),
@@ -33,87 +34,104 @@ export const TrainerOptions = z.object({
   /** Save a checkpoint every this many steps (and at the end). */
   checkpointEvery: z.number().int().positive().default(50),
   keepLast: z.number().int().positive().default(2),
+  /** Call hooks.evaluate every this many steps (0: never during training). */
+  evalEvery: z.number().int().nonnegative().default(0),
   /** Seed of the prompt order and of the rollouts. */
   seed: z.number().int().default(0),
 });
 export type TrainerOptions = z.input<typeof TrainerOptions>;
 
+/** What a reward function may give back: the scores, or the scores and metrics to log (e.g. each reward's mean). */
+export type RewardResult =
+  | ArrayLike<number>
+  | { rewards: ArrayLike<number>; metrics?: Record<string, number> };
+
+/** Scores completions; `prompt` is an index into the trainer's prompts. */
+export type TrainerRewardFn = (completions: ScoredCompletion[]) => Promise<RewardResult> | RewardResult;
+
 export interface StepRecord extends GrpoStepMetrics {
+  stage: "grpo";
   step: number;
+  /** Reward metrics (means per reward) and evaluation results, when given. */
+  [extra: string]: unknown;
 }
 
-/** The prompts of step `step`: consecutive slices of a seeded shuffle of the data, one shuffle per epoch. */
-export function promptsOfStep(count: number, perStep: number, step: number, seed: number): number[] {
-  const out: number[] = [];
-  for (let k = step * perStep; k < (step + 1) * perStep; k++) {
-    const epoch = Math.floor(k / count);
-    out.push(shuffled(count, seed * 7919 + epoch)[k % count]);
-  }
-  return out;
+export interface TrainerHooks {
+  /** Sees each step's record (progress display). */
+  onStep?: (r: StepRecord) => void;
+  /** Returning true ends the loop after the current step, with a checkpoint. */
+  stop?: () => boolean;
+  warn?: (message: string) => void;
+  /** Held-out evaluation after step `step` (every evalEvery steps); its numbers join the step's record. */
+  evaluate?: (step: number) => Promise<Record<string, number>>;
 }
 
-const shuffles = new Map<string, number[]>();
-function shuffled(count: number, seed: number): number[] {
-  const key = `${count}:${seed}`;
-  let order = shuffles.get(key);
-  if (!order) {
-    const rand = seededRandom(seed);
-    order = Array.from({ length: count }, (_, i) => i);
-    for (let i = count - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    shuffles.set(key, order);
-  }
-  return order;
-}
+/** The seed of the extra prompts drawn for dynamic sampling, apart from the step's own order. */
+const REFILL_SEED = 104729;
 
 /**
  * Trains until `steps`, resuming from the run's latest checkpoint if there is
  * one. `prompts` are token ids; `reward` scores completions of prompt indices
- * into it. `onStep` sees each step's metrics (progress display). `stop()`
- * returning true ends the loop after the current step with a checkpoint. A step
- * whose gradient is not finite leaves the weights unchanged and is reported to `warn`.
+ * into it. A step whose gradient is not finite leaves the weights unchanged and
+ * is reported to `warn`.
  */
 export async function trainGrpo(
   models: GrpoModels,
   prompts: Int32Array[],
-  reward: RewardFn,
+  reward: TrainerRewardFn,
   options: TrainerOptions,
-  hooks: { onStep?: (r: StepRecord) => void; stop?: () => boolean; warn?: (message: string) => void } = {},
+  hooks: TrainerHooks = {},
 ): Promise<StepRecord[]> {
   const o = TrainerOptions.parse(options);
-  const ckptDir = join(o.runDir, "checkpoints");
+  const warn = hooks.warn ?? console.warn;
+  const ckptDir = join(o.runDir, "checkpoints", "grpo");
   const metricsPath = join(o.runDir, "metrics.jsonl");
   await mkdir(ckptDir, { recursive: true });
   const tensors = models.optimizer.parameters.map((t, i) => [`${i}:${t.name}`, t] as const);
 
   let start = 0;
   const latest = (await listCheckpoints(ckptDir)).at(-1);
-  if (latest) {
-    start = (await loadCheckpoint(latest, tensors, models.optimizer)).step;
-    await truncateMetrics(metricsPath, start);
-  }
+  if (latest) start = (await loadCheckpoint(latest, tensors, models.optimizer)).step;
+  await truncateMetrics(metricsPath, ["grpo", "eval"], start);
+
   const records: StepRecord[] = [];
   for (let step = start; step < o.steps; step++) {
-    const picked = promptsOfStep(prompts.length, o.promptsPerStep, step, o.seed);
+    // Prompt indices of this step: its own slice of the order, then refills (dynamic sampling).
+    const picked = itemsOfStep(prompts.length, o.promptsPerStep, step, o.seed);
+    const refill = (round: number, count: number) => {
+      const more = itemsOfStep(prompts.length, count, step * 64 + round, o.seed + REFILL_SEED);
+      picked.push(...more);
+      return more.map((i) => prompts[i]);
+    };
+    const rewardMetrics = new WeightedMeans();
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
     const metrics = await grpoStep(
       models,
       picked.map((i) => prompts[i]),
-      (cs) => reward(cs.map((c) => ({ ...c, prompt: picked[c.prompt] }))),
+      async (cs) => {
+        const result = await reward(cs.map((c) => ({ ...c, prompt: picked[c.prompt] })));
+        if ("rewards" in result) {
+          rewardMetrics.add(result.metrics ?? {}, cs.length);
+          return result.rewards;
+        }
+        return result;
+      },
       { ...o.grpo, lr, seed: o.seed * 1000003 + step },
+      refill,
     );
-    const record = { step: step + 1, ...metrics };
     if (metrics.skipped) {
-      (hooks.warn ?? console.warn)(
-        `step ${step + 1}: non-finite gradient (norm ${metrics.grad_norm}); weights left unchanged`,
+      warn(
+        `step ${step + 1}: ${metrics.skip_reason ?? `non-finite gradient (norm ${metrics.grad_norm})`}; weights left unchanged`,
       );
     }
-    records.push(record);
-    await appendFile(metricsPath, `${JSON.stringify(record)}\n`);
-    hooks.onStep?.(record);
+    const record: StepRecord = { stage: "grpo", step: step + 1, ...metrics, ...rewardMetrics.means() };
     const last = step + 1 === o.steps;
+    if (hooks.evaluate && o.evalEvery > 0 && ((step + 1) % o.evalEvery === 0 || last)) {
+      Object.assign(record, await hooks.evaluate(step + 1));
+    }
+    records.push(record);
+    await appendMetrics(metricsPath, record);
+    hooks.onStep?.(record);
     const stopping = hooks.stop?.() ?? false;
     if (last || stopping || (step + 1) % o.checkpointEvery === 0) {
       await saveCheckpoint(
@@ -129,20 +147,21 @@ export async function trainGrpo(
   return records;
 }
 
-/** Drops metrics lines past `step` (written after the checkpoint a run resumes from) and any torn last line. */
-async function truncateMetrics(path: string, step: number): Promise<void> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return;
-  }
-  const kept = text.split("\n").filter((line) => {
-    try {
-      return JSON.parse(line).step <= step;
-    } catch {
-      return false;
+/** Means of named numbers over several batches, weighted by batch size. */
+class WeightedMeans {
+  private sums = new Map<string, { sum: number; weight: number }>();
+
+  add(values: Record<string, number>, weight: number): void {
+    for (const [k, v] of Object.entries(values)) {
+      if (!Number.isFinite(v)) continue;
+      const s = this.sums.get(k) ?? { sum: 0, weight: 0 };
+      s.sum += v * weight;
+      s.weight += weight;
+      this.sums.set(k, s);
     }
-  });
-  await writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
+  }
+
+  means(): Record<string, number> {
+    return Object.fromEntries([...this.sums].map(([k, s]) => [k, s.sum / s.weight]));
+  }
 }

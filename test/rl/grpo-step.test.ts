@@ -1,14 +1,21 @@
-/** GRPO end to end on a tiny model: a reward that counts one token is learned. */
+/**
+ * GRPO end to end on a tiny model: a reward that counts one token is learned;
+ * then numIterations, dynamic sampling and overlong filtering.
+ */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import { AdamW, Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
+import type { Completion, Generator } from "../../src/generate/types.ts";
+import { tokenLogProbs } from "../../src/model/chunked-loss.ts";
 import {
   frozenCopy,
   initLlamaWeights,
   parseLlamaConfig,
   trainableParameters,
 } from "../../src/model/llama.ts";
+import { groupAdvantages } from "../../src/rl/advantages.ts";
+import { buildGrpoBatch, trainingRows } from "../../src/rl/grpo-batch.ts";
 import { grpoStep } from "../../src/rl/grpo-step.ts";
 
 const engine = new Engine({ threads: 2 });
@@ -48,3 +55,292 @@ for (const beta of [0, 0.04]) {
     optimizer.free();
   });
 }
+
+/** A generator that passes through to another and records each call. */
+class RecordingGenerator implements Generator {
+  readonly calls: Array<{ prompts: Int32Array[]; seed?: number; groups: Completion[][] }> = [];
+  constructor(readonly inner: Generator) {}
+  async generate(prompts: Int32Array[], options: Parameters<Generator["generate"]>[1] = {}) {
+    const groups = await this.inner.generate(prompts, options);
+    this.calls.push({ prompts, seed: options.seed, groups });
+    return groups;
+  }
+}
+
+/** A fresh tiny policy with its optimizer and a recording generator (EOS = token 0 when asked). */
+function tinyModels({ eos = false, reference = false } = {}) {
+  const policy = initLlamaWeights(engine, config, 5);
+  const generator = new RecordingGenerator(
+    new LocalGenerator(engine, config, policy, { eosIds: eos ? [0] : [] }),
+  );
+  const optimizer = new AdamW(engine, trainableParameters(policy), { maxGradNorm: 1 });
+  return {
+    engine,
+    config,
+    policy,
+    reference: reference ? frozenCopy(engine, policy) : undefined,
+    generator,
+    optimizer,
+  };
+}
+
+const base = { groupSize: 4, temperature: 1, maxTokens: 5, loss: { beta: 0 }, chunkRows: 16, seed: 3 };
+/** Reward by token ids: different samples of a prompt score differently. */
+const idSum = (cs: Array<{ ids: Int32Array }>) =>
+  cs.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length);
+
+describe("numIterations", () => {
+  test("mu = 2 makes two updates on one batch, and the clip binds with a large lr", async () => {
+    const m = tinyModels();
+    const metrics = await grpoStep(m, prompts, idSum, { ...base, numIterations: 2, lr: 0.3 });
+    assert.equal(m.optimizer.stepCount, 2);
+    assert.equal(m.generator.calls.length, 1, "one generation for both updates");
+    assert.ok(!metrics.skipped && Number.isFinite(metrics.loss) && metrics.grad_norm > 0);
+    assert.ok(metrics.clip_ratio > 0 && metrics.clip_ratio <= 0.5, `clip_ratio ${metrics.clip_ratio}`);
+    m.optimizer.free();
+  });
+
+  test("clip_ratio: the share of tokens clipped on the side the clip binds, as TRL counts it", async () => {
+    // `two` makes both updates; `one`, from the same weights and seed, only the first, so its
+    // weights are those the second update of `two` starts from; `initial` gives the old log-probs.
+    const [two, one, initial] = [tinyModels(), tinyModels(), tinyModels()];
+    const options = { ...base, loss: { beta: 0, epsLow: 0.2, epsHigh: 0.28 }, lr: 0.05 };
+    const metrics = await grpoStep(two, prompts, idSum, { ...options, numIterations: 2 });
+    await grpoStep(one, prompts, idSum, options);
+    const groups = two.generator.calls[0].groups.map((completions, i) => ({
+      prompt: prompts[i],
+      completions,
+      rewards: Float32Array.from(idSum(completions)),
+    }));
+    const batch = buildGrpoBatch(
+      trainingRows(groups, { ...base, scaleRewards: "group", lossType: "bnpo", overlongFilter: false }),
+    );
+    const tokens = {
+      ids: engine.tensor([batch.rows, batch.positions], { data: batch.ids, dtype: "i32" }),
+      positions: engine.tensor([batch.positions], {
+        data: Int32Array.from({ length: batch.positions }, (_, i) => i),
+        dtype: "i32",
+      }),
+      targets: batch.targets,
+    };
+    const old = await tokenLogProbs(engine, config, initial.policy, tokens);
+    const lp = await tokenLogProbs(engine, config, one.policy, tokens);
+    let clipped = 0;
+    let counted = 0;
+    for (let i = 0; i < lp.length; i++) {
+      if (batch.weights[i] === 0) continue;
+      const ratio = Math.exp(lp[i] - old[i]);
+      const a = batch.advantages[i];
+      if ((ratio < 0.8 && a < 0) || (ratio > 1.28 && a > 0)) clipped++;
+      counted++;
+    }
+    // The first update counts nothing (its ratio is 1): the mean over both is half the second's share.
+    const expected = clipped / counted / 2;
+    assert.ok(expected > 0, "the test needs clipped tokens");
+    assert.ok(
+      Math.abs(metrics.clip_ratio - expected) < 1e-6,
+      `clip_ratio ${metrics.clip_ratio} vs ${expected}`,
+    );
+    tokens.ids.free();
+    tokens.positions.free();
+    for (const m of [two, one, initial]) m.optimizer.free();
+  });
+
+  test("mu = 1: one update, clip_ratio 0, entropy finite, positive and at most log V", async () => {
+    const m = tinyModels();
+    const metrics = await grpoStep(m, prompts, idSum, { ...base, lr: 0.3 });
+    assert.equal(m.optimizer.stepCount, 1);
+    assert.equal(metrics.clip_ratio, 0);
+    assert.ok(
+      metrics.entropy > 0 && metrics.entropy <= Math.log(config.vocabSize) + 1e-6,
+      `${metrics.entropy}`,
+    );
+    assert.equal(metrics.groups_kept, prompts.length);
+    assert.equal(metrics.generation_rounds, 1);
+    m.optimizer.free();
+  });
+});
+
+describe("dynamic sampling", () => {
+  // Even prompt indices score 0 whatever the completion (no signal), odd ones by their ids.
+  const byIndex = (seen: number[][]) => (cs: Array<{ prompt: number; ids: Int32Array }>) => {
+    seen.push(cs.map((c) => c.prompt));
+    return cs.map((c, i) => (c.prompt % 2 === 0 ? 0 : idSum(cs)[i]));
+  };
+
+  test("drops constant groups, refills them round by round, and maps prompt indices", async () => {
+    const m = tinyModels();
+    const given = [[1, 2], [3], [4, 5]].map((p) => Int32Array.from(p));
+    const extra = [[6], [7, 8], [9], [10, 11]].map((p) => Int32Array.from(p));
+    const asked: Array<[number, number]> = [];
+    let served = 0;
+    const refill = (round: number, count: number) => {
+      asked.push([round, count]);
+      served += count;
+      return extra.slice(served - count, served);
+    };
+    const seen: number[][] = [];
+    const metrics = await grpoStep(
+      m,
+      given,
+      byIndex(seen),
+      { ...base, dynamicSampling: true, lr: 1e-2 },
+      refill,
+    );
+    // Round 0: indices 0..2, only 1 informative; round 1: 3, 4 (3 kept); round 2: 5 (kept).
+    assert.deepEqual(asked, [
+      [1, 2],
+      [2, 1],
+    ]);
+    const G = base.groupSize;
+    assert.deepEqual(
+      seen,
+      [[0, 1, 2], [3, 4], [5]].map((idx) => idx.flatMap((i) => Array(G).fill(i))),
+    );
+    const generatedPrompts = m.generator.calls.flatMap((c) => c.prompts);
+    assert.deepEqual(
+      generatedPrompts,
+      [...given, ...extra.slice(0, 3)],
+      "index i is the i-th prompt generated",
+    );
+    assert.equal(metrics.groups_kept, 3);
+    assert.equal(metrics.generation_rounds, 3);
+    assert.equal(m.optimizer.stepCount, 1);
+    const seeds = m.generator.calls.map((c) => c.seed);
+    assert.equal(new Set(seeds).size, 3, `distinct seeds per round: ${seeds}`);
+    assert.equal(seeds[0], base.seed);
+    m.optimizer.free();
+  });
+
+  test("reward metrics cover every scored completion, dropped ones included", async () => {
+    const m = tinyModels();
+    const scores: number[] = [];
+    const reward = (cs: Array<{ prompt: number; ids: Int32Array }>) => {
+      const r = byIndex([])(cs);
+      scores.push(...r);
+      return r;
+    };
+    const metrics = await grpoStep(m, prompts, reward, {
+      ...base,
+      dynamicSampling: { maxRounds: 1 },
+      lr: 1e-2,
+    });
+    assert.equal(metrics.groups_kept, 1);
+    const mean = scores.reduce((a, b) => a + b) / scores.length;
+    assert.equal(scores.length, prompts.length * base.groupSize);
+    assert.ok(Math.abs(metrics.reward - mean) < 1e-6, `${metrics.reward} vs ${mean}`);
+    m.optimizer.free();
+  });
+
+  test("refill rounds sample with their own seeds (same prompt, other completions)", async () => {
+    const m = tinyModels();
+    const constant = (cs: unknown[]) => cs.map(() => 1);
+    await grpoStep(
+      m,
+      [prompts[0]],
+      constant,
+      { ...base, dynamicSampling: { maxRounds: 2 }, lr: 1e-2 },
+      () => [prompts[0]],
+    );
+    const [first, second] = m.generator.calls.map((c) => c.groups[0].map((s) => Array.from(s.ids).join()));
+    assert.notDeepEqual(first, second);
+    m.optimizer.free();
+  });
+
+  test("no informative group: the step is skipped cleanly, weights untouched", async () => {
+    const m = tinyModels();
+    const before = trainableParameters(m.policy).map((t) => t.readF32());
+    const asked: number[] = [];
+    const metrics = await grpoStep(
+      m,
+      prompts,
+      (cs) => cs.map(() => 0.5),
+      { ...base, dynamicSampling: true, lr: 1e-1 },
+      (round, count) => {
+        asked.push(round);
+        return prompts.slice(0, count);
+      },
+    );
+    assert.deepEqual(asked, [1, 2]);
+    assert.equal(metrics.skipped, true);
+    assert.equal(metrics.skip_reason, "no informative group");
+    assert.equal(metrics.groups_kept, 0);
+    assert.equal(metrics.generation_rounds, 3);
+    assert.equal(metrics.reward, 0.5);
+    assert.equal(m.optimizer.stepCount, 0);
+    const after = trainableParameters(m.policy).map((t) => t.readF32());
+    assert.deepEqual(after, before);
+    m.optimizer.free();
+  });
+
+  test("off: constant groups are kept (and teach nothing)", async () => {
+    const m = tinyModels();
+    const metrics = await grpoStep(m, prompts, (cs) => cs.map(() => 0.5), { ...base, lr: 1e-2 });
+    assert.equal(metrics.skipped, false);
+    assert.equal(metrics.groups_kept, prompts.length);
+    assert.equal(m.optimizer.stepCount, 1);
+    m.optimizer.free();
+  });
+});
+
+describe("overlong filtering", () => {
+  test("every completion cut at maxTokens: the step is skipped", async () => {
+    const m = tinyModels();
+    const metrics = await grpoStep(m, prompts, idSum, {
+      ...base,
+      maxTokens: 2,
+      overlongFilter: true,
+      lr: 1e-2,
+    });
+    assert.equal(metrics.clipped_fraction, 1);
+    assert.equal(metrics.skipped, true);
+    assert.equal(metrics.skip_reason, "every completion overlong");
+    assert.equal(m.optimizer.stepCount, 0);
+    assert.ok(Number.isFinite(metrics.reward));
+    m.optimizer.free();
+  });
+
+  for (const overlongFilter of [true, false]) {
+    test(`the loss weighs ${overlongFilter ? "only completions that stopped" : "every completion"} (bnpo)`, async () => {
+      const m = tinyModels({ eos: true });
+      const options = { ...base, groupSize: 6, maxTokens: 6, overlongFilter, lr: 1e-2 };
+      const metrics = await grpoStep(m, prompts, idSum, options);
+      const completions = m.generator.calls[0].groups.flat();
+      const cut = completions.map((c) => c.finishReason === "length");
+      assert.ok(cut.includes(true) && cut.includes(false), "the test needs both kinds");
+      // At the first update the ratio is 1, so the loss is -sum_i A_i |o_i| / (tokens counted), beta = 0.
+      const advantages = groupAdvantages(Float32Array.from(idSum(completions)), { groupSize: 6 });
+      let sum = 0;
+      let tokens = 0;
+      for (const [i, c] of completions.entries()) {
+        if (overlongFilter && cut[i]) continue;
+        sum -= advantages[i] * c.ids.length;
+        tokens += c.ids.length;
+      }
+      assert.ok(Math.abs(metrics.loss - sum / tokens) < 1e-4, `loss ${metrics.loss} vs ${sum / tokens}`);
+      assert.equal(metrics.clipped_fraction, cut.filter(Boolean).length / cut.length);
+      m.optimizer.free();
+    });
+  }
+});
+
+test("the same seed gives the same step", async () => {
+  const run = async () => {
+    const m = tinyModels({ reference: true });
+    const reward = (cs: Array<{ prompt: number; ids: Int32Array }>) =>
+      cs.map((c, i) => (c.prompt === 0 ? 0 : idSum(cs)[i]));
+    const metrics = await grpoStep(
+      m,
+      prompts,
+      reward,
+      { ...base, loss: { beta: 0.04 }, numIterations: 2, dynamicSampling: true, lr: 1e-2 },
+      (_round, count) => prompts.slice(0, count),
+    );
+    m.optimizer.free();
+    const { generate_s, score_s, train_s, ...rest } = metrics;
+    return { rest, weights: trainableParameters(m.policy).map((t) => Array.from(t.readF32())) };
+  };
+  const [a, b] = [await run(), await run()];
+  assert.deepEqual(a, b);
+  assert.ok(a.rest.kl > 0 && a.rest.generation_rounds > 1);
+});

@@ -7,7 +7,8 @@ import { after, test } from "node:test";
 import { AdamW, Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import { initLlamaWeights, parseLlamaConfig, trainableParameters } from "../../src/model/llama.ts";
-import { promptsOfStep, trainGrpo } from "../../src/rl/trainer.ts";
+import { trainGrpo } from "../../src/rl/trainer.ts";
+import { itemsOfStep } from "../../src/train/data-order.ts";
 
 const engine = new Engine({ threads: 2 });
 const root = await mkdtemp(join(tmpdir(), "reasonrl-train-"));
@@ -35,9 +36,9 @@ const options = (runDir: string) => ({
 });
 
 test("prompt order: seeded, every prompt once per epoch", () => {
-  const firstEpoch = [0, 1].flatMap((s) => promptsOfStep(4, 2, s, 9));
+  const firstEpoch = [0, 1].flatMap((s) => itemsOfStep(4, 2, s, 9));
   assert.deepEqual([...firstEpoch].sort(), [0, 1, 2, 3]);
-  assert.deepEqual(promptsOfStep(4, 2, 3, 9), promptsOfStep(4, 2, 3, 9));
+  assert.deepEqual(itemsOfStep(4, 2, 3, 9), itemsOfStep(4, 2, 3, 9));
 });
 
 test("resume equals uninterrupted", async () => {

@@ -21,6 +21,8 @@ import {
   referenceTrace,
   slippedTrace,
   solveSteps,
+  THINK_CLOSE,
+  THINK_OPEN,
   traceCompletion,
 } from "./arithmetic-steps.ts";
 
@@ -227,6 +229,12 @@ export const SftTraceOptions = z.object({
    * value, a wrong \boxed answer). 0 gives reference traces only. Default 0.3.
    */
   slipRate: z.number().min(0).max(1).default(0.3),
+  /**
+   * Share of traces that answer at once, with no working ("<think>\n</think>\n\boxed{70}", the right
+   * answer): a model trained on them reasons only some of the time, a weak start that RL can improve by
+   * learning to work the steps. Drawn before slips (a direct trace never slips). Default 0.
+   */
+  directRate: z.number().min(0).max(1).default(0),
   /** Seed of which traces slip and how. Default 0. */
   seed: z.number().int().nonnegative().max(0xffffffff).default(0),
 });
@@ -242,19 +250,25 @@ export interface SftTrace {
   completion: string;
   /** Whether the trace has a slip (then its \boxed answer is wrong). */
   slipped: boolean;
+  /** Whether the trace answers without working. */
+  direct: boolean;
 }
 
 /**
  * SFT traces for problems, deliberately weak when slipRate > 0: each problem's trace slips with
- * probability slipRate. Each problem's draw depends only on the seed and its expression, not on its
+ * probability slipRate (and answers directly with probability directRate). Each problem's draw depends only on the seed and its expression, not on its
  * place in the list.
  */
 export function sftTraces(problems: readonly ArithmeticProblem[], options: SftTraceOptions = {}): SftTrace[] {
   const o = SftTraceOptions.parse(options);
   return problems.map((p) => {
     const rand = seededRandom((hash32(p.expression) ^ Math.imul(o.seed, 0x9e3779b1)) >>> 0);
+    if (o.directRate > 0 && rand() < o.directRate) {
+      const trace = `${THINK_OPEN}${THINK_CLOSE.slice(1)}\\boxed{${p.answer}}`;
+      return { id: p.id, trace, completion: traceCompletion(trace), slipped: false, direct: true };
+    }
     const slipped = rand() < o.slipRate;
     const trace = slipped ? slippedTrace(p.operands, p.ops, rand).trace : p.solution;
-    return { id: p.id, trace, completion: traceCompletion(trace), slipped };
+    return { id: p.id, trace, completion: traceCompletion(trace), slipped, direct: false };
   });
 }

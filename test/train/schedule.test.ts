@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { learningRate } from "../../src/rl/schedule.ts";
+import { learningRate } from "../../src/train/schedule.ts";
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-15, `${a} vs ${b}`);
 

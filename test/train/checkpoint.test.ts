@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { AdamW, Engine } from "../../src/engine/index.ts";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../../src/rl/checkpoint.ts";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.ts";
 
 const engine = new Engine({ threads: 2 });
 const root = await mkdtemp(join(tmpdir(), "reasonrl-ckpt-"));

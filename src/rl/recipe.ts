@@ -1,0 +1,218 @@
+/**
+ * A training recipe: everything a run needs, as one YAML file checked by the
+ * zod schemas below (which double as its documentation). A recipe names the
+ * model, the prompt, the data, an optional SFT stage, the GRPO stage with its
+ * rewards, held-out evaluation and checkpointing. `reasonrl train RECIPE
+ * --set grpo.steps=10` overrides any field by its dotted path.
+ *
+ * Paths in a recipe are relative to the working directory.
+ */
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ProblemSource } from "../data/problems.ts";
+import { ArithmeticTaskOptions } from "../data/synthetic/arithmetic.ts";
+import { AdamWOptions } from "../engine/adamw.ts";
+import { LoraConfig } from "../model/lora.ts";
+import { RewardsConfigSchema } from "../rewards/compose.ts";
+import { REWARD_RECIPES } from "../rewards/recipes.ts";
+import { ScheduleOptions } from "../train/schedule.ts";
+import { GrpoStepOptions } from "./grpo-step.ts";
+
+/** The architecture of a model made from scratch (field names as in ModelConfig, src/model/hf-config.ts). */
+const InitConfig = z
+  .object({
+    /** "qwen2" (attention biases, as DeepSeek-R1-Distill-Qwen), "llama" or "qwen3". */
+    arch: z.enum(["qwen2", "llama", "qwen3"]).default("qwen2"),
+    /** Width of the residual stream (hidden_size). */
+    hidden: z.number().int().positive(),
+    layers: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    kvHeads: z.number().int().positive(),
+    /** Width of the MLP (intermediate_size). */
+    ffn: z.number().int().positive(),
+    maxPositions: z.number().int().positive().default(512),
+    tieEmbeddings: z.boolean().default(true),
+  })
+  .strict();
+
+export const ModelSection = z
+  .object({
+    /** A model folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.json). */
+    path: z.string().min(1),
+    /**
+     * Make the model from scratch, with the arithmetic task's character tokenizer, when `path` does
+     * not exist yet (the demo). Leave out for a real model.
+     */
+    init: z
+      .object({ tokenizer: z.literal("arithmetic"), config: InitConfig, seed: z.number().int().default(0) })
+      .optional(),
+    /** Storage of the frozen reference model's matrices: f32, or bf16 to halve its memory. */
+    referenceDtype: z.enum(["f32", "bf16"]).default("f32"),
+    /** Train LoRA adapters instead of all weights (PEFT layout on save). */
+    lora: LoraConfig.optional(),
+    /** Compute threads (default: the engine's choice, one per core). */
+    threads: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const PromptSection = z
+  .object({
+    /**
+     * The system message: "open-rs" (the paper's Exp 3 prompt), "open-rs-no-language" (Exp 1/2: without
+     * its last sentence), any other text as is, or null for none.
+     */
+    system: z.string().nullable().default(null),
+    /** The user message; {problem} is replaced by the problem statement. */
+    user: z.string().default("{problem}"),
+  })
+  .strict();
+
+/** SFT examples: prompt/completion pairs from JSONL, or the arithmetic task's traces. */
+export const SftDataSource = z.union([
+  z
+    .object({
+      path: z.string().min(1),
+      /** Field of the prompt, put through the recipe's prompt template. Default "problem". */
+      promptField: z.string().default("problem"),
+      /** Field of the completion that follows the generation prompt. Default "completion". */
+      completionField: z.string().default("completion"),
+      limit: z.number().int().positive().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      synthetic: z.literal("arithmetic"),
+      task: ArithmeticTaskOptions.default(ArithmeticTaskOptions.parse({})),
+      count: z.number().int().positive(),
+      seed: z.number().int().nonnegative().default(0),
+      /** Share of traces that answer at once, without working (a weak start for RL to improve). */
+      directRate: z.number().min(0).max(1).default(0),
+      /** Share of traces with one arithmetic slip. */
+      slipRate: z.number().min(0).max(1).default(0),
+    })
+    .strict(),
+]);
+export type SftDataSource = z.output<typeof SftDataSource>;
+
+/** The learning-rate schedule of a stage (its peak is the optimizer's lr). */
+const StageSchedule = ScheduleOptions.omit({ lr: true, totalSteps: true }).strict();
+
+export const SftSection = z
+  .object({
+    data: SftDataSource,
+    steps: z.number().int().positive(),
+    /** Examples per optimizer step. */
+    batchSize: z.number().int().positive().default(32),
+    optimizer: AdamWOptions.default(AdamWOptions.parse({})),
+    schedule: StageSchedule.default(StageSchedule.parse({})),
+  })
+  .strict();
+
+export const GrpoSection = GrpoStepOptions.extend({
+  /** Optimizer steps (TRL max_steps; the paper's best checkpoints came at 50-100). */
+  steps: z.number().int().positive(),
+  /** Distinct prompts per step (the paper: 12, each sampled groupSize = 6 times). */
+  promptsPerStep: z.number().int().positive(),
+  /** A named reward set-up of src/rewards/recipes.ts, or the rewards with their weights. */
+  rewards: z.union([
+    z.enum(Object.keys(REWARD_RECIPES) as [keyof typeof REWARD_RECIPES]),
+    RewardsConfigSchema,
+  ]),
+  optimizer: AdamWOptions,
+  schedule: StageSchedule.default(StageSchedule.parse({})),
+}).strict();
+
+export const EvalSection = z
+  .object({
+    /** Held-out problems: a file, or the arithmetic task's held-out split. */
+    data: ProblemSource,
+    /** Evaluate every N GRPO steps (0: only before and after training). */
+    every: z.number().int().nonnegative().default(0),
+    /** Sampling of the evaluation (the paper's lighteval: T 0.6, top_p 0.95, one sample). */
+    temperature: z.number().min(0).default(0.6),
+    topP: z.number().gt(0).max(1).default(0.95),
+    maxTokens: z.number().int().positive(),
+    seed: z.number().int().default(1234),
+  })
+  .strict();
+
+export const Recipe = z
+  .object({
+    /** The run's name: it lives in <runsDir>/<name>/. */
+    name: z.string().regex(/^[\w.-]+$/, "letters, digits, '.', '-' and '_' only"),
+    runsDir: z.string().default("runs"),
+    /** Seed of prompt order, sampling and initialisation (the paper: 42). */
+    seed: z.number().int().nonnegative().default(42),
+    model: ModelSection,
+    prompt: PromptSection.default(PromptSection.parse({})),
+    /** Training problems for GRPO. */
+    data: z.object({ train: ProblemSource }).strict(),
+    sft: SftSection.optional(),
+    grpo: GrpoSection.optional(),
+    eval: EvalSection.optional(),
+    checkpoint: z
+      .object({
+        /** Save every N steps of a stage (and at its end). */
+        every: z.number().int().positive().default(50),
+        /** Checkpoints kept per stage (the best one by held-out accuracy is kept apart). */
+        keepLast: z.number().int().positive().default(2),
+      })
+      .strict()
+      .default({ every: 50, keepLast: 2 }),
+  })
+  .strict();
+export type Recipe = z.output<typeof Recipe>;
+export type RecipeInput = z.input<typeof Recipe>;
+
+/** Parses `--set` values as YAML scalars: numbers, booleans, null, lists, or strings. */
+function parseValue(text: string): unknown {
+  return parseYaml(text);
+}
+
+/** Applies "a.b.c=value" overrides to a plain object (creating missing objects). */
+export function applyOverrides(
+  raw: Record<string, unknown>,
+  sets: readonly string[],
+): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const set of sets) {
+    const eq = set.indexOf("=");
+    if (eq <= 0) throw new Error(`--set ${set}: expected key.path=value`);
+    const keys = set.slice(0, eq).split(".");
+    let node: Record<string, unknown> = out;
+    for (const k of keys.slice(0, -1)) {
+      const next = node[k];
+      if (next === undefined) node[k] = {};
+      else if (typeof next !== "object" || next === null || Array.isArray(next))
+        throw new Error(`--set ${set}: "${k}" is not a section`);
+      node = node[k] as Record<string, unknown>;
+    }
+    node[keys[keys.length - 1]] = parseValue(set.slice(eq + 1));
+  }
+  return out;
+}
+
+/** Checks a recipe object; errors name the field ("grpo.groupSize: ..."). `source` names the file. */
+export function parseRecipe(raw: unknown, source = "recipe"): Recipe {
+  const parsed = Recipe.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new Error(`${source}: invalid recipe\n${lines.join("\n")}`);
+  }
+  const r = parsed.data;
+  if (!r.sft && !r.grpo) throw new Error(`${source}: a recipe needs an sft or a grpo section (or both)`);
+  return r;
+}
+
+/** Reads a YAML recipe, applies `--set` overrides, and checks it. */
+export async function loadRecipe(path: string, sets: readonly string[] = []): Promise<Recipe> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(await readFile(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+  if (typeof raw !== "object" || raw === null) throw new Error(`${path}: not a YAML mapping`);
+  return parseRecipe(applyOverrides(raw as Record<string, unknown>, sets), path);
+}

@@ -1,0 +1,95 @@
+/**
+ * The SFT loop around sftStep, with the same run folder as GRPO: examples in a
+ * seeded order, the learning-rate schedule, a line per step in metrics.jsonl
+ * (stage "sft"), checkpoints in checkpoints/sft/ and exact resume.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import type { AdamW, Engine } from "../engine/index.ts";
+import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
+import { itemsOfStep } from "../train/data-order.ts";
+import { appendMetrics, truncateMetrics } from "../train/metrics-log.ts";
+import { learningRate, ScheduleOptions } from "../train/schedule.ts";
+import { type SftExample, type SftStepMetrics, sftStep } from "./sft-step.ts";
+
+export const SftTrainerOptions = z.object({
+  /** Folder of the run: metrics.jsonl, checkpoints/sft/. */
+  runDir: z.string(),
+  steps: z.number().int().positive(),
+  /** Examples per optimizer step. */
+  batchSize: z.number().int().positive(),
+  schedule: ScheduleOptions.omit({ totalSteps: true }),
+  checkpointEvery: z.number().int().positive().default(50),
+  keepLast: z.number().int().positive().default(2),
+  seed: z.number().int().default(0),
+  /** Rows of the vocabulary projection computed at once. */
+  chunkRows: z.number().int().positive().default(1024),
+});
+export type SftTrainerOptions = z.input<typeof SftTrainerOptions>;
+
+export interface SftRecord extends SftStepMetrics {
+  stage: "sft";
+  step: number;
+  step_s: number;
+}
+
+export interface SftModels {
+  engine: Engine;
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  optimizer: AdamW;
+}
+
+/** Trains until `steps`, resuming from the latest SFT checkpoint of the run if there is one. */
+export async function trainSft(
+  models: SftModels,
+  examples: SftExample[],
+  options: SftTrainerOptions,
+  hooks: { onStep?: (r: SftRecord) => void; stop?: () => boolean; warn?: (message: string) => void } = {},
+): Promise<SftRecord[]> {
+  const o = SftTrainerOptions.parse(options);
+  const ckptDir = join(o.runDir, "checkpoints", "sft");
+  const metricsPath = join(o.runDir, "metrics.jsonl");
+  await mkdir(ckptDir, { recursive: true });
+  const tensors = models.optimizer.parameters.map((t, i) => [`${i}:${t.name}`, t] as const);
+
+  let start = 0;
+  const latest = (await listCheckpoints(ckptDir)).at(-1);
+  if (latest) start = (await loadCheckpoint(latest, tensors, models.optimizer)).step;
+  await truncateMetrics(metricsPath, ["sft"], start);
+
+  const records: SftRecord[] = [];
+  for (let step = start; step < o.steps; step++) {
+    const t0 = performance.now();
+    const batch = itemsOfStep(examples.length, o.batchSize, step, o.seed).map((i) => examples[i]);
+    const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
+    const metrics = await sftStep(models, batch, { lr, chunkRows: o.chunkRows });
+    if (metrics.skipped) {
+      (hooks.warn ?? console.warn)(`sft step ${step + 1}: non-finite gradient; weights left unchanged`);
+    }
+    const record: SftRecord = {
+      stage: "sft",
+      step: step + 1,
+      ...metrics,
+      step_s: (performance.now() - t0) / 1000,
+    };
+    records.push(record);
+    await appendMetrics(metricsPath, record);
+    hooks.onStep?.(record);
+    const last = step + 1 === o.steps;
+    const stopping = hooks.stop?.() ?? false;
+    if (last || stopping || (step + 1) % o.checkpointEvery === 0) {
+      await saveCheckpoint(
+        ckptDir,
+        tensors,
+        models.optimizer,
+        { step: step + 1, extra: {} },
+        { keepLast: o.keepLast },
+      );
+    }
+    if (stopping) break;
+  }
+  return records;
+}

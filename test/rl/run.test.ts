@@ -1,0 +1,152 @@
+/**
+ * A recipe end to end on a tiny model made from scratch: the run folder's
+ * contents, and a run killed (SIGKILL) in the middle then resumed ends exactly
+ * as an uninterrupted one; Ctrl-C saves a checkpoint and exits cleanly.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { stringify } from "yaml";
+import { loadRecipe } from "../../src/rl/recipe.ts";
+import { runRecipe } from "../../src/rl/run.ts";
+import { readMetrics } from "../../src/train/metrics-log.ts";
+
+const root = await mkdtemp(join(tmpdir(), "reasonrl-run-"));
+after(() => rm(root, { recursive: true, force: true }));
+
+const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
+const recipePath = join(root, "tiny.yaml");
+await writeFile(
+  recipePath,
+  stringify({
+    name: "tiny",
+    runsDir: join(root, "runs"),
+    seed: 3,
+    model: {
+      path: join(root, "model"),
+      init: {
+        tokenizer: "arithmetic",
+        config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
+      },
+      threads: 2,
+    },
+    data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
+    sft: {
+      data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
+      steps: 3,
+      batchSize: 8,
+      optimizer: { lr: 3e-3 },
+    },
+    grpo: {
+      steps: 8,
+      promptsPerStep: 2,
+      groupSize: 4,
+      maxTokens: 12,
+      temperature: 1,
+      rewards: "open-rs-accuracy",
+      optimizer: { lr: 1e-3, maxGradNorm: 1 },
+    },
+    eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
+    checkpoint: { every: 1, keepLast: 2 },
+  }),
+);
+
+const runDir = (runs: string) => join(root, runs, "tiny");
+const cli = (runs: string) =>
+  spawn(process.execPath, ["bin/reasonrl.js", "train", recipePath, "--set", `runsDir=${join(root, runs)}`], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+
+async function waitFor(path: string, timeoutMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  while (!existsSync(path)) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${path}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const grpoLines = async (runs: string) =>
+  (await readMetrics(join(runDir(runs), "metrics.jsonl"))).filter((r) => r.stage === "grpo");
+
+test("a run writes config, metrics, checkpoints, best and final models, summary", async () => {
+  const recipe = await loadRecipe(recipePath);
+  const summary = await runRecipe(recipe, { log: () => {}, warn: () => {} });
+  const dir = runDir("runs");
+  assert.deepEqual((await readdir(dir)).sort(), [
+    "checkpoints",
+    "config.yaml",
+    "final",
+    "metrics.jsonl",
+    "summary.json",
+  ]);
+  assert.deepEqual((await readdir(join(dir, "checkpoints"))).sort(), ["best", "grpo", "sft"]);
+  assert.deepEqual(await readdir(join(dir, "checkpoints", "grpo")), ["step-7", "step-8"]);
+  assert.ok(existsSync(join(dir, "final", "model.safetensors")));
+  assert.equal(summary.sft_steps, 3);
+  assert.equal(summary.grpo_steps, 8);
+  assert.equal(summary.heldout, 16);
+  assert.ok(summary.before && summary.after && summary.best);
+  const metrics = await readMetrics(join(dir, "metrics.jsonl"));
+  assert.deepEqual(
+    metrics.map((m) => `${m.stage}${m.step}`),
+    [
+      "sft1",
+      "sft2",
+      "sft3",
+      "eval0",
+      "grpo1",
+      "grpo2",
+      "grpo3",
+      "eval4",
+      "grpo4",
+      "grpo5",
+      "grpo6",
+      "grpo7",
+      "eval8",
+      "grpo8",
+    ],
+  );
+  for (const key of ["reward", "accuracy", "reward_format", "kl", "grad_norm", "lr", "entropy", "generate_s"])
+    assert.ok(typeof metrics[4][key] === "number", `metric ${key}: ${metrics[4][key]}`);
+  assert.equal(typeof metrics[8].heldout_accuracy, "number");
+  assert.deepEqual(JSON.parse(await readFile(join(dir, "summary.json"), "utf8")).after, summary.after);
+});
+
+test("killed mid-run (SIGKILL) and resumed: same weights and metrics as uninterrupted", async () => {
+  const child = cli("killed");
+  const exited = new Promise((r) => child.on("exit", r));
+  await waitFor(join(runDir("killed"), "checkpoints", "grpo", "step-2", "state.json"));
+  child.kill("SIGKILL");
+  await exited;
+  assert.ok(!existsSync(join(runDir("killed"), "summary.json")), "the run finished before the kill");
+
+  const resumed = cli("killed");
+  const code = await new Promise((r) => resumed.on("exit", r));
+  assert.equal(code, 0);
+  const a = await readFile(join(runDir("runs"), "final", "model.safetensors"));
+  const b = await readFile(join(runDir("killed"), "final", "model.safetensors"));
+  assert.ok(a.equals(b), "final weights differ from the uninterrupted run");
+  const strip = (rs: Record<string, unknown>[]) => rs.map(({ generate_s, score_s, train_s, ...r }) => r);
+  assert.deepEqual(strip(await grpoLines("killed")), strip(await grpoLines("runs")));
+});
+
+test("Ctrl-C saves a checkpoint and exits cleanly", async () => {
+  const child = cli("interrupted");
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  const exited = new Promise((r) => child.on("exit", r));
+  await waitFor(join(runDir("interrupted"), "checkpoints", "grpo", "step-1", "state.json"));
+  child.kill("SIGINT");
+  assert.equal(await exited, 0);
+  assert.match(out, /stopped; checkpoint saved/);
+  const steps = (await grpoLines("interrupted")).map((r) => r.step);
+  const saved = await readdir(join(runDir("interrupted"), "checkpoints", "grpo"));
+  assert.ok(saved.includes(`step-${steps.at(-1)}`), `last step ${steps.at(-1)}, checkpoints ${saved}`);
+  assert.ok(steps.length < 8);
+});
