@@ -240,6 +240,7 @@ async function saveWeights(
 ): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
   if (recipe.model.lora) await saveLora(tmp, policy, recipe.model.lora, recipe.model.path);
   else await saveModel(tmp, base.hf, policy, { tokenizerDir: recipe.model.path });
   if (meta) await writeFileAtomic(join(tmp, "best.json"), `${JSON.stringify(meta)}\n`);

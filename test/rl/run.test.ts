@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { stringify } from "yaml";
-import { loadRecipe } from "../../src/rl/recipe.ts";
+import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
 import { readMetrics } from "../../src/train/metrics-log.ts";
 
@@ -149,4 +149,40 @@ test("Ctrl-C saves a checkpoint and exits cleanly", async () => {
   const saved = await readdir(join(runDir("interrupted"), "checkpoints", "grpo"));
   assert.ok(saved.includes(`step-${steps.at(-1)}`), `last step ${steps.at(-1)}, checkpoints ${saved}`);
   assert.ok(steps.length < 8);
+});
+
+test("SFT from JSONL into LoRA adapters; a bad row names its file and line", async () => {
+  const data = join(root, "sft.jsonl");
+  const rows = [
+    [1, 2],
+    [3, 4],
+    [5, 1],
+  ].map(([a, b]) => ({
+    problem: `Compute ${a}+${b}.`,
+    completion: `${a}+${b}=${a + b}\n</think>\n\\boxed{${a + b}}`,
+  }));
+  await writeFile(data, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const base = {
+    name: "lora",
+    runsDir: join(root, "runs"),
+    model: {
+      path: join(root, "model-lora"),
+      init: { tokenizer: "arithmetic", config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64 } },
+      lora: { rank: 2, alpha: 4 },
+      threads: 2,
+    },
+    data: { train: { path: data } },
+    sft: { data: { path: data }, steps: 3, batchSize: 2, optimizer: { lr: 1e-2 } },
+  };
+  const summary = await runRecipe(parseRecipe(base), { log: () => {}, warn: () => {} });
+  assert.equal(summary.sft_steps, 3);
+  assert.equal(summary.grpo_steps, 0);
+  const final = join(root, "runs", "lora", "final");
+  assert.deepEqual((await readdir(final)).sort(), ["adapter_config.json", "adapter_model.safetensors"]);
+
+  await writeFile(data, `${JSON.stringify(rows[0])}\n${JSON.stringify({ problem: "x" })}\n`);
+  await assert.rejects(
+    runRecipe(parseRecipe({ ...base, name: "bad" }), { log: () => {}, warn: () => {} }),
+    /sft\.jsonl:2: field "completion" is missing/,
+  );
 });
