@@ -66,7 +66,8 @@ export function progressHooks(quiet: boolean): Required<
       else if (!quiet) console.log(`grpo ${r.step}/${total}  ${info}`);
     },
     onEval: (step, a) => {
-      const text = `eval at ${stage} step ${step}: held-out accuracy ${(100 * a.accuracy).toFixed(1)}% (95% CI ${(100 * a.ci95[0]).toFixed(1)}-${(100 * a.ci95[1]).toFixed(1)}, n=${a.n})`;
+      const when = step === 0 ? "before GRPO" : `after GRPO step ${step}`;
+      const text = `eval ${when}: held-out accuracy ${(100 * a.accuracy).toFixed(1)}% (95% CI ${(100 * a.ci95[0]).toFixed(1)}-${(100 * a.ci95[1]).toFixed(1)}, n=${a.n})`;
       if (bar) {
         bar.stop();
         if (!quiet) console.log(text);

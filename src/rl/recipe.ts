@@ -114,6 +114,8 @@ export const GrpoSection = GrpoStepOptions.extend({
   steps: z.number().int().positive(),
   /** Distinct prompts per step (the paper: 12, each sampled groupSize = 6 times). */
   promptsPerStep: z.number().int().positive(),
+  /** Longer prompts keep their last N tokens, as TRL's max_prompt_length (the paper: 512). */
+  maxPromptTokens: z.number().int().positive().optional(),
   /** A named reward set-up of src/rewards/recipes.ts, or the rewards with their weights. */
   rewards: z.union([
     z.enum(Object.keys(REWARD_RECIPES) as [keyof typeof REWARD_RECIPES]),

@@ -153,7 +153,17 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
       const reward = composedRewardFn(rewards, rowsOf(tok, recipe, train), { verifier, warn });
       const reference = g.loss.beta > 0 ? referenceOf(engine, base, policy, recipe) : undefined;
       hooks.onStage?.("grpo", g.steps, 0);
-      const { steps, promptsPerStep, rewards: _r, optimizer, schedule, ...stepOptions } = g;
+      const { steps, promptsPerStep, maxPromptTokens, rewards: _r, optimizer, schedule, ...stepOptions } = g;
+      const prompts = promptIds(tok, recipe.prompt, train);
+      if (maxPromptTokens) {
+        const cut = prompts.filter((p) => p.length > maxPromptTokens).length;
+        if (cut)
+          warn(
+            `${cut} of ${prompts.length} prompts are longer than ${maxPromptTokens} tokens: their start is cut`,
+          );
+        for (const [i, p] of prompts.entries())
+          prompts[i] = p.subarray(Math.max(0, p.length - maxPromptTokens));
+      }
       const records = await trainGrpo(
         {
           engine,
@@ -163,7 +173,7 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
           generator,
           optimizer: new AdamW(engine, params, optimizer),
         },
-        promptIds(tok, recipe.prompt, train),
+        prompts,
         reward,
         {
           runDir,
