@@ -1,10 +1,19 @@
 /**
  * The training batch of a GRPO step, on the host. `trainingRows` turns scored
  * groups into rows (a completion with its prompt, its advantage and the loss
- * weight of each token); `buildGrpoBatch` lays the rows out right-padded to the
- * longest. Position t of a row reads token t and predicts token t + 1; the
- * positions that predict a completion token carry that token's loss weight and
- * the completion's advantage, every other position (prompt, padding) zeros.
+ * weight of each token); `microBatches` cuts the rows into consecutive runs of
+ * at most `microBatch` rows (one forward/backward pass each); `buildGrpoBatch`
+ * lays a run of rows out right-padded to its longest. Position t of a row reads
+ * token t and predicts token t + 1; the positions that predict a completion
+ * token carry that token's loss weight and the completion's advantage, every
+ * other position (prompt, padding) zeros.
+ *
+ * The loss weights are normalised once, over all the rows of the step, before
+ * any cut: the losses of the micro-batches then add up to the loss of the whole
+ * batch, and their gradients (accumulated by the engine) to its gradient,
+ * whatever the micro-batch size. (TRL at the paper's commit normalised "bnpo"
+ * per micro-batch instead, by that micro-batch's tokens, and divided by the
+ * number of micro-batches: its update depended on how the rows were cut.)
  */
 import type { z } from "zod";
 import type { Completion } from "../generate/types.ts";
@@ -97,7 +106,21 @@ export function completionWeights(
   });
 }
 
-/** Lays the rows out as one right-padded batch. */
+/**
+ * The rows cut into consecutive micro-batches of `size` rows (the last one
+ * may be shorter); one micro-batch of all rows when `size` is undefined.
+ */
+export function microBatches<Row>(rows: readonly Row[], size?: number): Row[][] {
+  if (size !== undefined && !(Number.isInteger(size) && size > 0)) {
+    throw new Error(`micro-batches: the size must be a positive integer, got ${size}`);
+  }
+  const step = size ?? Math.max(rows.length, 1);
+  const out: Row[][] = [];
+  for (let start = 0; start < rows.length; start += step) out.push(rows.slice(start, start + step));
+  return out;
+}
+
+/** Lays the rows out as one right-padded batch [B, T], T = the longest row's length - 1. */
 export function buildGrpoBatch(rows: readonly GrpoRow[]): GrpoBatch {
   if (rows.length === 0) throw new Error("grpo batch: no rows");
   const B = rows.length;

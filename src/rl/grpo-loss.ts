@@ -7,9 +7,21 @@
  *   loss    = sum_t w_t * (surr_t + beta * kl_t)
  *
  * where w_t (host side, `lossWeights`) carries the completion mask and the
- * normalisation of the chosen loss type. With old = lp (one pass per batch)
- * the ratio is 1 in value and the gradient is -A * w * d lp (REINFORCE with a
- * group baseline), as in TRL.
+ * normalisation of the chosen loss type.
+ *
+ * `old` are the policy's log-probs before the step's first update, computed
+ * once and stored. At the first update they equal lp in value: the ratio is 1
+ * and the gradient is -A * w * d lp (REINFORCE with a group baseline), as in
+ * TRL. With numIterations > 1 the later updates of the step reuse the stored
+ * old log-probs on the updated policy: the ratio leaves 1 and the clip binds.
+ *
+ * The normalisation covers the whole step's batch: lossWeights is given every
+ * completion of the step, however many micro-batches the loss is then computed
+ * in, so the micro-batches' losses and gradients add up to the one-pass ones.
+ * This is a deliberate difference from TRL at the paper's commit, where "bnpo"
+ * divided by the tokens of each micro-batch (then by the number of gradient
+ * accumulation steps, GA = 4), so that its update depended on how rows fell
+ * into micro-batches; here results do not depend on the micro-batch size.
  */
 import { z } from "zod";
 import type { Graph, Tensor } from "../engine/index.ts";
@@ -22,9 +34,10 @@ export const GrpoLossOptions = z.object({
   /** KL coefficient to the reference model (the paper: 0.04; 0 = no reference). */
   beta: z.number().nonnegative().default(0.04),
   /**
-   * How token terms are averaged: "bnpo" sum / tokens of the batch (the paper's TRL),
-   * "grpo" mean per sequence then over sequences, "dr_grpo" sum / (sequences x max
-   * length), "dapo" sum / tokens of the whole generation batch.
+   * How token terms are averaged, always over the whole step's batch (see above):
+   * "bnpo" sum / tokens (the paper's TRL, there per micro-batch), "grpo" mean per
+   * sequence then over sequences, "dr_grpo" sum / (sequences x max length), "dapo"
+   * sum / tokens of the whole generation batch.
    */
   lossType: z.enum(["grpo", "bnpo", "dr_grpo", "dapo"]).default("bnpo"),
 });
@@ -32,7 +45,7 @@ export type GrpoLossOptions = z.output<typeof GrpoLossOptions>;
 
 /** Per-token inputs of a chunk of tokens (all [n] tensors, f32). */
 export interface GrpoTokenInputs {
-  /** Log-probs at sampling time ("old"); equal to the current ones when each batch is used once. */
+  /** The policy's log-probs before the step's first update ("old"); equal to lp at that update. */
   old: Tensor;
   /** Reference model log-probs; omit when beta = 0. */
   ref?: Tensor;
@@ -60,6 +73,12 @@ export function grpoTokenLoss(g: Graph, lp: Tensor, inp: GrpoTokenInputs, option
 export function k3(g: Graph, lp: Tensor, ref: Tensor): Tensor {
   const d = g.sub(ref, lp);
   return g.sub(g.scale(g.exp(d), 1, -1), d);
+}
+
+/** The k3 estimator on the host, for the metrics: exp(d) - d - 1 with d = ref - lp. */
+export function k3Value(lp: number, ref: number): number {
+  const d = ref - lp;
+  return Math.exp(d) - d - 1;
 }
 
 /**

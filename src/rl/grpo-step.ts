@@ -3,19 +3,21 @@
  * policy -> rewards -> group-relative advantages -> policy ("old") and
  * reference log-probs on the same tokens -> clipped-surrogate + k3 loss,
  * chunked over the vocabulary -> AdamW, numIterations times on the same batch.
+ * The training half (scoring and updates, in micro-batches with gradient
+ * accumulation) is in grpo-update.ts.
  *
  * Two options of DAPO shape the batch before training: dynamic sampling drops
  * the groups whose rewards are all equal and generates more prompts in their
  * place; overlong filtering gives no loss weight to completions cut at maxTokens.
  */
 import { z } from "zod";
-import type { AdamW, Engine, Tensor } from "../engine/index.ts";
+import type { AdamW, Engine } from "../engine/index.ts";
 import type { Completion, Generator } from "../generate/types.ts";
-import { chunkedTokenLoss, type TokenLoss, tokenLogProbs } from "../model/chunked-loss.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import { AdvantageOptions, meanGroupStd } from "./advantages.ts";
-import { buildGrpoBatch, type GrpoBatch, type ScoredGroup, trainingRows } from "./grpo-batch.ts";
-import { GrpoLossOptions, grpoTokenLoss } from "./grpo-loss.ts";
+import { type ScoredGroup, trainingRows } from "./grpo-batch.ts";
+import { GrpoLossOptions } from "./grpo-loss.ts";
+import { grpoUpdates } from "./grpo-update.ts";
 
 export const DynamicSamplingOptions = z.object({
   /** Generation rounds at most, the first one included; each later round asks `refill` for prompts. */
@@ -40,6 +42,14 @@ export const GrpoStepOptions = z.object({
    * Every update uses the step's learning rate.
    */
   numIterations: z.number().int().positive().default(1),
+  /**
+   * Rows (completions) per forward/backward pass; unset = all the step's rows in
+   * one pass. The rows are cut into consecutive micro-batches, each padded to its
+   * own longest row; their gradients accumulate and each update makes one
+   * optimizer step. The loss is normalised over the whole step, so the update is
+   * the same for any value (up to float rounding): only memory and speed change.
+   */
+  microBatch: z.number().int().positive().optional(),
   /**
    * DAPO's dynamic sampling (not in TRL): groups whose G rewards are all equal
    * have no advantage and teach nothing, so they are dropped, and prompts from
@@ -94,8 +104,9 @@ export type SkipReason = "no informative group" | "every completion overlong" | 
  * every scored completion, those that dynamic sampling dropped or overlong
  * filtering masked included. The training metrics (kl, entropy, clip_ratio)
  * cover the trained completion tokens, each measured with the policy before
- * each update and averaged over the numIterations updates; loss and grad_norm
- * are the last update's. A skipped step reports 0 for all training metrics.
+ * each update and averaged over the numIterations updates; loss (summed over
+ * the micro-batches) and grad_norm are the last update's. No metric depends on
+ * microBatch (up to float rounding). A skipped step reports 0 for all training metrics.
  */
 export interface GrpoStepMetrics {
   /** Mean reward. */
@@ -128,9 +139,9 @@ export interface GrpoStepMetrics {
   skip_reason?: SkipReason;
   /** Seconds spent generating. */
   generate_s: number;
-  /** Seconds spent on rewards and on the old and reference log-probs. */
+  /** Seconds spent scoring (the reward functions, the verifier). */
   score_s: number;
-  /** Seconds spent on the updates. */
+  /** Seconds spent training: the old and reference log-probs, then the updates. */
   train_s: number;
 }
 
@@ -166,12 +177,12 @@ export async function grpoStep(
   const rows = trainingRows(rollout.kept, { ...o, lossType: o.loss.lossType });
   if (rows.length === 0) return skip("every completion overlong");
 
-  const trained = await optimize(m, buildGrpoBatch(rows), o, options.lr);
+  const trained = await grpoUpdates(m, rows, o, options.lr);
   return {
     ...generated,
     ...trained.metrics,
-    score_s: rollout.scoreSeconds + trained.logProbSeconds,
-    train_s: trained.trainSeconds,
+    score_s: rollout.scoreSeconds,
+    train_s: trained.logProbSeconds + trained.trainSeconds,
   };
 }
 
@@ -273,124 +284,4 @@ function rolloutMetrics(rollout: Rollout, G: number) {
     generation_rounds: rollout.rounds,
     generate_s: rollout.generateSeconds,
   };
-}
-
-/** The optimizer updates on one batch, with their metrics and timings. */
-async function optimize(
-  m: GrpoModels,
-  batch: GrpoBatch,
-  o: ParsedOptions,
-  lr: number,
-): Promise<{
-  metrics: Pick<
-    GrpoStepMetrics,
-    "kl" | "entropy" | "clip_ratio" | "loss" | "grad_norm" | "lr" | "skipped" | "skip_reason"
-  >;
-  logProbSeconds: number;
-  trainSeconds: number;
-}> {
-  const { rows: B, positions: T } = batch;
-  const persistent: Tensor[] = [];
-  const tensor = (shape: number[], data: Float32Array | Int32Array, dtype: "f32" | "i32" = "f32") => {
-    const t = m.engine.tensor(shape, { data, dtype });
-    persistent.push(t);
-    return t;
-  };
-  try {
-    const tokens = {
-      ids: tensor([B, T], batch.ids, "i32"),
-      positions: tensor(
-        [T],
-        Int32Array.from({ length: T }, (_, i) => i),
-        "i32",
-      ),
-      targets: batch.targets,
-    };
-    const t0 = performance.now();
-    // The policy's log-probs before any update: the "old" ones of every update.
-    const old = await tokenLogProbs(m.engine, m.config, m.policy, tokens, { chunkRows: o.chunkRows });
-    if (o.loss.beta > 0 && !m.reference) throw new Error("grpo: beta > 0 needs a reference model");
-    const ref =
-      m.reference && o.loss.beta > 0
-        ? await tokenLogProbs(m.engine, m.config, m.reference, tokens, { chunkRows: o.chunkRows })
-        : null;
-    const t1 = performance.now();
-
-    const oldT = tensor([B * T], old);
-    const refT = ref ? tensor([B * T], ref) : undefined;
-    const advT = tensor([B * T], batch.advantages);
-    const wT = tensor([B * T], batch.weights);
-    const tokenLoss: TokenLoss = (g, lp, start) => {
-      const slice = (t: Tensor) => g.narrow(t, 0, start, lp.size);
-      const inputs = {
-        old: slice(oldT),
-        ref: refT && slice(refT),
-        advantages: slice(advT),
-        weights: slice(wT),
-      };
-      return grpoTokenLoss(g, lp, inputs, o.loss);
-    };
-
-    const mean = (value: (i: number) => number) => completionMean(batch.weights, value);
-    const epsLow = o.loss.epsLow;
-    const epsHigh = o.loss.epsHigh ?? epsLow;
-    let kl = 0;
-    let entropy = 0;
-    let clipped = 0;
-    let last = { loss: 0, gradNorm: 0, lr };
-    let skipped = false;
-    for (let update = 0; update < o.numIterations; update++) {
-      // The loss pass also returns the log-probs and entropies it computed, those of the
-      // policy before this update: the metrics need no forward pass of their own.
-      const pass = await chunkedTokenLoss(m.engine, m.config, m.policy, tokens, tokenLoss, {
-        chunkRows: o.chunkRows,
-        entropy: true,
-      });
-      const lp = pass.logProbs;
-      const ent = pass.entropy as Float32Array;
-      if (ref) kl += mean((i) => Math.exp(ref[i] - lp[i]) - (ref[i] - lp[i]) - 1);
-      entropy += mean((i) => ent[i]);
-      // The first update runs on the weights that gave `old`: its ratio is 1 (up to rounding).
-      if (update > 0) {
-        clipped += mean((i) => {
-          const ratio = Math.exp(lp[i] - old[i]);
-          const a = batch.advantages[i];
-          return (ratio < 1 - epsLow && a < 0) || (ratio > 1 + epsHigh && a > 0) ? 1 : 0;
-        });
-      }
-      const step = await m.optimizer.step({ lr });
-      skipped ||= step.skipped;
-      last = { loss: pass.loss, gradNorm: step.gradNorm, lr: step.lr };
-    }
-    const mu = o.numIterations;
-    return {
-      metrics: {
-        kl: kl / mu,
-        entropy: entropy / mu,
-        clip_ratio: clipped / mu,
-        loss: last.loss,
-        grad_norm: last.gradNorm,
-        lr: last.lr,
-        skipped,
-        ...(skipped ? { skip_reason: "non-finite gradient" as const } : {}),
-      },
-      logProbSeconds: (t1 - t0) / 1000,
-      trainSeconds: (performance.now() - t1) / 1000,
-    };
-  } finally {
-    for (const t of persistent) t.free();
-  }
-}
-
-/** The mean of value(i) over the positions i that carry loss weight (the trained completion tokens). */
-function completionMean(weights: Float32Array, value: (i: number) => number): number {
-  let sum = 0;
-  let n = 0;
-  for (let i = 0; i < weights.length; i++) {
-    if (weights[i] > 0) {
-      sum += value(i);
-      n++;
-    }
-  }
-  return n > 0 ? sum / n : 0;
 }

@@ -104,6 +104,8 @@ export const SftSection = z
     steps: z.number().int().positive(),
     /** Examples per optimizer step. */
     batchSize: z.number().int().positive().default(32),
+    /** Examples per forward/backward pass (gradient accumulation; default: the whole batch at once). */
+    microBatch: z.number().int().positive().optional(),
     optimizer: AdamWOptions.default(AdamWOptions.parse({})),
     schedule: StageSchedule.default(StageSchedule.parse({})),
   })

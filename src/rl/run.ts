@@ -97,6 +97,7 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
         runDir,
         steps: s.steps,
         batchSize: s.batchSize,
+        microBatch: s.microBatch,
         schedule: { ...s.schedule, lr: s.optimizer.lr },
         checkpointEvery: recipe.checkpoint.every,
         keepLast: recipe.checkpoint.keepLast,

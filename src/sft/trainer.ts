@@ -26,6 +26,8 @@ export const SftTrainerOptions = z.object({
   seed: z.number().int().default(0),
   /** Rows of the vocabulary projection computed at once. */
   chunkRows: z.number().int().positive().default(1024),
+  /** Examples per forward/backward pass; gradients accumulate over a step's passes (default: all at once). */
+  microBatch: z.number().int().positive().optional(),
 });
 export type SftTrainerOptions = z.input<typeof SftTrainerOptions>;
 
@@ -65,7 +67,7 @@ export async function trainSft(
     const t0 = performance.now();
     const batch = itemsOfStep(examples.length, o.batchSize, step, o.seed).map((i) => examples[i]);
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
-    const metrics = await sftStep(models, batch, { lr, chunkRows: o.chunkRows });
+    const metrics = await sftStep(models, batch, { lr, chunkRows: o.chunkRows, microBatch: o.microBatch });
     if (metrics.skipped) {
       (hooks.warn ?? console.warn)(`sft step ${step + 1}: non-finite gradient; weights left unchanged`);
     }
