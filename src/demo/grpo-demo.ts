@@ -66,7 +66,8 @@ export async function runDemo(
   const chart = join(runDir, "chart.png");
   await writeMetricsChart(
     chart,
-    records.filter((r) => r.stage === "grpo"),
+    // The held-out accuracy before GRPO is drawn at step 0.
+    [{ step: 0, heldout_accuracy: run.before.accuracy }, ...records.filter((r) => r.stage === "grpo")],
     {
       x: "step",
       title: `GRPO on ${taskName(recipe)}`,

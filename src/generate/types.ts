@@ -4,6 +4,7 @@
  * log-prob of each sampled token (its "old" log-probs).
  */
 import type { z } from "zod";
+import type { ChatMessage } from "../model/chat-template.ts";
 import type { SamplingOptions } from "./sampling.ts";
 
 /** Why a completion ended: an EOS token or stop string ("stop"), or max tokens ("length"). */
@@ -22,4 +23,27 @@ export interface Completion {
 export interface Generator {
   /** n completions for each prompt (token ids): result[prompt][sample]. */
   generate(prompts: Int32Array[], options?: z.input<typeof SamplingOptions>): Promise<Completion[][]>;
+}
+
+/** A completion of an engine that returns text (an HTTP server, llama.cpp's own sampling). */
+export interface TextCompletion {
+  /** The completion's text (special tokens left out, cut before a stop string). */
+  text: string;
+  /** Completion tokens, as the engine counted them. */
+  tokens: number;
+  finishReason: FinishReason;
+}
+
+/**
+ * Chat generation, for evaluation: each engine applies the chat template its own way (the local
+ * model's tokenizer_config.json, the server's, the GGUF's), so conversations go in as messages.
+ */
+export interface ChatGenerator {
+  /** A short description for reports: "local models/x", "endpoint http://...", "gguf x.gguf". */
+  readonly name: string;
+  /** n completions for each conversation: result[conversation][sample]. */
+  chat(
+    conversations: ReadonlyArray<ReadonlyArray<ChatMessage>>,
+    options?: z.input<typeof SamplingOptions>,
+  ): Promise<TextCompletion[][]>;
 }
