@@ -191,20 +191,21 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
           onStep: hooks.onGrpoStep,
           stop,
           warn,
-          evaluate: async (step) => {
-            const acc = await evaluate(step);
-            if (!best || acc.accuracy > best.accuracy) {
-              best = { step, accuracy: acc.accuracy };
-              await saveWeights(join(runDir, "checkpoints", "best"), base, policy, recipe, best);
-            }
-            after = acc;
-            await appendMetrics(metricsPath, { stage: "eval", step, result: acc });
-            return { heldout_accuracy: acc.accuracy };
-          },
+          evaluate: !ev
+            ? undefined
+            : async (step) => {
+                const acc = await evaluate(step);
+                if (!best || acc.accuracy > best.accuracy) {
+                  best = { step, accuracy: acc.accuracy };
+                  await saveWeights(join(runDir, "checkpoints", "best"), base, policy, recipe, best);
+                }
+                after = acc;
+                await appendMetrics(metricsPath, { stage: "eval", step, result: acc });
+                return { heldout_accuracy: acc.accuracy };
+              },
         },
       );
       grpoSteps = records.at(-1)?.step ?? g.steps;
-      if (ev && !stopped && ev.every === 0) after = await evaluate(grpoSteps);
       if (!after && ev && !stopped) after = await lastEval(metricsPath);
     }
     if (!stopped) await saveWeights(join(runDir, "final"), base, policy, recipe, null);

@@ -34,7 +34,7 @@ export const TrainerOptions = z.object({
   /** Save a checkpoint every this many steps (and at the end). */
   checkpointEvery: z.number().int().positive().default(50),
   keepLast: z.number().int().positive().default(2),
-  /** Call hooks.evaluate every this many steps (0: never during training). */
+  /** Call hooks.evaluate every this many steps, and after the last one (0: only after the last). */
   evalEvery: z.number().int().nonnegative().default(0),
   /** Seed of the prompt order and of the rollouts. */
   seed: z.number().int().default(0),
@@ -126,7 +126,7 @@ export async function trainGrpo(
     }
     const record: StepRecord = { stage: "grpo", step: step + 1, ...metrics, ...rewardMetrics.means() };
     const last = step + 1 === o.steps;
-    if (hooks.evaluate && o.evalEvery > 0 && ((step + 1) % o.evalEvery === 0 || last)) {
+    if (hooks.evaluate && (last || (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0))) {
       Object.assign(record, await hooks.evaluate(step + 1));
     }
     records.push(record);
