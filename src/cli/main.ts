@@ -4,11 +4,14 @@
  */
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
+import { register as registerData } from "./data.ts";
 import { register as registerDemo } from "./demo.ts";
+import { register as registerEval } from "./eval.ts";
 import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
 import { register as registerModel } from "./model.ts";
 import { fail } from "./output.ts";
+import { register as registerServe } from "./serve.ts";
 import { register as registerTrain } from "./train.ts";
 import { register as registerVerify } from "./verify.ts";
 
@@ -19,12 +22,15 @@ const program = new Command()
   .showHelpAfterError();
 
 registerBench(program);
+registerData(program);
 registerDemo(program);
 registerTrain(program);
 registerVerify(program);
 registerModel(program);
 registerGenerate(program);
 registerExport(program);
+registerEval(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

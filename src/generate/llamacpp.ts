@@ -62,6 +62,33 @@ export async function llamaCppUnavailable(): Promise<string | null> {
   }
 }
 
+/** A GGUF model loaded in llama.cpp (CPU only) with one context as `options` say. */
+export async function openLlamaCppContext(
+  ggufPath: string,
+  options: LlamaCppOptions = {},
+): Promise<{ model: LlamaModel; context: LlamaContext; threads: number }> {
+  const llama = await loadLlamaCpp();
+  const threads = options.threads ?? 2;
+  const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
+  try {
+    const contextSize = options.contextSize ?? 1024;
+    const context = await model.createContext({
+      sequences: options.sequences ?? 1,
+      contextSize,
+      batchSize: options.batchSize ?? contextSize,
+      threads: { ideal: threads, min: threads },
+      flashAttention: options.flashAttention ?? false,
+      ...(options.kvCache === "F32"
+        ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
+        : {}),
+    });
+    return { model, context, threads };
+  } catch (e) {
+    await model.dispose();
+    throw e;
+  }
+}
+
 /** A GGUF model loaded in llama.cpp with one context. Call `close()` when done. */
 export class LlamaCppRunner {
   /** The context's sequences, taken once and reused (a disposed one comes back only asynchronously). */
@@ -76,26 +103,8 @@ export class LlamaCppRunner {
   }
 
   static async open(ggufPath: string, options: LlamaCppOptions = {}): Promise<LlamaCppRunner> {
-    const llama = await loadLlamaCpp();
-    const threads = options.threads ?? 2;
-    const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
-    try {
-      const contextSize = options.contextSize ?? 1024;
-      const context = await model.createContext({
-        sequences: options.sequences ?? 1,
-        contextSize,
-        batchSize: options.batchSize ?? contextSize,
-        threads: { ideal: threads, min: threads },
-        flashAttention: options.flashAttention ?? false,
-        ...(options.kvCache === "F32"
-          ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }
-          : {}),
-      });
-      return new LlamaCppRunner(model, context, threads);
-    } catch (e) {
-      await model.dispose();
-      throw e;
-    }
+    const { model, context, threads } = await openLlamaCppContext(ggufPath, options);
+    return new LlamaCppRunner(model, context, threads);
   }
 
   /** The first `n` sequences, emptied. */

@@ -2,6 +2,11 @@
  * Generation with the local engine: a KV cache, prompts of different lengths
  * prefilled together (right-padded), then every sequence of the batch decoded
  * one token per step in a single graph.
+ *
+ * Two ways in: generate() runs a fixed set of prompts with one set of sampling
+ * options (GRPO's rollouts); submit() and generateEach() give each sequence its
+ * own options and share the engine by continuous batching (scheduler.ts):
+ * sequences join and leave the decoded batch between steps (the server).
  */
 import { z } from "zod";
 import type { Engine, Graph } from "../engine/index.ts";
@@ -9,6 +14,14 @@ import { CachedInputs, type CachedStep, cachedLogits, KvCache } from "../model/k
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { SamplingOptions, sampleToken, sequenceRandom } from "./sampling.ts";
+import {
+  GenerationScheduler,
+  type SchedulerStats,
+  type SequenceOptions,
+  type SequenceRequest,
+  type SequenceResult,
+  type TokenEvent,
+} from "./scheduler.ts";
 import type { Completion, FinishReason, Generator } from "./types.ts";
 
 export const LocalGeneratorOptions = z.object({
@@ -16,7 +29,23 @@ export const LocalGeneratorOptions = z.object({
   maxBatch: z.number().int().positive().default(32),
   /** Token ids that end a completion (the model's EOS ids). */
   eosIds: z.array(z.number().int()).default([]),
+  /** submit/generateEach: prompt + completion tokens of one sequence at most (the cache grows to it). */
+  maxPositions: z.number().int().positive().default(32768),
 });
+
+/** One request of generateEach: a prompt with its own sampling options (n samples of it). */
+export interface EachRequest {
+  prompt: Int32Array;
+  options?: z.input<typeof SamplingOptions> & Partial<Pick<SequenceOptions, "topLogprobs" | "logprobs">>;
+}
+
+/** Callbacks of generateEach. */
+export interface EachHooks {
+  /** After each token of sample `sample` of request `request`. */
+  onToken?: (request: number, sample: number, event: TokenEvent) => void;
+  /** Aborting it stops every sequence of the call (the promise rejects with an AbortError). */
+  signal?: AbortSignal;
+}
 
 /** One sequence being generated: sample `sample` of prompt `prompt`. */
 interface Sequence {
@@ -32,6 +61,7 @@ interface Sequence {
 
 export class LocalGenerator implements Generator {
   readonly options: z.output<typeof LocalGeneratorOptions>;
+  #scheduler: GenerationScheduler | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -84,6 +114,53 @@ export class LocalGenerator implements Generator {
       };
     }
     return out;
+  }
+
+  /**
+   * Queues one sequence with its own options; it is decoded together with every other sequence
+   * submitted meanwhile (continuous batching, up to maxBatch at a time). Engine calls stay
+   * serialized; do not run generate() on the same engine at the same time.
+   */
+  submit(request: SequenceRequest): Promise<SequenceResult> {
+    this.#scheduler ??= new GenerationScheduler(this.engine, this.config, this.weights, {
+      maxBatch: this.options.maxBatch,
+      maxPositions: this.options.maxPositions,
+      eosIds: this.options.eosIds,
+      tokenizer: this.tokenizer,
+    });
+    return this.#scheduler.submit(request);
+  }
+
+  /**
+   * n completions of each request, each request with its own sampling options (temperature,
+   * top-p/k, min-p, max tokens, stop strings, seed, n, top log-probs): result[request][sample].
+   * Sample j of a request draws from sequenceRandom(seed, j), so a request alone gives what
+   * generate([prompt], options) gives. All sequences are submitted at once (see submit).
+   */
+  async generateEach(requests: readonly EachRequest[], hooks: EachHooks = {}): Promise<SequenceResult[][]> {
+    const calls = requests.map(({ prompt, options = {} }, r) => {
+      const { n, seed, ...rest } = SamplingOptions.parse(options);
+      return Array.from({ length: n }, (_, j) =>
+        this.submit({
+          prompt,
+          options: { ...rest, topLogprobs: options.topLogprobs ?? 0, logprobs: options.logprobs ?? true },
+          random: sequenceRandom(seed, j),
+          onToken: hooks.onToken && ((event) => hooks.onToken?.(r, j, event)),
+          signal: hooks.signal,
+        }),
+      );
+    });
+    return Promise.all(calls.map((samples) => Promise.all(samples)));
+  }
+
+  /** Resolves when the continuous batch has nothing waiting or running (its KV cache is then freed). */
+  async idle(): Promise<void> {
+    await this.#scheduler?.idle();
+  }
+
+  /** Sequences waiting and running in the continuous batch, and its step and token counts. */
+  stats(): SchedulerStats {
+    return this.#scheduler?.stats() ?? { waiting: 0, running: 0, steps: 0, tokens: 0 };
   }
 
   async #runBatch(batch: Sequence[], o: SamplingOptions): Promise<void> {

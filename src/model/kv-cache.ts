@@ -182,7 +182,10 @@ function cachedAttention(
 /**
  * One forward step over B slots with the cache: appends the tokens' keys and
  * values, and returns the logits of every token [B, T, V] or, with
- * `lastOnly`, of each row's last real token [B, 1, V].
+ * `lastOnly`, of each row's last real token [B, 1, V]. `rowScale` ([B, 1, 1],
+ * optional) multiplies each row's final hidden state before the output
+ * projection, which scales that row's logits (a per-row 1 / temperature) at
+ * the cost of B x C products instead of B x V.
  */
 export function cachedLogits(
   g: Graph,
@@ -191,6 +194,7 @@ export function cachedLogits(
   cache: KvCache,
   inp: CachedInputs,
   lastOnly: boolean,
+  rowScale?: Tensor,
 ): Tensor {
   let x = g.embedding(w.embed, inp.ids); // [B, T, C]
   w.layers.forEach((lw, l) => {
@@ -202,5 +206,6 @@ export function cachedLogits(
     lastOnly && T > 1
       ? g.reshape(g.embedding(g.reshape(x, [B * T, c.hidden]), inp.lastRows), [B, 1, c.hidden])
       : x; // [B, 1 or T, C]
-  return g.linear(rmsNorm(g, last, w.finalNorm, c.rmsEps), w.lmHead); // [B, 1 or T, V]
+  const normed = rmsNorm(g, last, w.finalNorm, c.rmsEps); // [B, 1 or T, C]
+  return g.linear(rowScale ? g.mul(normed, rowScale) : normed, w.lmHead); // [B, 1 or T, V]
 }

@@ -1,0 +1,143 @@
+/**
+ * `reasonrl data ...`: look at data files, download hub datasets, and run
+ * curation recipes (src/data).
+ */
+import type { Command } from "commander";
+import { runCuration } from "../data/curate/pipeline.ts";
+import { loadCurationRecipe } from "../data/curate/recipe.ts";
+import { defaultRegistry } from "../data/curate/registry.ts";
+import { formatFunnel } from "../data/curate/report.ts";
+import type { FileFormat } from "../data/files.ts";
+import { hubDatasetFiles } from "../data/hub.ts";
+import { describeInspect, inspectFile } from "../data/inspect.ts";
+import { printResult } from "./output.ts";
+
+export function register(program: Command): void {
+  const data = program
+    .command("data")
+    .description("inspect data files, download hub datasets, curate training sets");
+
+  data
+    .command("inspect")
+    .description(
+      "rows, fields and fill rates, answer kinds, length percentiles and exact duplicates of a data file",
+    )
+    .argument("<file>", ".jsonl, .json or .parquet file")
+    .option("--problem-field <name>", "field of the problem text", "problem")
+    .option("--answer-field <name>", "field of the gold answer", "answer")
+    .option("--solution-field <name>", "field of the worked solution", "solution")
+    .option("--id-field <name>", "field of the row id", "id")
+    .option("--format <format>", "jsonl, json or parquet (default: by extension)")
+    .option("--json", "print only the JSON result")
+    .action(
+      async (
+        file: string,
+        opts: {
+          problemField: string;
+          answerField: string;
+          solutionField: string;
+          idField: string;
+          format?: FileFormat;
+          json?: boolean;
+        },
+      ) => {
+        const result = await inspectFile(
+          file,
+          {
+            problem: opts.problemField,
+            answer: opts.answerField,
+            solution: opts.solutionField,
+            id: opts.idField,
+          },
+          opts.format,
+        );
+        printResult({ ...result }, opts, describeInspect(result));
+      },
+    );
+
+  data
+    .command("curate")
+    .description("run a curation recipe: sources -> steps -> funnel report and output files in --out")
+    .argument("<recipe>", "YAML recipe, e.g. recipes/data/local-demo.yaml")
+    .requiredOption("--out <dir>", "output folder (report.md, report.json, dropped.jsonl, written files)")
+    .option(
+      "--set <key=value>",
+      "override a recipe field by its dotted path (repeatable), e.g. --set sources.math.limit=100",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option("--cache-dir <dir>", "cache of steps that call models (default ~/.cache/reasonrl/curate)")
+    .option(
+      "--datasets <dir>",
+      "hub dataset cache (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)",
+    )
+    .option("--json", "print only the JSON summary")
+    .action(
+      async (
+        path: string,
+        opts: { out: string; set: string[]; cacheDir?: string; datasets?: string; json?: boolean },
+      ) => {
+        const plan = await loadCurationRecipe(path, defaultRegistry(), opts.set);
+        const controller = new AbortController();
+        const onSigint = () => {
+          if (controller.signal.aborted) process.exit(130);
+          controller.abort();
+          console.error("stopping (Ctrl-C again to quit now)...");
+        };
+        process.on("SIGINT", onSigint);
+        try {
+          const { report } = await runCuration(plan, {
+            outDir: opts.out,
+            cacheDir: opts.cacheDir,
+            hub: { cacheDir: opts.datasets, log: opts.json ? undefined : (m) => console.error(m) },
+            log: opts.json ? undefined : (m) => console.error(m),
+            signal: controller.signal,
+          });
+          const text = `${formatFunnel(report)}\nreport: ${opts.out}/report.md (and report.json, dropped.jsonl)`;
+          printResult(
+            {
+              recipe: report.recipe,
+              out: opts.out,
+              final: report.final,
+              seconds: Math.round(report.seconds * 100) / 100,
+              funnel: report.funnel,
+              outputs: report.outputs,
+            },
+            opts,
+            text,
+          );
+        } finally {
+          process.off("SIGINT", onSigint);
+        }
+      },
+    );
+
+  data
+    .command("steps")
+    .description("list the curation steps recipes can use")
+    .option("--json", "print only the JSON list")
+    .action((opts: { json?: boolean }) => {
+      const steps = defaultRegistry()
+        .all()
+        .map((s) => ({ step: s.type, summary: s.summary }));
+      printResult({ steps }, opts, steps.map((s) => `${s.step.padEnd(14)} ${s.summary}`).join("\n"));
+    });
+
+  data
+    .command("download")
+    .description("download a Hugging Face dataset split into the cache and print its local files")
+    .argument("<repo>", "owner/name, e.g. knoveleng/open-rs")
+    .option("--split <split>", "split", "train")
+    .option("--revision <rev>", "branch, tag or commit", "main")
+    .option("--datasets <dir>", "cache folder (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)")
+    .option("--json", "print only the JSON result")
+    .action(
+      async (repo: string, opts: { split: string; revision: string; datasets?: string; json?: boolean }) => {
+        const files = await hubDatasetFiles(
+          { repo, split: opts.split, revision: opts.revision },
+          { cacheDir: opts.datasets, log: opts.json ? undefined : (m) => console.error(m) },
+        );
+        printResult({ repo, split: opts.split, files }, opts, files.map((f) => f.path).join("\n"));
+      },
+    );
+}

@@ -1,0 +1,236 @@
+/**
+ * The evaluation loop: for every benchmark problem, n samples from a
+ * ChatGenerator, each graded by the verifier and appended to the sample cache
+ * as soon as its generation call returns.
+ *
+ * Work is planned from the cache: a problem's missing sample indices are
+ * generated, nothing else. Problems missing the same indices are sent
+ * together, `concurrency` problems per chat() call, with n = the number of
+ * missing samples, `parallelCalls` calls at a time. Each call's seed is derived from the run's seed, the
+ * benchmark, its first problem's id and first sample index, so a sampled
+ * (temperature > 0) evaluation is reproducible for a fixed --seed and
+ * --concurrency, and greedy decoding gives the same completions however the
+ * run was interrupted and resumed.
+ */
+import { z } from "zod";
+import type { ChatGenerator, TextCompletion } from "../generate/types.ts";
+import type { VerifierPool } from "../verify/pool.ts";
+import type { Benchmark, EvalProblem } from "./benchmarks.ts";
+import { gradeCompletion } from "./grading.ts";
+import { problemConversation } from "./prompts.ts";
+import type { SampleRecord, SampleStore } from "./samples.ts";
+
+/** How samples are drawn (the defaults are the paper's evaluation: spec section 5). */
+export const EvalSettings = z.object({
+  /** The prompt template, with `{problem}`. */
+  promptTemplate: z.string().includes("{problem}"),
+  /** An optional system prompt. */
+  system: z.string().optional(),
+  /** Samples per problem. */
+  n: z.number().int().positive().default(1),
+  temperature: z.number().min(0).default(0.6),
+  topP: z.number().gt(0).max(1).default(0.95),
+  /** New tokens at most per completion (the paper: 32768). */
+  maxTokens: z.number().int().positive().default(32768),
+  /** Base seed of the sampling (lighteval's vLLM default: 1234). */
+  seed: z.number().int().default(1234),
+  /** Problems per chat() call. */
+  concurrency: z.number().int().positive().default(8),
+  /**
+   * chat() calls in flight at once (default 1). An HTTP endpoint is best served one problem per
+   * call with many calls in flight: a slow completion then holds back only its own problem.
+   */
+  parallelCalls: z.number().int().positive().default(1),
+});
+export type EvalSettings = z.output<typeof EvalSettings>;
+
+/** Progress reports of a run. */
+export interface EvalHooks {
+  /** Before generating: samples to generate, and samples found in the cache. */
+  onStart?(todo: number, cached: number): void;
+  /** After each generation call: samples generated so far of `todo`. */
+  onProgress?(done: number, todo: number, benchmark: string): void;
+}
+
+/** Every problem's samples 0..n-1 by benchmark name: records[problem][sample]. */
+export type BenchmarkSamples = Map<string, SampleRecord[][]>;
+
+/** What a run did, besides its samples. */
+export interface RunStats {
+  generated: number;
+  cached: number;
+  /** Cached samples graded again because the gold answer changed. */
+  regraded: number;
+  seconds: number;
+}
+
+/** A problem and the sample indices it still needs. */
+interface WorkItem {
+  benchmark: string;
+  problem: EvalProblem;
+  missing: number[];
+}
+
+/**
+ * Runs the evaluation: generates the samples the cache lacks, grades and stores them, and
+ * returns every benchmark's samples 0..n-1 per problem.
+ */
+export async function runEvaluation(
+  generator: ChatGenerator,
+  benchmarks: readonly Benchmark[],
+  settingsInput: z.input<typeof EvalSettings>,
+  store: SampleStore,
+  pool: VerifierPool,
+  hooks: EvalHooks = {},
+): Promise<{ samples: BenchmarkSamples; stats: RunStats }> {
+  const settings = EvalSettings.parse(settingsInput);
+  const started = performance.now();
+  const stats: RunStats = { generated: 0, cached: 0, regraded: 0, seconds: 0 };
+  const work: WorkItem[] = [];
+  for (const b of benchmarks) {
+    for (const problem of b.problems) {
+      const cached = store.samples(b.name, problem.id);
+      const missing: number[] = [];
+      for (let s = 0; s < settings.n; s++) {
+        const r = cached.get(s);
+        if (!r) missing.push(s);
+        else {
+          stats.cached++;
+          if (r.gold !== problem.answer) {
+            store.replace(await regrade(pool, r, problem.answer));
+            stats.regraded++;
+          }
+        }
+      }
+      if (missing.length > 0) work.push({ benchmark: b.name, problem, missing });
+    }
+  }
+  const todo = work.reduce((a, w) => a + w.missing.length, 0);
+  hooks.onStart?.(todo, stats.cached);
+
+  const runBatch = async (batch: WorkItem[]) => {
+    const { benchmark, missing } = batch[0];
+    const conversations = batch.map((w) =>
+      problemConversation(settings.promptTemplate, w.problem.problem, settings.system),
+    );
+    const results = await generator.chat(conversations, {
+      n: missing.length,
+      temperature: settings.temperature,
+      topP: settings.topP,
+      maxTokens: settings.maxTokens,
+      seed: callSeed(settings.seed, benchmark, batch[0].problem.id, missing[0]),
+    });
+    checkShape(generator, results, batch.length, missing.length);
+    const records = await Promise.all(
+      batch.flatMap((w, i) =>
+        missing.map((sample, j) => gradeSample(pool, benchmark, w.problem, sample, results[i][j])),
+      ),
+    );
+    await store.append(records);
+    stats.generated += records.length;
+    hooks.onProgress?.(stats.generated, todo, benchmark);
+  };
+  // `parallelCalls` workers take batches in order; after a failure no new batch starts, and the
+  // calls in flight finish (and are cached) before the error is thrown.
+  const queue = batches(work, settings.concurrency);
+  let failure: { error: unknown } | null = null;
+  const worker = async () => {
+    for (let batch = queue.shift(); batch && !failure; batch = queue.shift()) {
+      try {
+        await runBatch(batch);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: settings.parallelCalls }, worker));
+  if (failure) throw (failure as { error: unknown }).error;
+
+  const samples: BenchmarkSamples = new Map();
+  for (const b of benchmarks) {
+    samples.set(
+      b.name,
+      b.problems.map((p) => {
+        const cached = store.samples(b.name, p.id);
+        return Array.from({ length: settings.n }, (_, s) => cached.get(s) as SampleRecord);
+      }),
+    );
+  }
+  stats.seconds = (performance.now() - started) / 1000;
+  return { samples, stats };
+}
+
+/** Consecutive work items of one benchmark needing the same samples, `size` at most per batch. */
+function batches(work: readonly WorkItem[], size: number): WorkItem[][] {
+  const out: WorkItem[][] = [];
+  let current: WorkItem[] = [];
+  const same = (a: WorkItem, b: WorkItem) =>
+    a.benchmark === b.benchmark && a.missing.join() === b.missing.join();
+  for (const w of work) {
+    if (current.length > 0 && (current.length >= size || !same(current[0], w))) {
+      out.push(current);
+      current = [];
+    }
+    current.push(w);
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** A 31-bit seed from the run's seed and a call's first sample (FNV-1a over its description). */
+export function callSeed(seed: number, benchmark: string, problemId: string, sample: number): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}\u0000${benchmark}\u0000${problemId}\u0000${sample}`) {
+    h ^= ch.codePointAt(0) as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) & 0x7fffffff;
+}
+
+function checkShape(
+  generator: ChatGenerator,
+  results: TextCompletion[][],
+  conversations: number,
+  n: number,
+): void {
+  const ok = results.length === conversations && results.every((r) => r.length === n);
+  if (!ok)
+    throw new Error(
+      `${generator.name}: asked for ${n} completion(s) of ${conversations} conversation(s), got [${results.map((r) => r.length).join(", ")}]`,
+    );
+}
+
+async function gradeSample(
+  pool: VerifierPool,
+  benchmark: string,
+  problem: EvalProblem,
+  sample: number,
+  c: TextCompletion,
+): Promise<SampleRecord> {
+  const grade = await gradeCompletion(pool, problem.answer, c.text);
+  const record: SampleRecord = {
+    benchmark,
+    problem_id: problem.id,
+    sample,
+    gold: problem.answer,
+    completion: c.text,
+    answer: grade.answer,
+    correct: grade.correct,
+    tokens: c.tokens,
+    finish_reason: c.finishReason,
+  };
+  if (grade.problem) record.grading = grade.problem;
+  return record;
+}
+
+async function regrade(pool: VerifierPool, r: SampleRecord, gold: string): Promise<SampleRecord> {
+  const grade = await gradeCompletion(pool, gold, r.completion);
+  const { grading: _, ...rest } = r;
+  return {
+    ...rest,
+    gold,
+    answer: grade.answer,
+    correct: grade.correct,
+    ...(grade.problem ? { grading: grade.problem } : {}),
+  };
+}

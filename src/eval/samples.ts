@@ -1,0 +1,150 @@
+/**
+ * The sample cache of an output folder: samples.jsonl, one graded completion
+ * per line, appended as each generation call finishes. An interrupted
+ * evaluation finds there what was done and generates only the rest; at the
+ * end the file is rewritten in order (benchmark, problem, sample), atomically.
+ *
+ * A kill can leave a half-written last line: it is cut off when the file is
+ * opened. Lines that do not parse are counted and dropped.
+ */
+import { existsSync } from "node:fs";
+import { appendFile, open, readFile, rename, truncate, writeFile } from "node:fs/promises";
+import type { FinishReason } from "../generate/types.ts";
+
+/** One graded completion, as a line of samples.jsonl. */
+export interface SampleRecord {
+  benchmark: string;
+  problem_id: string;
+  /** Sample index within the problem, 0-based. */
+  sample: number;
+  /** The gold answer it was graded against. */
+  gold: string;
+  completion: string;
+  /** The extracted answer (the verifier's canonical rendering), or null: maj@k's vote. */
+  answer: string | null;
+  correct: boolean;
+  /** Completion tokens. */
+  tokens: number;
+  finish_reason: FinishReason;
+  /** "timeout" or "error" when grading failed (the sample then counts as wrong). */
+  grading?: "timeout" | "error";
+}
+
+function isRecord(v: unknown): v is SampleRecord {
+  const r = v as SampleRecord;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.benchmark === "string" &&
+    typeof r.problem_id === "string" &&
+    Number.isInteger(r.sample) &&
+    typeof r.completion === "string" &&
+    typeof r.correct === "boolean" &&
+    typeof r.tokens === "number" &&
+    (r.finish_reason === "stop" || r.finish_reason === "length")
+  );
+}
+
+const key = (benchmark: string, problemId: string) => `${benchmark}\u0000${problemId}`;
+
+/** The samples of an output folder, in memory and on disk. */
+export class SampleStore {
+  /** Lines dropped when the file was read (broken or not a sample). */
+  readonly dropped: number;
+  readonly #byProblem: Map<string, Map<number, SampleRecord>>;
+
+  private constructor(
+    readonly path: string,
+    byProblem: Map<string, Map<number, SampleRecord>>,
+    dropped: number,
+  ) {
+    this.#byProblem = byProblem;
+    this.dropped = dropped;
+  }
+
+  /** Opens (or starts) the cache at `path`, cutting off a half-written last line. */
+  static async open(path: string): Promise<SampleStore> {
+    const byProblem = new Map<string, Map<number, SampleRecord>>();
+    let dropped = 0;
+    if (existsSync(path)) {
+      const text = await readFile(path, "utf8");
+      const end = text.lastIndexOf("\n") + 1;
+      if (end < text.length) {
+        await truncate(path, Buffer.byteLength(text.slice(0, end)));
+        dropped++;
+      }
+      for (const line of text.slice(0, end).split("\n")) {
+        if (line.trim() === "") continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          dropped++;
+          continue;
+        }
+        if (!isRecord(value)) {
+          dropped++;
+          continue;
+        }
+        const k = key(value.benchmark, value.problem_id);
+        if (!byProblem.has(k)) byProblem.set(k, new Map());
+        byProblem.get(k)?.set(value.sample, value);
+      }
+    }
+    return new SampleStore(path, byProblem, dropped);
+  }
+
+  /** The cached samples of one problem, by sample index. */
+  samples(benchmark: string, problemId: string): ReadonlyMap<number, SampleRecord> {
+    return this.#byProblem.get(key(benchmark, problemId)) ?? new Map();
+  }
+
+  /** Number of cached samples. */
+  get size(): number {
+    let n = 0;
+    for (const m of this.#byProblem.values()) n += m.size;
+    return n;
+  }
+
+  /** Keeps `records` and appends them to the file (one write, then fsync). */
+  async append(records: readonly SampleRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    for (const r of records) {
+      const k = key(r.benchmark, r.problem_id);
+      if (!this.#byProblem.has(k)) this.#byProblem.set(k, new Map());
+      this.#byProblem.get(k)?.set(r.sample, r);
+    }
+    await appendFile(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    const handle = await open(this.path, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Replaces a cached record in memory (e.g. regraded); written by the next rewrite(). */
+  replace(record: SampleRecord): void {
+    this.#byProblem.get(key(record.benchmark, record.problem_id))?.set(record.sample, record);
+  }
+
+  /**
+   * Rewrites the file with the problems of `order` first (in that order, samples by index), then
+   * every other cached sample as it was; through a temporary file and a rename.
+   */
+  async rewrite(order: ReadonlyArray<{ benchmark: string; problemId: string }>): Promise<void> {
+    const lines: string[] = [];
+    const done = new Set<string>();
+    const emit = (k: string) => {
+      if (done.has(k)) return;
+      done.add(k);
+      const samples = [...(this.#byProblem.get(k)?.values() ?? [])].sort((a, b) => a.sample - b.sample);
+      for (const r of samples) lines.push(JSON.stringify(r));
+    };
+    for (const { benchmark, problemId } of order) emit(key(benchmark, problemId));
+    for (const k of this.#byProblem.keys()) emit(k);
+    const temp = `${this.path}.tmp-${process.pid}`;
+    await writeFile(temp, lines.map((l) => `${l}\n`).join(""));
+    await rename(temp, this.path);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * One API request as sequences on the model's continuous batch: n samples of
+ * each prompt, submitted at once to the LocalGenerator's scheduler
+ * (src/generate/scheduler.ts), which decodes them together with those of
+ * every other request in flight (up to maxBatch; the rest queue and join as
+ * slots free). The scheduler, not this file, does the batching; this file
+ * fans a request out into sequences and gathers their results.
+ *
+ * Choice i * n + j is sample j of prompt i, drawn from sequenceRandom(seed,
+ * i * n + j): the same sequences LocalGenerator.generate(prompts, {n, seed})
+ * draws. A request that fails or whose client leaves aborts all its
+ * sequences, so their slots free at the next step.
+ */
+import { randomInt } from "node:crypto";
+import { sequenceRandom } from "../generate/sampling.ts";
+import type { SequenceResult, TokenEvent } from "../generate/scheduler.ts";
+import type { GenerationParams } from "./schemas.ts";
+import type { ServedModel } from "./served-model.ts";
+
+/** Callbacks and cancellation of one request. */
+export interface ChoiceHooks {
+  /** Aborted when the client goes away: every sequence of the request stops. */
+  signal: AbortSignal;
+  /** After each token of choice `choice`. */
+  onToken?: (choice: number, event: TokenEvent) => void;
+}
+
+/** Runs prompts x n sequences; resolves with the results in choice order, or rejects with the first error. */
+export async function generateChoices(
+  model: ServedModel,
+  prompts: readonly Int32Array[],
+  params: GenerationParams,
+  hooks: ChoiceHooks,
+): Promise<SequenceResult[]> {
+  const seed = params.seed ?? randomInt(2 ** 31);
+  const stop = new AbortController();
+  const onClientGone = () => stop.abort(hooks.signal.reason);
+  if (hooks.signal.aborted) onClientGone();
+  hooks.signal.addEventListener("abort", onClientGone, { once: true });
+  try {
+    const sequences = prompts.flatMap((prompt, i) =>
+      Array.from({ length: params.n }, (_, j) => {
+        const choice = i * params.n + j;
+        return model.generator.submit({
+          prompt,
+          options: {
+            temperature: params.temperature,
+            topP: params.topP,
+            topK: params.topK,
+            minP: params.minP,
+            maxTokens: params.maxTokens ?? model.contextLength - prompt.length,
+            stop: params.stop,
+            logprobs: params.logprobs !== null,
+            topLogprobs: params.logprobs ?? 0,
+          },
+          random: sequenceRandom(seed, choice),
+          onToken: hooks.onToken && ((event) => hooks.onToken?.(choice, event)),
+          signal: stop.signal,
+        });
+      }),
+    );
+    // The first failure stops the request's other sequences (their rejections are then expected).
+    for (const s of sequences) s.catch((err) => stop.abort(err));
+    return await Promise.all(sequences);
+  } finally {
+    hooks.signal.removeEventListener("abort", onClientGone);
+  }
+}

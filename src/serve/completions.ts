@@ -1,0 +1,117 @@
+/**
+ * POST /v1/completions: text (or token-id) prompts completed as they are.
+ * Choice i * n + j is sample j of prompt i. `logprobs: k` reports each
+ * token's log-prob and the k most likely tokens of each step (the sampled one
+ * added when it is not among them), under the distribution it was sampled
+ * from (temperature applied).
+ */
+import type { FinishReason } from "../generate/types.ts";
+import { generateChoices } from "./batcher.ts";
+import { ApiError } from "./errors.ts";
+import { checkLimits } from "./limits.ts";
+import {
+  completionTokens,
+  jsonLogprob,
+  nowSeconds,
+  responseId,
+  type Step,
+  stepsOf,
+  usageOf,
+} from "./response-parts.ts";
+import { CompletionRequest, parseBody, samplingParams } from "./schemas.ts";
+import type { ServedModel } from "./served-model.ts";
+import { sseResponse } from "./sse.ts";
+
+/** OpenAI's default max_tokens for completions. */
+const DEFAULT_MAX_TOKENS = 16;
+
+/** The legacy log-probs object of a completion choice (or of one streamed chunk). */
+interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Array<Record<string, number>>;
+  text_offset: number[];
+}
+
+/** Answers one /v1/completions body (JSON, or an SSE stream when `stream`); throws ApiError on bad input. */
+export async function completions(model: ServedModel, body: unknown, signal: AbortSignal): Promise<Response> {
+  const req = parseBody(CompletionRequest, body);
+  const params = samplingParams(req, {
+    maxTokens: req.max_tokens ?? DEFAULT_MAX_TOKENS,
+    logprobs: req.logprobs ?? null,
+  });
+  if (req.best_of != null && req.best_of !== params.n)
+    throw ApiError.invalid("best_of", "best_of other than n is not supported");
+  const prompts = promptIds(model, req.prompt);
+  checkLimits(model, prompts, params, "prompt");
+  const head = { id: responseId("cmpl"), object: "text_completion", created: nowSeconds(), model: model.id };
+
+  if (params.stream) {
+    return sseResponse(signal, async (send, stop) => {
+      const offsets = new Map<number, number>();
+      let tokens = 0;
+      await generateChoices(model, prompts, params, {
+        signal: stop,
+        onToken: (index, event) => {
+          tokens++;
+          if (event.text === "" && params.logprobs === null && event.finishReason === null) return;
+          const offset = offsets.get(index) ?? 0;
+          const logprobs =
+            params.logprobs === null ? null : logprobsOf(model, [event], params.logprobs, offset);
+          if (logprobs) offsets.set(index, offset + logprobs.tokens[0].length);
+          send({ ...head, choices: [choice(index, event.text, logprobs, event.finishReason)] });
+        },
+      });
+      if (params.includeUsage) send({ ...head, choices: [], usage: usageOf(prompts, tokens) });
+    });
+  }
+
+  const results = await generateChoices(model, prompts, params, { signal });
+  return Response.json({
+    ...head,
+    choices: results.map((r, index) =>
+      choice(
+        index,
+        r.text,
+        params.logprobs === null ? null : logprobsOf(model, stepsOf(r), params.logprobs, 0),
+        r.finishReason,
+      ),
+    ),
+    usage: usageOf(prompts, completionTokens(results)),
+  });
+}
+
+function choice(
+  index: number,
+  text: string,
+  logprobs: CompletionLogprobs | null,
+  finishReason: FinishReason | null,
+) {
+  return { index, text, logprobs, finish_reason: finishReason };
+}
+
+/** The prompt field as token ids: a string or token list, or a list of either. */
+function promptIds(model: ServedModel, prompt: CompletionRequest["prompt"]): Int32Array[] {
+  if (typeof prompt === "string") return [model.encode(prompt)];
+  if (prompt.every((p) => typeof p === "number")) return [Int32Array.from(prompt as number[])];
+  return (prompt as Array<string | number[]>).map((p) =>
+    typeof p === "string" ? model.encode(p) : Int32Array.from(p),
+  );
+}
+
+/** Legacy log-probs of some steps; text offsets count from `offset`. */
+function logprobsOf(model: ServedModel, steps: Step[], k: number, offset: number): CompletionLogprobs {
+  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  for (const s of steps) {
+    const text = model.tokenText(s.token);
+    out.tokens.push(text);
+    out.token_logprobs.push(jsonLogprob(s.logprob));
+    const top: Record<string, number> = {};
+    for (const t of s.top.slice(0, k)) top[model.tokenText(t.token)] = jsonLogprob(t.logprob);
+    top[text] = jsonLogprob(s.logprob);
+    out.top_logprobs.push(top);
+    out.text_offset.push(offset);
+    offset += text.length;
+  }
+  return out;
+}

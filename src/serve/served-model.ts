@@ -1,0 +1,99 @@
+/**
+ * The model behind the server: weights on the engine, its tokenizer and chat
+ * template, and the LocalGenerator whose continuous batch every request of
+ * the server shares.
+ */
+import { basename, resolve } from "node:path";
+import { Engine } from "../engine/index.ts";
+import { LocalGenerator } from "../generate/local.ts";
+import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
+import { headDim } from "../model/llama.ts";
+import { loadModel } from "../model/load.ts";
+import { Tokenizer } from "../model/tokenizer.ts";
+
+/** How to load and run the served model. */
+export interface ServedModelOptions {
+  /** The name clients see in /v1/models and responses (default: the folder's name). */
+  name?: string;
+  /** Compute threads (default: all cores). */
+  threads?: number;
+  /** Sequences decoded together at most (default 32). */
+  maxBatch?: number;
+  /** Prompt + completion tokens of one sequence at most (default: the model's context, up to 4096). */
+  context?: number;
+}
+
+/** Context length used when the model's is larger and none is given (keeps the KV cache bounded). */
+export const DEFAULT_CONTEXT = 4096;
+
+export class ServedModel {
+  private constructor(
+    /** The model id clients see. */
+    readonly id: string,
+    readonly engine: Engine,
+    readonly tokenizer: Tokenizer,
+    readonly generator: LocalGenerator,
+    /** Prompt + completion tokens of one sequence at most. */
+    readonly contextLength: number,
+    /** Seconds since the epoch when the model was loaded (the `created` of /v1/models). */
+    readonly created: number,
+  ) {}
+
+  /** Loads a Hugging Face model folder (config.json, safetensors, tokenizer.json). */
+  static async load(dir: string, options: ServedModelOptions = {}): Promise<ServedModel> {
+    const engine = new Engine({ threads: options.threads });
+    const model = await loadModel(engine, dir);
+    const tokenizer = Tokenizer.fromDir(dir, { eosTokenIds: model.hf.eosTokenIds });
+    const maxPositions = model.hf.maxPositions;
+    const context = options.context ?? Math.min(maxPositions, DEFAULT_CONTEXT);
+    if (!(Number.isInteger(context) && context > 1 && context <= maxPositions))
+      throw new Error(
+        `serve: --context must be an integer in [2, ${maxPositions}] (the model's), got ${context}`,
+      );
+    const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
+    const generator = new LocalGenerator(
+      engine,
+      model.config,
+      model.weights,
+      { maxBatch: options.maxBatch ?? 32, eosIds, maxPositions: context },
+      tokenizer,
+    );
+    const id = options.name ?? basename(resolve(dir));
+    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000));
+  }
+
+  get vocabSize(): number {
+    return this.generator.config.vocabSize;
+  }
+
+  /** Most sequences decoded together. */
+  get maxBatch(): number {
+    return this.generator.options.maxBatch;
+  }
+
+  /** Bytes of KV cache when every slot holds a full context (the most the server allocates). */
+  get maxCacheBytes(): number {
+    const c = this.generator.config;
+    return 2 * c.layers * c.kvHeads * headDim(c) * 4 * this.contextLength * this.maxBatch;
+  }
+
+  /** Resolves when no request is being generated. */
+  idle(): Promise<void> {
+    return this.generator.idle();
+  }
+
+  /** A completion prompt's ids (special tokens added as the tokenizer's post-processor says). */
+  encode(text: string): Int32Array {
+    return this.tokenizer.encode(text);
+  }
+
+  /** A conversation rendered with the model's chat template, opening the assistant's turn. */
+  chatPrompt(messages: readonly ChatMessage[]): Int32Array {
+    return applyChatTemplate(this.tokenizer, messages, { addGenerationPrompt: true }).ids;
+  }
+
+  /** The text of one token as logprobs report it (special tokens written out; "" for ids it lacks). */
+  tokenText(id: number): string {
+    return this.tokenizer.idToToken(id) === undefined ? "" : this.tokenizer.decode(Int32Array.of(id));
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * What the server tests share: a tiny random Qwen2 with the arithmetic task's character tokenizer
+ * and chat template, the real server on a loopback port, a reference LocalGenerator on the same
+ * folder, and small HTTP helpers.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeArithmeticTokenizer } from "../../src/data/synthetic/arithmetic-tokenizer.ts";
+import { Engine } from "../../src/engine/index.ts";
+import { LocalGenerator } from "../../src/generate/local.ts";
+import { modelConfig } from "../../src/model/hf-config.ts";
+import { loadModel } from "../../src/model/load.ts";
+import { saveModelDir, TOKENIZER_FILES } from "../../src/model/model-dir.ts";
+import { initRandomModel } from "../../src/model/model-dir-init.ts";
+import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { ServedModel } from "../../src/serve/served-model.ts";
+import { type AppOptions, type RunningServer, startServer } from "../../src/serve/server.ts";
+
+/** A JSON value as the tests read it: its fields are checked by the assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field and asserted on
+export type Json = any;
+
+/** Context of the tiny model (max_position_embeddings). */
+export const CONTEXT = 256;
+
+/**
+ * Writes a tiny random Qwen2 (C 32, 2 layers) into `root`/tiny. Its matrices are drawn 25x wider
+ * than the usual init so that its greedy outputs vary from token to token.
+ */
+export async function makeTinyModel(root: string): Promise<string> {
+  const tokDir = join(root, "tokenizer");
+  await writeArithmeticTokenizer(tokDir);
+  const tokenizer = Tokenizer.fromDir(tokDir);
+  const config = modelConfig({
+    arch: "qwen2",
+    vocabSize: tokenizer.vocabSize,
+    hidden: 32,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    ffn: 64,
+    maxPositions: CONTEXT,
+    eosTokenIds: tokenizer.eosIds as number[],
+  });
+  const tensors = initRandomModel(config, 11);
+  for (const t of tensors.values()) {
+    if (t.shape.length === 2) for (let i = 0; i < t.data.length; i++) t.data[i] *= 25;
+  }
+  const dir = join(root, "tiny");
+  await saveModelDir(dir, config, tensors, {
+    copyFiles: TOKENIZER_FILES.map((f) => join(tokDir, f)).filter(existsSync),
+  });
+  return dir;
+}
+
+/** A temporary folder with the tiny model, removed by `cleanup`. */
+export async function tinyModelFolder(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const root = await mkdtemp(join(tmpdir(), "reasonrl-serve-"));
+  const dir = await makeTinyModel(root);
+  return { dir, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** The real server on a random loopback port. */
+export async function serveTiny(
+  dir: string,
+  options: AppOptions & { maxBatch?: number } = {},
+): Promise<{ model: ServedModel; server: RunningServer }> {
+  const model = await ServedModel.load(dir, { threads: 2, maxBatch: options.maxBatch ?? 16 });
+  const server = await startServer(model, { ...options, port: 0 });
+  return { model, server };
+}
+
+/** A LocalGenerator on the same folder in its own engine, and the tokenizer: the reference. */
+export async function reference(dir: string): Promise<{ generator: LocalGenerator; tokenizer: Tokenizer }> {
+  const engine = new Engine({ threads: 2 });
+  const m = await loadModel(engine, dir);
+  const tokenizer = Tokenizer.fromDir(dir, { eosTokenIds: m.hf.eosTokenIds });
+  const generator = new LocalGenerator(
+    engine,
+    m.config,
+    m.weights,
+    { eosIds: [...tokenizer.eosIds] },
+    tokenizer,
+  );
+  return { generator, tokenizer };
+}
+
+/** A JSON POST; returns the status and the parsed body. */
+export async function post(
+  server: RunningServer,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** A streamed request's `data:` events, parsed ("[DONE]" kept as the string). */
+export async function stream(server: RunningServer, path: string, body: object): Promise<Json[]> {
+  const res = await fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
+  if (!res.ok) throw new Error(`stream: HTTP ${res.status}: ${await res.text()}`);
+  if (!res.headers.get("content-type")?.startsWith("text/event-stream"))
+    throw new Error(`stream: content-type ${res.headers.get("content-type")}`);
+  return parseEvents(await res.text());
+}
+
+/** The `data:` payloads of a text/event-stream body. */
+export function parseEvents(text: string): Json[] {
+  return text
+    .split("\n\n")
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => e.slice(6))
+    .map((d) => (d === "[DONE]" ? d : JSON.parse(d)));
+}
+
+/** Polls `condition` every 5 ms until it holds or `ms` pass; returns whether it held. */
+export async function waitFor(condition: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
