@@ -19,6 +19,7 @@ export function sseResponse(
 ): Response {
   const stop = new AbortController();
   const onClientGone = () => stop.abort(clientSignal.reason);
+  if (clientSignal.aborted) onClientGone();
   clientSignal.addEventListener("abort", onClientGone, { once: true });
   const encoder = new TextEncoder();
   let open = true;
