@@ -40,6 +40,37 @@ test("the shipped data recipes parse", async () => {
     fields: { problem: "problem", answer: "answer", solution: "solution", id: "id" },
     labels: {},
   });
+
+  // The model steps, with their models as parameters.
+  const types = async (name: string, sets: string[] = []) =>
+    (await loadCurationRecipe(join(checkout, "recipes", "data", `${name}.yaml`), defaultRegistry(), sets))
+      .steps;
+  const s1 = await types("open-s1", [
+    "steps.difficulty.target={model: models/DeepSeek-R1-Distill-Qwen-1.5B}",
+  ]);
+  assert.deepEqual(
+    s1.map((s) => s.type),
+    ["verifiable", "dedupe", "decontaminate", "language", "difficulty", "judge", "write"],
+  );
+  assert.deepEqual((s1[4].params as { target: unknown }).target, {
+    model: "models/DeepSeek-R1-Distill-Qwen-1.5B",
+  });
+  const ds = (await types("open-deepscaler")).find((s) => s.type === "difficulty");
+  const rsDifficulty = rs.steps.find((s) => s.type === "difficulty");
+  const mix = rs.steps.find((s) => s.type === "mix");
+  assert.ok(ds && rsDifficulty && mix);
+  assert.deepEqual(rsDifficulty.where, { source: "deepscaler" });
+  // open-rs labels with the settings open-deepscaler filters with, so the two share their cache.
+  const { maxPassRate: _, ...dsSettings } = ds.params as Record<string, unknown>;
+  assert.deepEqual(rsDifficulty.params, dsSettings);
+  assert.deepEqual(
+    (mix.params as { pools: { where: unknown }[] }).pools.map((p) => p.where),
+    [
+      { source: "open-s1" },
+      { source: "deepscaler", difficulty: "hard" },
+      { source: "deepscaler", difficulty: "easy" },
+    ],
+  );
 });
 
 test("local-demo runs on ../shared/data: funnel, report and a clean 5,000-row output", async (t) => {

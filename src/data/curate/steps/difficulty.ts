@@ -59,7 +59,7 @@ import type { DataRow } from "../../row.ts";
 import { describeTarget, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
 import { chunks, conversation, derivedSeed, excerpt, fillTemplate, runBatches } from "../model-work.ts";
 import { problemKey, ResultCache } from "../result-cache.ts";
-import { type Drop, defineStep } from "../step.ts";
+import { type Drop, defineStep, type StepContext } from "../step.ts";
 
 /** DeepSeek-R1's recommended math directive after the problem (as `reasonrl eval --prompt deepseek`). */
 export const DEEPSEEK_PROMPT =
@@ -217,40 +217,100 @@ function cacheLabel(p: DifficultyParams): string {
   return `difficulty-${t.model ? basename(t.model) : t.gguf ? basename(t.gguf) : (t.modelName ?? "endpoint")}`;
 }
 
+/** Opens the step's cache: one file per model identity and every setting that shapes a result. */
+function openCache(p: DifficultyParams, seed: number, dir: string): Promise<ResultCache<PassRecord>> {
+  const settings = {
+    step: "difficulty",
+    version: 1,
+    target: targetIdentity(p.target),
+    prompt: p.prompt,
+    system: p.system ?? null,
+    k: p.k,
+    temperature: p.temperature,
+    topP: p.topP,
+    maxTokens: p.maxTokens,
+    seed,
+    extraction: p.extraction,
+    precision: p.precision,
+    cacheTag: p.cacheTag ?? null,
+  };
+  return ResultCache.open(dir, cacheLabel(p), settings, isPassRecord);
+}
+
+/** Samples and grades `todo`, appending each batch's records to the cache as it finishes. */
+async function samplePassRates(
+  todo: readonly Problem[],
+  p: DifficultyParams,
+  seed: number,
+  cache: ResultCache<PassRecord>,
+  ctx: StepContext,
+): Promise<void> {
+  const opened = await openTarget(targetSpec(p.target, p.concurrency * p.parallelCalls));
+  const pool = new VerifierPool();
+  const verify: VerifyOptionsInput = {
+    gold: "gold",
+    pred: p.extraction,
+    precision: p.precision,
+    timeoutMs: p.verifyTimeoutMs,
+  };
+  let done = 0;
+  let lastLog = performance.now();
+  try {
+    await runBatches(chunks(todo, p.concurrency), p.parallelCalls, ctx.signal, async (batch) => {
+      const results = await opened.generator.chat(
+        batch.map((x) => conversation(fillTemplate(p.prompt, { problem: x.problem }), p.system)),
+        {
+          n: p.k,
+          temperature: p.temperature,
+          topP: p.topP,
+          maxTokens: p.maxTokens,
+          seed: derivedSeed(seed, batch[0].key),
+        },
+      );
+      if (results.length !== batch.length || results.some((r) => r.length !== p.k))
+        throw new Error(
+          `${ctx.name}: asked ${opened.generator.name} for ${p.k} completions of ${batch.length} problems, ` +
+            `got [${results.map((r) => r.length).join(", ")}]`,
+        );
+      await cache.append(await Promise.all(batch.map((x, i) => gradeProblem(pool, x, results[i], verify))));
+      done += batch.length;
+      if (done === todo.length || performance.now() - lastLog > 10_000) {
+        lastLog = performance.now();
+        ctx.log(`${ctx.name}: ${done}/${todo.length} problems sampled`);
+      }
+    });
+  } finally {
+    await pool.close();
+    await opened.close();
+  }
+}
+
+/** The difficulty label of a pass rate, by the `label` thresholds. */
+function difficultyOf(rate: number, label: NonNullable<DifficultyParams["label"]>): string {
+  if (label.easy !== undefined && rate >= label.easy) return "easy";
+  if (label.hard !== undefined && rate <= label.hard) return "hard";
+  return label.medium;
+}
+
 export const difficultyStep = defineStep({
   type: "difficulty",
   summary: "pass rate of k sampled completions per problem from a model; keep a window, label easy / hard",
   params: DifficultyParams,
   async run(rows, p, ctx) {
     const seed = p.seed ?? ctx.seed;
-    const cache = await ResultCache.open(
-      ctx.cacheDir,
-      cacheLabel(p),
-      {
-        step: "difficulty",
-        version: 1,
-        target: targetIdentity(p.target),
-        prompt: p.prompt,
-        system: p.system ?? null,
-        k: p.k,
-        temperature: p.temperature,
-        topP: p.topP,
-        maxTokens: p.maxTokens,
-        seed,
-        extraction: p.extraction,
-        precision: p.precision,
-        cacheTag: p.cacheTag ?? null,
-      },
-      isPassRecord,
-    );
+    const cache = await openCache(p, seed, ctx.cacheDir);
 
     // The distinct problems (a repeated problem with the same gold is sampled once).
-    const dropped: Drop[] = [];
+    const drops = new Map<DataRow, Drop>();
     const problems = new Map<string, Problem>();
     for (const row of rows) {
       const gold = row.answer.trim();
       if (!gold) {
-        dropped.push({ row, reason: "no-answer", detail: "no gold answer (run the verifiable step first)" });
+        drops.set(row, {
+          row,
+          reason: "no-answer",
+          detail: "no gold answer (run the verifiable step first)",
+        });
         continue;
       }
       const key = problemKey(row.problem, gold);
@@ -260,99 +320,42 @@ export const difficultyStep = defineStep({
     }
     const todo = [...problems.values()].filter((x) => !cache.has(x.key));
     const cached = problems.size - todo.length;
-
     if (todo.length > 0) {
       ctx.log(
-        `${ctx.name}: sampling ${todo.length} problems x ${p.k} from ${describeTarget(p.target)} (${cached} cached in ${cache.path})`,
+        `${ctx.name}: sampling ${todo.length} problems x ${p.k} from ${describeTarget(p.target)} ` +
+          `(${cached} cached in ${cache.path})`,
       );
-      const opened = await openTarget(targetSpec(p.target, p.concurrency * p.parallelCalls));
-      const pool = new VerifierPool();
-      const verifyOptions: VerifyOptionsInput = {
-        gold: "gold",
-        pred: p.extraction,
-        precision: p.precision,
-        timeoutMs: p.verifyTimeoutMs,
-      };
-      let done = 0;
-      let lastLog = performance.now();
-      try {
-        await runBatches(chunks(todo, p.concurrency), p.parallelCalls, ctx.signal, async (batch) => {
-          const results = await opened.generator.chat(
-            batch.map((x) => conversation(fillTemplate(p.prompt, { problem: x.problem }), p.system)),
-            {
-              n: p.k,
-              temperature: p.temperature,
-              topP: p.topP,
-              maxTokens: p.maxTokens,
-              seed: derivedSeed(seed, batch[0].key),
-            },
-          );
-          if (results.length !== batch.length || results.some((r) => r.length !== p.k))
-            throw new Error(
-              `${ctx.name}: asked ${opened.generator.name} for ${p.k} completions of ${batch.length} problems, ` +
-                `got [${results.map((r) => r.length).join(", ")}]`,
-            );
-          const records = await Promise.all(
-            batch.map((x, i) => gradeProblem(pool, x, results[i], verifyOptions)),
-          );
-          await cache.append(records);
-          done += batch.length;
-          if (done === todo.length || performance.now() - lastLog > 10_000) {
-            lastLog = performance.now();
-            ctx.log(`${ctx.name}: ${done}/${todo.length} problems sampled`);
-          }
-        });
-      } finally {
-        await pool.close();
-        await opened.close();
-      }
+      await samplePassRates(todo, p, seed, cache, ctx);
     }
 
-    // Decide each row by its problem's pass rate.
-    const kept: DataRow[] = [];
+    // Label and decide each row by its problem's pass rate; count for the report.
     const byCorrect = Array.from({ length: p.k + 1 }, () => 0);
-    const labelCounts: Record<string, number> = {};
-    let tokens = 0;
-    let cut = 0;
-    let gradingErrors = 0;
-    let rateSum = 0;
-    for (const x of problems.values()) {
-      const r = cache.get(x.key) as PassRecord;
-      byCorrect[Math.round((r.correct / r.k) * p.k)]++;
-      tokens += r.tokens;
-      cut += r.cut;
-      gradingErrors += r.grading_errors;
-      rateSum += r.correct / r.k;
-    }
-    const dropSet = new Map<DataRow, Drop>();
+    const labels: Record<string, number> = {};
+    const sum = { rate: 0, tokens: 0, cut: 0, gradingErrors: 0 };
     for (const x of problems.values()) {
       const r = cache.get(x.key) as PassRecord;
       const rate = r.correct / r.k;
+      byCorrect[Math.round(rate * p.k)]++;
+      sum.rate += rate;
+      sum.tokens += r.tokens;
+      sum.cut += r.cut;
+      sum.gradingErrors += r.grading_errors;
       const detail = `pass rate ${r.correct}/${r.k}`;
       for (const row of x.rows) {
         row.labels[p.passRateLabel] = Math.round(rate * 1e4) / 1e4;
         if (p.label) {
-          const value =
-            p.label.easy !== undefined && rate >= p.label.easy
-              ? "easy"
-              : p.label.hard !== undefined && rate <= p.label.hard
-                ? "hard"
-                : p.label.medium;
+          const value = difficultyOf(rate, p.label);
           row.labels[p.label.name] = value;
-          labelCounts[value] = (labelCounts[value] ?? 0) + 1;
+          labels[value] = (labels[value] ?? 0) + 1;
         }
         if (p.minPassRate !== undefined && rate < p.minPassRate)
-          dropSet.set(row, { row, reason: "too-hard", detail });
+          drops.set(row, { row, reason: "too-hard", detail });
         else if (p.maxPassRate !== undefined && rate > p.maxPassRate)
-          dropSet.set(row, { row, reason: "too-easy", detail });
+          drops.set(row, { row, reason: "too-easy", detail });
       }
     }
-    const noAnswer = new Set(dropped.map((d) => d.row));
-    for (const row of rows) {
-      const drop = dropSet.get(row);
-      if (drop) dropped.push(drop);
-      else if (!noAnswer.has(row)) kept.push(row);
-    }
+    const kept = rows.filter((row) => !drops.has(row));
+    const dropped = rows.flatMap((row) => drops.get(row) ?? []);
 
     const samples = problems.size * p.k;
     const share = (n: number, of: number) => (of > 0 ? Math.round((n / of) * 1e4) / 1e4 : 0);
@@ -365,7 +368,14 @@ export const difficultyStep = defineStep({
       "| ---: | ---: |",
       ...byCorrect.map((n, c) => `| ${c} | ${n} |`),
     ];
-    if (cut > 0) notes.push("", `${cut} of ${samples} samples were cut at ${p.maxTokens} tokens.`);
+    if (p.label)
+      notes.push(
+        "",
+        `Rows by \`${p.label.name}\`: ${Object.entries(labels)
+          .map(([v, n]) => `${v} ${n}`)
+          .join(", ")}.`,
+      );
+    if (sum.cut > 0) notes.push("", `${sum.cut} of ${samples} samples were cut at ${p.maxTokens} tokens.`);
     return {
       kept,
       dropped,
@@ -377,11 +387,11 @@ export const difficultyStep = defineStep({
         cached,
         sampled: todo.length,
         byCorrect,
-        meanPassRate: share(rateSum, problems.size),
-        labels: labelCounts,
-        meanTokens: problems.size > 0 ? Math.round(tokens / samples) : 0,
-        cutShare: share(cut, samples),
-        gradingErrors,
+        meanPassRate: share(sum.rate, problems.size),
+        labels,
+        meanTokens: Math.round(share(sum.tokens, samples)),
+        cutShare: share(sum.cut, samples),
+        gradingErrors: sum.gradingErrors,
         cacheLinesIgnored: cache.ignoredLines,
       },
       notes,
