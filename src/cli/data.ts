@@ -10,6 +10,7 @@ import { formatFunnel } from "../data/curate/report.ts";
 import type { FileFormat } from "../data/files.ts";
 import { hubDatasetFiles } from "../data/hub.ts";
 import { describeInspect, inspectFile } from "../data/inspect.ts";
+import { stopOnCtrlC } from "./interrupt.ts";
 import { printResult } from "./output.ts";
 
 export function register(program: Command): void {
@@ -78,20 +79,14 @@ export function register(program: Command): void {
         opts: { out: string; set: string[]; cacheDir?: string; datasets?: string; json?: boolean },
       ) => {
         const plan = await loadCurationRecipe(path, defaultRegistry(), opts.set);
-        const controller = new AbortController();
-        const onSigint = () => {
-          if (controller.signal.aborted) process.exit(130);
-          controller.abort();
-          console.error("stopping (Ctrl-C again to quit now)...");
-        };
-        process.on("SIGINT", onSigint);
-        try {
+        const notice = () => console.error("stopping (Ctrl-C again to quit now)...");
+        await stopOnCtrlC(notice, async (signal) => {
           const { report } = await runCuration(plan, {
             outDir: opts.out,
             cacheDir: opts.cacheDir,
             hub: { cacheDir: opts.datasets, log: opts.json ? undefined : (m) => console.error(m) },
             log: opts.json ? undefined : (m) => console.error(m),
-            signal: controller.signal,
+            signal,
           });
           const text = `${formatFunnel(report)}\nreport: ${opts.out}/report.md (and report.json, dropped.jsonl)`;
           printResult(
@@ -106,9 +101,7 @@ export function register(program: Command): void {
             opts,
             text,
           );
-        } finally {
-          process.off("SIGINT", onSigint);
-        }
+        });
       },
     );
 

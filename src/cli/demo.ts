@@ -1,6 +1,7 @@
 /** `reasonrl demo`: the built-in demo that `npm start` runs (recipes/demo.yaml, from scratch). */
 import type { Command } from "commander";
 import { describeDemo, runDemo } from "../demo/grpo-demo.ts";
+import { stopOnCtrlC } from "./interrupt.ts";
 import { printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
 
@@ -21,23 +22,15 @@ export function register(program: Command): void {
     .option("--json", "print only the JSON summary")
     .action(async (opts: { set: string[]; resume?: boolean; json?: boolean }) => {
       const progress = progressHooks(Boolean(opts.json));
-      let interrupted = false;
-      const onSigint = () => {
-        if (interrupted) process.exit(130);
-        interrupted = true;
-        progress.log("stopping after this step (Ctrl-C again to quit now)...");
-      };
-      process.on("SIGINT", onSigint);
-      try {
+      const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");
+      await stopOnCtrlC(notice, async (signal) => {
         const summary = await runDemo({
           sets: opts.set,
           resume: opts.resume,
-          hooks: { ...progress, warn: (m) => progress.log(`warning: ${m}`), stop: () => interrupted },
+          hooks: { ...progress, warn: (m) => progress.log(`warning: ${m}`), stop: () => signal.aborted },
         });
         progress.done();
         printResult({ ...summary }, opts, describeDemo(summary));
-      } finally {
-        process.off("SIGINT", onSigint);
-      }
+      });
     });
 }

@@ -157,7 +157,10 @@ export function register(program: Command): void {
       "--data-dir <dir>",
       "read <name>.jsonl or <name>.parquet from here instead of the Hugging Face hub",
     )
-    .option("--cache-dir <dir>", "hub download cache (default ~/.cache/reasonrl/datasets)")
+    .option(
+      "--cache-dir <dir>",
+      "hub download cache (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)",
+    )
     .option("--hub-url <url>", "Hugging Face hub address (a mirror; default $HF_ENDPOINT)")
     .option(
       "--prompt <name|file>",

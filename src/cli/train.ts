@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadRecipe } from "../rl/recipe.ts";
 import { runRecipe } from "../rl/run.ts";
+import { stopOnCtrlC } from "./interrupt.ts";
 import { printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
 
@@ -21,18 +22,12 @@ export function register(program: Command): void {
       const recipe = await loadRecipe(path, opts.set);
       const progress = progressHooks(Boolean(opts.json));
       // Ctrl-C: finish the current step, save a checkpoint, exit cleanly; a second Ctrl-C exits at once.
-      let interrupted = false;
-      const onSigint = () => {
-        if (interrupted) process.exit(130);
-        interrupted = true;
-        progress.log("stopping after this step (Ctrl-C again to quit now)...");
-      };
-      process.on("SIGINT", onSigint);
-      try {
+      const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");
+      await stopOnCtrlC(notice, async (signal) => {
         const summary = await runRecipe(recipe, {
           ...progress,
           warn: (m) => progress.log(`warning: ${m}`),
-          stop: () => interrupted,
+          stop: () => signal.aborted,
         });
         progress.done();
         const pct = (a: { accuracy: number } | null) => (a ? `${(100 * a.accuracy).toFixed(1)}%` : "-");
@@ -41,8 +36,6 @@ export function register(program: Command): void {
           : `done in ${summary.wall_s.toFixed(0)} s: held-out accuracy ${pct(summary.before)} -> ${pct(summary.after)}; ` +
             `summary in ${recipe.runsDir}/${recipe.name}/summary.json`;
         printResult({ ...summary }, opts, text);
-      } finally {
-        process.off("SIGINT", onSigint);
-      }
+      });
     });
 }

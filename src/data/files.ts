@@ -9,8 +9,9 @@
  * Parquet values are made JSON-friendly: 64-bit integers become numbers (or
  * strings past 2^53), dates ISO strings, byte arrays base64.
  */
+import { existsSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { extname, join } from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { readJsonl } from "./jsonl.ts";
@@ -38,6 +39,22 @@ export function formatOf(path: string): FileFormat | null {
   if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
   if (ext === ".json") return "json";
   if (ext === ".parquet") return "parquet";
+  return null;
+}
+
+/**
+ * The data file called `name` in `dir`: the first of `<dir>/<name><ext>` that exists for `ext`
+ * in `extensions` (default: JSON Lines, then Parquet), else null.
+ */
+export function findDataFile(
+  dir: string,
+  name: string,
+  extensions: readonly string[] = [".jsonl", ".parquet"],
+): string | null {
+  for (const ext of extensions) {
+    const path = join(dir, `${name}${ext}`);
+    if (existsSync(path)) return path;
+  }
   return null;
 }
 

@@ -2,8 +2,14 @@
  * JSON Lines files, read line by line with the line number kept, so a bad row
  * is reported as `file:line` (a broken JSON line, a row that is not an object).
  * Blank lines are skipped.
+ *
+ * Also the append-only JSON Lines logs that resumable work keeps (the
+ * evaluation's samples.jsonl, the curation steps' result caches): records
+ * appended and flushed as they are made, and read back after a kill, which
+ * can leave a half-written last line.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
+import { appendFile, open, readFile, truncate } from "node:fs/promises";
 import { createInterface } from "node:readline";
 
 /** One row of a JSONL file and where it came from. */
@@ -51,5 +57,55 @@ export async function* readJsonl(
       continue;
     }
     yield { line, value: value as Record<string, unknown> };
+  }
+}
+
+/** What an append-only log held: its records, and how many lines were ignored. */
+export interface JsonlLog<R> {
+  records: R[];
+  /** Lines ignored: a half-written last line, lines that do not parse or fail `isRecord`. */
+  ignored: number;
+}
+
+/**
+ * Reads the append-only log at `path` (none yet: no records). A half-written last line (the
+ * process was killed while appending) is cut off the file, so the next append starts clean.
+ */
+export async function readJsonlLog<R>(
+  path: string,
+  isRecord: (value: unknown) => value is R,
+): Promise<JsonlLog<R>> {
+  const log: JsonlLog<R> = { records: [], ignored: 0 };
+  if (!existsSync(path)) return log;
+  const text = await readFile(path, "utf8");
+  const end = text.lastIndexOf("\n") + 1;
+  if (end < text.length) {
+    await truncate(path, Buffer.byteLength(text.slice(0, end)));
+    log.ignored++;
+  }
+  for (const line of text.slice(0, end).split("\n")) {
+    if (line.trim() === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      log.ignored++;
+      continue;
+    }
+    if (isRecord(value)) log.records.push(value);
+    else log.ignored++;
+  }
+  return log;
+}
+
+/** Appends `records` to the log at `path` as JSON lines, in one write, then flushes it to disk. */
+export async function appendJsonlLog(path: string, records: readonly unknown[]): Promise<void> {
+  if (records.length === 0) return;
+  await appendFile(path, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -11,18 +11,7 @@
  * J = 0.6 and above 0.9998 at J = 0.8: candidates are then checked with their
  * exact Jaccard similarity, so LSH only decides which pairs are looked at.
  */
-import { seededRandom } from "../model/random.ts";
-
-/** The 32-bit finaliser of MurmurHash3: a fast, well-mixed hash of an integer. */
-function mix32(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { mix32, seededRandom } from "../model/random.ts";
 
 /** Computes MinHash signatures with `permutations` seeded hash functions. */
 export class MinHasher {

@@ -7,7 +7,9 @@
  * `<name>.parquet`, e.g. ../shared/data/benchmarks, whose rows all carry
  * `id`, `problem` and `answer`), else from its Hugging Face dataset, the one
  * lighteval/open-rs evaluated on (../shared/research/open-rs-spec.md section
- * 5). Field names are tried in order, so one mapping reads both layouts:
+ * 5), through the dataset cache the curation sources use (src/data/hub.ts).
+ * Files are read with src/data/files.ts. Field names are tried in order, so
+ * one mapping reads both layouts:
  *
  * | name | hub dataset (split) | problem | gold answer |
  * | --- | --- | --- | --- |
@@ -21,9 +23,9 @@
  * the verifier reads them with its "gold" extraction (grading.ts).
  */
 import { basename, extname } from "node:path";
+import { type FileRecordError, findDataFile, readRecords } from "../data/files.ts";
+import { type HubOptions, hubDatasetFiles } from "../data/hub.ts";
 import { boxedContent } from "../verify/boxed.ts";
-import { findDataFile, type RawRow, readRows } from "./data-files.ts";
-import { type HubOptions, hubDatasetFiles } from "./hub.ts";
 
 /** Where a benchmark's data is and how its rows are read. */
 export interface BenchmarkSpec {
@@ -99,6 +101,12 @@ export function builtinBenchmark(name: string): BenchmarkSpec {
   return spec;
 }
 
+/** One row of a data file and its place there ("file:line", or "file#row" counting from 1). */
+export interface RawRow {
+  value: Record<string, unknown>;
+  origin: string;
+}
+
 /** A custom benchmark from a JSONL file: its name is the file's, fields `problem` and `answer`. */
 export function customBenchmarkSpec(path: string): BenchmarkSpec {
   const name = basename(path, extname(path));
@@ -151,11 +159,22 @@ export async function loadBenchmark(
     const file = findDataFile(options.dataDir, spec.name);
     if (!file) throw new Error(`no ${spec.name}.jsonl or ${spec.name}.parquet in ${options.dataDir}`);
     files = [file];
-  } else if (spec.hub) files = await hubDatasetFiles(spec.hub.repo, spec.hub.split, options);
-  else throw new Error(`benchmark ${spec.name} has no data file`);
+  } else if (spec.hub) {
+    try {
+      files = (await hubDatasetFiles(spec.hub, options)).map((f) => f.path);
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}; or put ${spec.name}.jsonl or ${spec.name}.parquet in a folder and pass --data-dir`,
+      );
+    }
+  } else throw new Error(`benchmark ${spec.name} has no data file`);
 
   const rows: RawRow[] = [];
-  for (const file of files) rows.push(...(await readRows(file, (e) => onBad(e.message))));
+  for (const file of files) {
+    const badRecord = (e: FileRecordError) => onBad(`${placeOf(file, e)}: ${e.reason}`);
+    for await (const record of readRecords(file, badRecord))
+      rows.push({ value: record.value, origin: placeOf(file, record) });
+  }
   const problems = rowsToProblems(spec, rows, onBad);
   if (bad.length > 0) {
     if (options.onBadRow !== "skip") {
@@ -207,6 +226,11 @@ export function rowsToProblems(
     out.push({ id, problem, answer, origin });
   });
   return out;
+}
+
+/** "file:line" for a JSON Lines row, else "file#row" (counting from 1). */
+function placeOf(file: string, at: { index: number; line?: number }): string {
+  return at.line !== undefined ? `${file}:${at.line}` : `${file}#${at.index + 1}`;
 }
 
 function firstText(row: Record<string, unknown>, fields: readonly string[]): string | null {

@@ -41,7 +41,7 @@ export const EvaluateOptions = EvalSettings.omit({ promptTemplate: true }).exten
   customBenchmarks: z.array(z.string()).default([]),
   /** Folder of <name>.jsonl / <name>.parquet files (else the hub is used). */
   dataDir: z.string().optional(),
-  /** Hub dataset cache (default ~/.cache/reasonrl/datasets). */
+  /** Hub dataset cache (default $REASONRL_DATASETS, else ~/.cache/reasonrl/datasets). */
   cacheDir: z.string().optional(),
   /** The hub's address (a mirror; default $HF_ENDPOINT or https://huggingface.co). */
   hubUrl: z.string().optional(),
@@ -138,6 +138,7 @@ export async function evaluate(
       dataDir: o.dataDir,
       cacheDir: o.cacheDir,
       hubUrl: o.hubUrl,
+      log,
       onBadRow: o.skipBadRows ? "skip" : "error",
       warn,
     });

@@ -14,6 +14,7 @@
  */
 import { z } from "zod";
 import type { ChatGenerator, TextCompletion } from "../generate/types.ts";
+import { derivedSeed } from "../model/random.ts";
 import type { VerifierPool } from "../verify/pool.ts";
 import type { Benchmark, EvalProblem } from "./benchmarks.ts";
 import { gradeCompletion } from "./grading.ts";
@@ -177,14 +178,9 @@ function batches(work: readonly WorkItem[], size: number): WorkItem[][] {
   return out;
 }
 
-/** A 31-bit seed from the run's seed and a call's first sample (FNV-1a over its description). */
+/** A 31-bit seed from the run's seed and a call's first sample (its benchmark, problem and index). */
 export function callSeed(seed: number, benchmark: string, problemId: string, sample: number): number {
-  let h = 0x811c9dc5;
-  for (const ch of `${seed}\u0000${benchmark}\u0000${problemId}\u0000${sample}`) {
-    h ^= ch.codePointAt(0) as number;
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) & 0x7fffffff;
+  return derivedSeed(seed, `${benchmark}\u0000${problemId}\u0000${sample}`);
 }
 
 function checkShape(

@@ -7,8 +7,8 @@
  * A kill can leave a half-written last line: it is cut off when the file is
  * opened. Lines that do not parse are counted and dropped.
  */
-import { existsSync } from "node:fs";
-import { appendFile, open, readFile, rename, truncate, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
+import { appendJsonlLog, readJsonlLog } from "../data/jsonl.ts";
 import type { FinishReason } from "../generate/types.ts";
 
 /** One graded completion, as a line of samples.jsonl. */
@@ -51,47 +51,22 @@ const key = (benchmark: string, problemId: string) => `${benchmark}\u0000${probl
 export class SampleStore {
   /** Lines dropped when the file was read (broken or not a sample). */
   readonly dropped: number;
-  readonly #byProblem: Map<string, Map<number, SampleRecord>>;
+  /** Samples by problem (`key`), each by its sample index. */
+  readonly #byProblem = new Map<string, Map<number, SampleRecord>>();
 
   private constructor(
     readonly path: string,
-    byProblem: Map<string, Map<number, SampleRecord>>,
     dropped: number,
   ) {
-    this.#byProblem = byProblem;
     this.dropped = dropped;
   }
 
   /** Opens (or starts) the cache at `path`, cutting off a half-written last line. */
   static async open(path: string): Promise<SampleStore> {
-    const byProblem = new Map<string, Map<number, SampleRecord>>();
-    let dropped = 0;
-    if (existsSync(path)) {
-      const text = await readFile(path, "utf8");
-      const end = text.lastIndexOf("\n") + 1;
-      if (end < text.length) {
-        await truncate(path, Buffer.byteLength(text.slice(0, end)));
-        dropped++;
-      }
-      for (const line of text.slice(0, end).split("\n")) {
-        if (line.trim() === "") continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
-          dropped++;
-          continue;
-        }
-        if (!isRecord(value)) {
-          dropped++;
-          continue;
-        }
-        const k = key(value.benchmark, value.problem_id);
-        if (!byProblem.has(k)) byProblem.set(k, new Map());
-        byProblem.get(k)?.set(value.sample, value);
-      }
-    }
-    return new SampleStore(path, byProblem, dropped);
+    const log = await readJsonlLog(path, isRecord);
+    const store = new SampleStore(path, log.ignored);
+    store.#keep(log.records);
+    return store;
   }
 
   /** The cached samples of one problem, by sample index. */
@@ -108,18 +83,20 @@ export class SampleStore {
 
   /** Keeps `records` and appends them to the file (one write, then fsync). */
   async append(records: readonly SampleRecord[]): Promise<void> {
-    if (records.length === 0) return;
+    this.#keep(records);
+    await appendJsonlLog(this.path, records);
+  }
+
+  /** Files `records` under their problem, a later record replacing one with the same index. */
+  #keep(records: readonly SampleRecord[]): void {
     for (const r of records) {
       const k = key(r.benchmark, r.problem_id);
-      if (!this.#byProblem.has(k)) this.#byProblem.set(k, new Map());
-      this.#byProblem.get(k)?.set(r.sample, r);
-    }
-    await appendFile(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
-    const handle = await open(this.path, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      let samples = this.#byProblem.get(k);
+      if (!samples) {
+        samples = new Map();
+        this.#byProblem.set(k, samples);
+      }
+      samples.set(r.sample, r);
     }
   }
 

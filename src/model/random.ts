@@ -1,4 +1,7 @@
-/** Seeded random generators: reproducible initialisation and sampling. */
+/**
+ * Seeded random generators: reproducible initialisation and sampling; and the
+ * small integer and string hashes that derive seeds and spread bits.
+ */
 
 /** A seeded uniform generator in [0, 1) (mulberry32). */
 export function seededRandom(seed: number): () => number {
@@ -17,10 +20,7 @@ export function gaussian(seed: number): () => number {
   let x = seed >>> 0;
   const splitmix = () => {
     x = (x + 0x9e3779b9) >>> 0;
-    let z = x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+    return mix32(x);
   };
   let s0 = splitmix();
   let s1 = splitmix();
@@ -50,6 +50,30 @@ export function gaussian(seed: number): () => number {
     spare = r * Math.sin(2 * Math.PI * u2);
     return r * Math.cos(2 * Math.PI * u2);
   };
+}
+
+/** The 32-bit finaliser of MurmurHash3: a fast, well-mixed hash of an integer. */
+export function mix32(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * A 31-bit seed from a base seed and a text (FNV-1a over the code points of
+ * `${seed}\u0000${text}`), e.g. the seed of a generation call from its first problem.
+ */
+export function derivedSeed(seed: number, text: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}\u0000${text}`) {
+    h ^= ch.codePointAt(0) as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) & 0x7fffffff;
 }
 
 function rotl(v: number, k: number): number {

@@ -7,13 +7,10 @@
  * is a function of the step number and the checkpoint, so a resumed run
  * continues exactly as an uninterrupted one.
  */
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import { z } from "zod";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
 import { itemsOfStep } from "../train/data-order.ts";
-import { appendMetrics, truncateMetrics } from "../train/metrics-log.ts";
 import { learningRate, ScheduleOptions } from "../train/schedule.ts";
+import { type StepHooks, TrainingStage } from "../train/stage.ts";
 import {
   type GrpoModels,
   type GrpoStepMetrics,
@@ -56,11 +53,7 @@ export interface StepRecord extends GrpoStepMetrics {
   [extra: string]: unknown;
 }
 
-export interface TrainerHooks {
-  /** Sees each step's record (progress display). */
-  onStep?: (r: StepRecord) => void;
-  /** Returning true ends the loop after the current step, with a checkpoint. */
-  stop?: () => boolean;
+export interface TrainerHooks extends StepHooks<StepRecord> {
   warn?: (message: string) => void;
   /** Held-out evaluation after step `step` (every evalEvery steps); its numbers join the step's record. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
@@ -84,18 +77,13 @@ export async function trainGrpo(
 ): Promise<StepRecord[]> {
   const o = TrainerOptions.parse(options);
   const warn = hooks.warn ?? console.warn;
-  const ckptDir = join(o.runDir, "checkpoints", "grpo");
-  const metricsPath = join(o.runDir, "metrics.jsonl");
-  await mkdir(ckptDir, { recursive: true });
-  const tensors = models.optimizer.parameters.map((t, i) => [`${i}:${t.name}`, t] as const);
-
-  let start = 0;
-  const latest = (await listCheckpoints(ckptDir)).at(-1);
-  if (latest) start = (await loadCheckpoint(latest, tensors, models.optimizer)).step;
-  await truncateMetrics(metricsPath, ["grpo", "eval"], start);
+  const stage = await TrainingStage.open(
+    { ...o, name: "grpo", metricStages: ["grpo", "eval"] },
+    models.optimizer,
+  );
 
   const records: StepRecord[] = [];
-  for (let step = start; step < o.steps; step++) {
+  for (let step = stage.start; step < o.steps; step++) {
     // Prompt indices of this step: its own slice of the order, then refills (dynamic sampling).
     const picked = itemsOfStep(prompts.length, o.promptsPerStep, step, o.seed);
     const refill = (round: number, count: number) => {
@@ -130,19 +118,7 @@ export async function trainGrpo(
       Object.assign(record, await hooks.evaluate(step + 1));
     }
     records.push(record);
-    await appendMetrics(metricsPath, record);
-    hooks.onStep?.(record);
-    const stopping = hooks.stop?.() ?? false;
-    if (last || stopping || (step + 1) % o.checkpointEvery === 0) {
-      await saveCheckpoint(
-        ckptDir,
-        tensors,
-        models.optimizer,
-        { step: step + 1, extra: {} },
-        { keepLast: o.keepLast },
-      );
-    }
-    if (stopping) break;
+    if (await stage.endStep(step + 1, record, hooks)) break;
   }
   return records;
 }

@@ -3,15 +3,12 @@
  * seeded order, the learning-rate schedule, a line per step in metrics.jsonl
  * (stage "sft"), checkpoints in checkpoints/sft/ and exact resume.
  */
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import { z } from "zod";
 import type { AdamW, Engine } from "../engine/index.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
 import { itemsOfStep } from "../train/data-order.ts";
-import { appendMetrics, truncateMetrics } from "../train/metrics-log.ts";
 import { learningRate, ScheduleOptions } from "../train/schedule.ts";
+import { type StepHooks, TrainingStage } from "../train/stage.ts";
 import { type SftExample, type SftStepMetrics, sftStep } from "./sft-step.ts";
 
 export const SftTrainerOptions = z.object({
@@ -49,21 +46,13 @@ export async function trainSft(
   models: SftModels,
   examples: SftExample[],
   options: SftTrainerOptions,
-  hooks: { onStep?: (r: SftRecord) => void; stop?: () => boolean; warn?: (message: string) => void } = {},
+  hooks: StepHooks<SftRecord> & { warn?: (message: string) => void } = {},
 ): Promise<SftRecord[]> {
   const o = SftTrainerOptions.parse(options);
-  const ckptDir = join(o.runDir, "checkpoints", "sft");
-  const metricsPath = join(o.runDir, "metrics.jsonl");
-  await mkdir(ckptDir, { recursive: true });
-  const tensors = models.optimizer.parameters.map((t, i) => [`${i}:${t.name}`, t] as const);
-
-  let start = 0;
-  const latest = (await listCheckpoints(ckptDir)).at(-1);
-  if (latest) start = (await loadCheckpoint(latest, tensors, models.optimizer)).step;
-  await truncateMetrics(metricsPath, ["sft"], start);
+  const stage = await TrainingStage.open({ ...o, name: "sft", metricStages: ["sft"] }, models.optimizer);
 
   const records: SftRecord[] = [];
-  for (let step = start; step < o.steps; step++) {
+  for (let step = stage.start; step < o.steps; step++) {
     const t0 = performance.now();
     const batch = itemsOfStep(examples.length, o.batchSize, step, o.seed).map((i) => examples[i]);
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
@@ -78,20 +67,7 @@ export async function trainSft(
       step_s: (performance.now() - t0) / 1000,
     };
     records.push(record);
-    await appendMetrics(metricsPath, record);
-    hooks.onStep?.(record);
-    const last = step + 1 === o.steps;
-    const stopping = hooks.stop?.() ?? false;
-    if (last || stopping || (step + 1) % o.checkpointEvery === 0) {
-      await saveCheckpoint(
-        ckptDir,
-        tensors,
-        models.optimizer,
-        { step: step + 1, extra: {} },
-        { keepLast: o.keepLast },
-      );
-    }
-    if (stopping) break;
+    if (await stage.endStep(step + 1, record, hooks)) break;
   }
   return records;
 }

@@ -3,12 +3,10 @@
  * metric records -> a vega-lite spec (one panel per series, stacked) -> vega
  * spec -> a headless vega View -> SVG -> resvg (Rust, no canvas) -> PNG bytes.
  */
-import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { Resvg } from "@resvg/resvg-js";
 import { parse, View } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
+import { writeFileAtomic } from "../model/safetensors-write.ts";
 
 /** One panel of the chart. */
 export interface ChartSeries {
@@ -137,19 +135,7 @@ export async function writeMetricsChart(
   records: ReadonlyArray<Record<string, unknown>>,
   options: ChartOptions,
 ): Promise<void> {
-  const png = await renderMetricsChart(records, options);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx");
-  try {
-    await fh.writeFile(png);
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, await renderMetricsChart(records, options));
 }
 
 function isFiniteNumber(v: unknown): v is number {

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hubDatasetFiles, splitFiles } from "../../src/data/hub.ts";
+import { encodeParquet } from "../../src/data/parquet-write.ts";
 import { loadSource } from "../../src/data/sources.ts";
 import { startHubFixture } from "./hub-fixture.ts";
-import { writeParquetFixture } from "./parquet-fixture.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-sources-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -98,11 +98,14 @@ test("a JSON array file and a Parquet file read like JSONL, rows numbered by ind
   );
 
   const parquet = join(root, "rows.parquet");
-  writeParquetFixture(parquet, [
-    { name: "problem", type: "string", values: ["What is 6·7?", null, "Compute 2^10."] },
-    { name: "answer", type: "string", values: ["42", "1", null] },
-    { name: "level", type: "int64", values: [3, 4, 5] },
-  ]);
+  await writeFile(
+    parquet,
+    encodeParquet([
+      { problem: "What is 6·7?", answer: "42", level: 3 },
+      { problem: null, answer: "1", level: 4 },
+      { problem: "Compute 2^10.", answer: null, level: 5 },
+    ]),
+  );
   const fromParquet = await loadSource({ name: "pq", path: parquet, labels: { level: "level" } });
   assert.deepEqual(
     fromParquet.rows.map((r) => [r.id, r.problem, r.answer, r.labels.level]),
@@ -132,21 +135,26 @@ test("the split's files are found by name, Parquet first; without split names ev
   assert.deepEqual(splitFiles(paths, "test"), ["data/test-00000-of-00001.parquet"]);
   assert.deepEqual(splitFiles(["all.jsonl", "more.jsonl"], "train"), ["all.jsonl", "more.jsonl"]);
   assert.deepEqual(splitFiles(["all.jsonl"], "test"), []);
+  // The split's name between separators anywhere in the path, never inside a word.
+  assert.deepEqual(splitFiles(["test.jsonl", "train.jsonl", "latest.json"], "test"), ["test.jsonl"]);
+  assert.deepEqual(splitFiles(["data/test/x.parquet", "contest.parquet"], "test"), ["data/test/x.parquet"]);
+  assert.deepEqual(splitFiles(["aime_2024_train.parquet", "pretrain.parquet"], "train"), [
+    "aime_2024_train.parquet",
+  ]);
+  assert.deepEqual(splitFiles(["README.md"], "train"), []);
 });
 
 let hub: Awaited<ReturnType<typeof startHubFixture>>;
 before(async () => {
-  const parquet = join(root, "hub.parquet");
-  writeParquetFixture(parquet, [
-    { name: "problem", type: "string", values: ["Hub problem one?", "Hub problem two?"] },
-    { name: "answer", type: "string", values: ["1", "2"] },
+  const parquet = encodeParquet([
+    { problem: "Hub problem one?", answer: "1" },
+    { problem: "Hub problem two?", answer: "2" },
   ]);
-  const { readFileSync } = await import("node:fs");
   hub = await startHubFixture({
     "fixture/tiny-math": {
       "README.md": "# tiny",
-      "data/train-00000-of-00001.parquet": readFileSync(parquet),
-      "data/test-00000-of-00001.parquet": readFileSync(parquet),
+      "data/train-00000-of-00001.parquet": parquet,
+      "data/test-00000-of-00001.parquet": parquet,
     },
     "fixture/jsonl-only": { "problems.jsonl": `${JSON.stringify({ problem: "J?", answer: "3" })}\n{oops\n` },
   });
@@ -191,7 +199,7 @@ test("hub JSONL files report bad rows by line; an unreachable hub names the cach
     (e: Error) => {
       assert.match(
         e.message,
-        /hub dataset fixture\/other@main: .*if offline, put the files in .*hub-cache-2/,
+        /cannot download the dataset fixture\/other \(split train\) from http:\/\/127\.0\.0\.1:9: .*if offline, put the files in .*hub-cache-2/,
       );
       return true;
     },
@@ -200,6 +208,20 @@ test("hub JSONL files report bad rows by line; an unreachable hub names the cach
     hubDatasetFiles({ repo: "fixture/missing", split: "train" }, { cacheDir, hubUrl: hub.url }),
     /fixture\/missing/,
   );
+});
+
+test("files named in the source are fetched without a listing and leave the split's manifest alone", async () => {
+  const options = { cacheDir: join(root, "hub-cache-3"), hubUrl: hub.url };
+  const hubNames = (files: { hubName: string }[]) => files.map((f) => f.hubName.replace(/^.*@main\//, ""));
+  const before = hub.requests.length;
+  const named = await hubDatasetFiles(
+    { repo: "fixture/tiny-math", split: "train", files: ["data/test-00000-of-00001.parquet"] },
+    options,
+  );
+  assert.deepEqual(hubNames(named), ["data/test-00000-of-00001.parquet"]);
+  assert.ok(!hub.requests.slice(before).some((r) => r.includes("/tree/")), "no listing");
+  const split = await hubDatasetFiles({ repo: "fixture/tiny-math", split: "train" }, options);
+  assert.deepEqual(hubNames(split), ["data/train-00000-of-00001.parquet"]);
 });
 
 test("offline, files put into the cache folder by hand serve as the dataset", async () => {

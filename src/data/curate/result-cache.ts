@@ -19,9 +19,10 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, open, readFile, truncate } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../model/safetensors-write.ts";
+import { appendJsonlLog, readJsonlLog } from "../jsonl.ts";
 
 /** What every cached record has: the problem's key. */
 export interface KeyedRecord {
@@ -72,30 +73,10 @@ export class ResultCache<R extends KeyedRecord> {
     const base = join(dir, `${safeLabel(label)}-${digest(settingsText, 16)}`);
     const path = `${base}.jsonl`;
     if (!existsSync(`${base}.json`)) await writeFileAtomic(`${base}.json`, `${settingsText}\n`);
-    const records = new Map<string, R>();
-    let ignored = 0;
-    if (existsSync(path)) {
-      const text = await readFile(path, "utf8");
-      const end = text.lastIndexOf("\n") + 1;
-      if (end < text.length) {
-        // A half-written last line (the process was killed while appending): cut it off.
-        await truncate(path, Buffer.byteLength(text.slice(0, end)));
-        ignored++;
-      }
-      for (const line of text.slice(0, end).split("\n")) {
-        if (line.trim() === "") continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
-          ignored++;
-          continue;
-        }
-        if (isRecord(value)) records.set(value.key, value);
-        else ignored++;
-      }
-    }
-    return new ResultCache(path, records, ignored);
+    const log = await readJsonlLog(path, isRecord);
+    // A key met twice keeps its last line.
+    const records = new Map(log.records.map((r): [string, R] => [r.key, r]));
+    return new ResultCache(path, records, log.ignored);
   }
 
   /** The cached record of a problem key. */
@@ -114,14 +95,7 @@ export class ResultCache<R extends KeyedRecord> {
 
   /** Keeps `records` and appends them to the file in one write, then fsyncs it. */
   async append(records: readonly R[]): Promise<void> {
-    if (records.length === 0) return;
     for (const r of records) this.#records.set(r.key, r);
-    await appendFile(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
-    const handle = await open(this.path, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await appendJsonlLog(this.path, records);
   }
 }

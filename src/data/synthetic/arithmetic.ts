@@ -14,7 +14,8 @@
  * the same). Within a set, problems are distinct when `unique` is on (default).
  */
 import { z } from "zod";
-import { seededRandom } from "../../model/random.ts";
+import { mix32, seededRandom } from "../../model/random.ts";
+import { hashString } from "../text.ts";
 import {
   type ArithmeticOp,
   expressionText,
@@ -135,17 +136,7 @@ export const ARITHMETIC_CHARACTERS: string = [
 
 /** A 32-bit hash of a string (FNV-1a, then murmur3's finaliser to spread the bits). */
 export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return mix32(hashString(text));
 }
 
 /** The split of an expression: held-out when its hash falls in the lowest `heldoutFraction` of the range. */
