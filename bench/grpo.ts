@@ -23,7 +23,7 @@ import { REWARD_RECIPES } from "../src/rewards/recipes.ts";
 import { grpoStep, type ScoredCompletion } from "../src/rl/grpo-step.ts";
 import { loadRecipe } from "../src/rl/recipe.ts";
 import { composedRewardFn, composeWithAccuracy } from "../src/rl/rewards.ts";
-import { ensureModelDir, promptIds } from "../src/rl/run-setup.ts";
+import { ensureModelDir, renderPrompts } from "../src/rl/run-setup.ts";
 import { sftStep } from "../src/sft/sft-step.ts";
 import { VerifierPool } from "../src/verify/pool.ts";
 
@@ -63,11 +63,12 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
     const generator = new LocalGenerator(engine, config, weights, { eosIds: [...tok.eosIds] }, tok);
     const optimizer = new AdamW(engine, trainableParameters(weights), g.optimizer);
     const train = await loadProblems(recipe.data.train, "train");
-    const prompts = promptIds(tok, recipe.prompt, train);
+    const rendered = renderPrompts(tok, recipe.prompt, train);
+    const prompts = rendered.map((r) => r.ids);
     const rewards = await composeWithAccuracy(
       typeof g.rewards === "string" ? REWARD_RECIPES[g.rewards] : g.rewards,
     );
-    const rows = train.map((p, i) => ({ text: tok.decode(prompts[i]), row: p.row }));
+    const rows = train.map((p, i) => ({ text: rendered[i].text, row: p.row }));
     const reward = composedRewardFn(rewards, rows, { verifier, warn: () => {} });
     const { steps: _s, promptsPerStep, rewards: _r, optimizer: _o, schedule: _c, ...stepOptions } = g;
     log(

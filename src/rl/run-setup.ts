@@ -10,7 +10,7 @@ import { readJsonl } from "../data/jsonl.ts";
 import type { Problem } from "../data/problems.ts";
 import { arithmeticProblems, sftTraces } from "../data/synthetic/arithmetic.ts";
 import { writeArithmeticTokenizer } from "../data/synthetic/arithmetic-tokenizer.ts";
-import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
+import { applyChatTemplate, type ChatMessage, type RenderedChat } from "../model/chat-template.ts";
 import { OPEN_RS_SYSTEM_PROMPT, OPEN_RS_SYSTEM_PROMPT_NO_LANGUAGE } from "../model/chat-template-builtins.ts";
 import { modelConfig } from "../model/hf-config.ts";
 import { createRandomModelDir } from "../model/model-dir-init.ts";
@@ -78,14 +78,14 @@ export function promptMessages(prompt: Recipe["prompt"], problem: string): ChatM
       ];
 }
 
-/** Token ids of each problem's prompt: the chat template with its generation prompt. */
-export function promptIds(
+/** Each problem's prompt, text and token ids: the chat template with its generation prompt. */
+export function renderPrompts(
   tok: Tokenizer,
   prompt: Recipe["prompt"],
   problems: readonly Problem[],
-): Int32Array[] {
-  return problems.map(
-    (p) => applyChatTemplate(tok, promptMessages(prompt, p.problem), { addGenerationPrompt: true }).ids,
+): RenderedChat[] {
+  return problems.map((p) =>
+    applyChatTemplate(tok, promptMessages(prompt, p.problem), { addGenerationPrompt: true }),
   );
 }
 

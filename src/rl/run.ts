@@ -14,7 +14,7 @@
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
-import { loadProblems, type Problem } from "../data/problems.ts";
+import { loadProblems } from "../data/problems.ts";
 import { AdamW, Engine, type Tensor } from "../engine/index.ts";
 import { type Accuracy, heldoutAccuracy } from "../eval/accuracy.ts";
 import { LocalGenerator } from "../generate/local.ts";
@@ -29,7 +29,7 @@ import { appendMetrics, readMetrics } from "../train/metrics-log.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import type { Recipe } from "./recipe.ts";
 import { composedRewardFn, composeWithAccuracy } from "./rewards.ts";
-import { ensureModelDir, promptIds, sftExamples } from "./run-setup.ts";
+import { ensureModelDir, renderPrompts, sftExamples } from "./run-setup.ts";
 import { type StepRecord, trainGrpo } from "./trainer.ts";
 
 /** What a caller (the CLI, the demo) sees of a run as it goes. */
@@ -197,9 +197,15 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
     const rewards = await composeWithAccuracy(
       typeof g.rewards === "string" ? REWARD_RECIPES[g.rewards] : g.rewards,
     );
-    const reward = composedRewardFn(rewards, rowsOf(tok, recipe, train), { verifier, warn });
+    const rendered = renderPrompts(tok, recipe.prompt, train);
+    const rows = rendered.map((r, i) => ({ text: r.text, row: train[i].row }));
+    const reward = composedRewardFn(rewards, rows, { verifier, warn });
     const { steps, promptsPerStep, maxPromptTokens, rewards: _r, optimizer, schedule, ...stepOptions } = g;
-    const prompts = cutPrompts(promptIds(tok, recipe.prompt, train), maxPromptTokens, warn);
+    const prompts = cutPrompts(
+      rendered.map((r) => r.ids),
+      maxPromptTokens,
+      warn,
+    );
     ctx.hooks.onStage?.("grpo", steps, 0);
     const records = await trainGrpo(
       {
@@ -251,7 +257,7 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
 /** Held-out accuracy of the policy on the recipe's eval problems. */
 async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>, verifier: VerifierPool) {
   const heldout = await loadProblems(ev.data, "heldout", ctx.warn);
-  const prompts = promptIds(ctx.tok, ctx.recipe.prompt, heldout);
+  const prompts = renderPrompts(ctx.tok, ctx.recipe.prompt, heldout).map((r) => r.ids);
   const golds = heldout.map((p) => p.answer);
   return {
     size: heldout.length,
@@ -276,14 +282,6 @@ function cutPrompts(prompts: Int32Array[], max: number | undefined, warn: (m: st
   const cut = prompts.filter((p) => p.length > max).length;
   if (cut) warn(`${cut} of ${prompts.length} prompts are longer than ${max} tokens: their start is cut`);
   return prompts.map((p) => p.subarray(Math.max(0, p.length - max)));
-}
-
-/** The dataset rows the rewards see, with each prompt's text. */
-function rowsOf(tok: Tokenizer, recipe: Recipe, problems: readonly Problem[]) {
-  return promptIds(tok, recipe.prompt, problems).map((ids, i) => ({
-    text: tok.decode(ids),
-    row: problems[i].row,
-  }));
 }
 
 /** The frozen reference: the base weights under LoRA adapters, else a copy of the policy as GRPO starts. */

@@ -5,49 +5,19 @@
  * and a counting HTTP proxy in front of a server.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeArithmeticTokenizer } from "../../src/data/synthetic/arithmetic-tokenizer.ts";
-import { modelConfig } from "../../src/model/hf-config.ts";
-import { saveModelDir, TOKENIZER_FILES } from "../../src/model/model-dir.ts";
-import { initRandomModel } from "../../src/model/model-dir-init.ts";
-import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 
 export const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
 
 /** Printable ASCII and the newline. */
 const PRINTABLE = `${Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("")}\n`;
 
-/**
- * Writes a tiny random Qwen2 (width 32, 2 layers) into `root`/tiny. Its matrices are drawn 25x
- * wider than the usual init so that its greedy outputs vary from token to token.
- */
-export async function makeTinyModel(root: string): Promise<string> {
-  const tokDir = join(root, "tokenizer");
-  await writeArithmeticTokenizer(tokDir, PRINTABLE);
-  const tokenizer = Tokenizer.fromDir(tokDir);
-  const config = modelConfig({
-    arch: "qwen2",
-    vocabSize: tokenizer.vocabSize,
-    hidden: 32,
-    layers: 2,
-    heads: 4,
-    kvHeads: 2,
-    ffn: 64,
-    maxPositions: 512,
-    eosTokenIds: tokenizer.eosIds as number[],
-  });
-  const tensors = initRandomModel(config, 5);
-  for (const t of tensors.values())
-    if (t.shape.length === 2) for (let i = 0; i < t.data.length; i++) t.data[i] *= 25;
-  const dir = join(root, "tiny");
-  await saveModelDir(dir, config, tensors, {
-    copyFiles: TOKENIZER_FILES.map((f) => join(tokDir, f)).filter(existsSync),
-  });
-  return dir;
+/** A tiny random Qwen2 whose tokenizer covers printable ASCII (see test/model/tiny-char-model.ts). */
+export function makeTinyModel(root: string): Promise<string> {
+  return makeTinyCharModel(root, { extraCharacters: PRINTABLE, maxPositions: 512, seed: 5 });
 }
 
 /** A running `reasonrl serve`: its base URL and how to stop it. */

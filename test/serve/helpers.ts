@@ -1,22 +1,13 @@
-/**
- * What the server tests share: a tiny random Qwen2 with the arithmetic task's character tokenizer
- * and chat template, the real server on a loopback port, a reference LocalGenerator on the same
- * folder, and small HTTP helpers.
- */
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeArithmeticTokenizer } from "../../src/data/synthetic/arithmetic-tokenizer.ts";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
-import { modelConfig } from "../../src/model/hf-config.ts";
 import { loadModel } from "../../src/model/load.ts";
-import { saveModelDir, TOKENIZER_FILES } from "../../src/model/model-dir.ts";
-import { initRandomModel } from "../../src/model/model-dir-init.ts";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { ServedModel } from "../../src/serve/served-model.ts";
 import { type AppOptions, type RunningServer, startServer } from "../../src/serve/server.ts";
+import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 
 /** A JSON value as the tests read it: its fields are checked by the assertions. */
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field and asserted on
@@ -25,34 +16,9 @@ export type Json = any;
 /** Context of the tiny model (max_position_embeddings). */
 export const CONTEXT = 256;
 
-/**
- * Writes a tiny random Qwen2 (C 32, 2 layers) into `root`/tiny. Its matrices are drawn 25x wider
- * than the usual init so that its greedy outputs vary from token to token.
- */
-export async function makeTinyModel(root: string): Promise<string> {
-  const tokDir = join(root, "tokenizer");
-  await writeArithmeticTokenizer(tokDir);
-  const tokenizer = Tokenizer.fromDir(tokDir);
-  const config = modelConfig({
-    arch: "qwen2",
-    vocabSize: tokenizer.vocabSize,
-    hidden: 32,
-    layers: 2,
-    heads: 4,
-    kvHeads: 2,
-    ffn: 64,
-    maxPositions: CONTEXT,
-    eosTokenIds: tokenizer.eosIds as number[],
-  });
-  const tensors = initRandomModel(config, 11);
-  for (const t of tensors.values()) {
-    if (t.shape.length === 2) for (let i = 0; i < t.data.length; i++) t.data[i] *= 25;
-  }
-  const dir = join(root, "tiny");
-  await saveModelDir(dir, config, tensors, {
-    copyFiles: TOKENIZER_FILES.map((f) => join(tokDir, f)).filter(existsSync),
-  });
-  return dir;
+/** The tiny random Qwen2 of the server tests (see test/model/tiny-char-model.ts). */
+export function makeTinyModel(root: string): Promise<string> {
+  return makeTinyCharModel(root, { maxPositions: CONTEXT, seed: 11 });
 }
 
 /** A temporary folder with the tiny model, removed by `cleanup`. */
