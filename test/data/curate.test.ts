@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { z } from "zod";
 import { runCuration } from "../../src/data/curate/pipeline.ts";
-import { applySets, parseCurationRecipe } from "../../src/data/curate/recipe.ts";
+import { applyCurationOverrides, parseCurationRecipe } from "../../src/data/curate/recipe.ts";
 import { defaultRegistry } from "../../src/data/curate/registry.ts";
 import { formatFunnel } from "../../src/data/curate/report.ts";
 import { defineStep } from "../../src/data/curate/step.ts";
@@ -230,7 +230,7 @@ test("--set reaches list items by index or by name", () => {
     sources: [{ name: "math", path: "a" }],
     steps: [{ step: "mix", seed: 1 }, { step: "write" }],
   };
-  const out = applySets(raw, [
+  const out = applyCurationOverrides(raw, [
     "sources.math.path=b.jsonl",
     "steps.mix.seed=7",
     "steps.1.path=out.jsonl",
@@ -246,8 +246,8 @@ test("--set reaches list items by index or by name", () => {
     ],
   });
   assert.equal((raw.sources[0] as { path: string }).path, "a", "the input is not changed");
-  assert.throws(() => applySets(raw, ["sources.nope.path=x"]), /no item "nope"/);
-  assert.throws(() => applySets(raw, ["name"]), /expected key\.path=value/);
+  assert.throws(() => applyCurationOverrides(raw, ["sources.nope.path=x"]), /no item "nope"/);
+  assert.throws(() => applyCurationOverrides(raw, ["name"]), /expected key\.path=value/);
 });
 
 test("a step registered from outside runs with its context, adds labels, and may cache", async () => {

@@ -26,6 +26,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { applyOverrides } from "../overrides.ts";
 import { Source } from "../sources.ts";
 import type { StepRegistry } from "./registry.ts";
 import type { StepDefinition } from "./step.ts";
@@ -123,44 +124,16 @@ export function parseCurationRecipe(raw: unknown, registry: StepRegistry, label 
   return { name: r.name, description: r.description, seed: r.seed, sources: r.sources, steps };
 }
 
-/**
- * Applies "a.b.c=value" overrides (values read as YAML scalars or lists). A key
- * into a list is an index, or the `name` (or `step`) of one of its items.
- */
-export function applySets(raw: Record<string, unknown>, sets: readonly string[]): Record<string, unknown> {
-  const out = structuredClone(raw);
-  for (const set of sets) {
-    const eq = set.indexOf("=");
-    if (eq <= 0) throw new Error(`--set ${set}: expected key.path=value`);
-    const keys = set.slice(0, eq).split(".");
-    const value = parseYaml(set.slice(eq + 1)) as unknown;
-    let node: unknown = out;
-    keys.forEach((key, k) => {
-      const last = k === keys.length - 1;
-      if (Array.isArray(node)) {
-        const list = node as Record<string, unknown>[];
-        const index = /^\d+$/.test(key)
-          ? Number(key)
-          : list.findIndex(
-              (item) => item && (item.name === key || (item.name === undefined && item.step === key)),
-            );
-        if (index < 0 || index >= list.length + (last ? 1 : 0))
-          throw new Error(`--set ${set}: no item "${key}" in that list`);
-        if (last) list[index] = value as Record<string, unknown>;
-        else node = list[index];
-        return;
-      }
-      if (typeof node !== "object" || node === null)
-        throw new Error(`--set ${set}: "${keys[k - 1]}" is not a section`);
-      const obj = node as Record<string, unknown>;
-      if (last) obj[key] = value;
-      else {
-        obj[key] ??= {};
-        node = obj[key];
-      }
-    });
-  }
-  return out;
+/** The name a list item of a curation recipe answers to in overrides: its `name`, else its step type. */
+export const curationItemName = (item: Record<string, unknown>): unknown =>
+  item.name ?? (typeof item.step === "string" ? item.step : undefined);
+
+/** Applies "a.b.c=value" overrides (src/data/overrides.ts) with curation recipes' item names. */
+export function applyCurationOverrides(
+  raw: Record<string, unknown>,
+  sets: readonly string[],
+): Record<string, unknown> {
+  return applyOverrides(raw, sets, { itemName: curationItemName });
 }
 
 /** Reads a YAML recipe, applies `--set` overrides and checks it. */
@@ -177,5 +150,5 @@ export async function loadCurationRecipe(
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new Error(`${path}: not a YAML mapping`);
-  return parseCurationRecipe(applySets(raw as Record<string, unknown>, sets), registry, path);
+  return parseCurationRecipe(applyCurationOverrides(raw as Record<string, unknown>, sets), registry, path);
 }
