@@ -11,8 +11,15 @@
  *
  * The trunk's forward pass is computed twice; only `chunkRows * V` logits exist
  * at a time. Gradients accumulate into the parameters' `.grad` as usual.
+ *
+ * By default the trunk is checkpointed per layer (checkpointed-trunk.ts): one
+ * layer's graph at a time, attention over query chunks, so a pass over one
+ * 4k-token row needs a few GiB rather than tens. `checkpoint: false` builds
+ * the whole trunk as one graph instead (every layer's [H, T, T] attention
+ * kept for backward; faster only through fewer, larger graphs).
  */
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
+import { trunkBackward, trunkForward } from "./checkpointed-trunk.ts";
 import { hiddenStates, type LlamaConfig, type LlamaWeights } from "./llama.ts";
 
 export interface TokenBatch {
@@ -37,6 +44,19 @@ export interface ChunkedLossResult {
   entropy?: Float32Array;
 }
 
+export interface ChunkedLossOptions {
+  /** Rows of the output projection computed at a time (chunkRows x V logits). */
+  chunkRows?: number;
+  /** Most tensors of one graph, backward included. */
+  capacity?: number;
+  /** Also return each position's entropy. */
+  entropy?: boolean;
+  /** Per-layer activation checkpointing of the trunk (default true). */
+  checkpoint?: boolean;
+  /** Queries per attention chunk when checkpointing (default 512). */
+  queryChunk?: number;
+}
+
 /** Forward and backward of `tokenLoss` over the batch, chunked over rows. */
 export async function chunkedTokenLoss(
   engine: Engine,
@@ -44,19 +64,20 @@ export async function chunkedTokenLoss(
   w: LlamaWeights,
   batch: TokenBatch,
   tokenLoss: TokenLoss,
-  { chunkRows = 1024, capacity = 16384, entropy = false } = {},
+  options: ChunkedLossOptions = {},
 ): Promise<ChunkedLossResult> {
+  const { chunkRows = 1024, capacity = 16384, entropy = false, checkpoint = true, queryChunk } = options;
   const [B, T] = batch.ids.shape;
   const N = B * T;
   const C = c.hidden;
   if (batch.targets.length !== N)
     throw new Error(`chunkedTokenLoss: ${batch.targets.length} targets for ${N} tokens`);
 
-  // 1. hidden states [N, C]
-  const h = await finalHidden(engine, c, w, batch, capacity);
+  // 1. hidden states [N, C] (and, checkpointing, each layer's input)
+  const acts = checkpoint ? await trunkForward(engine, c, w, batch, { capacity, queryChunk }) : undefined;
+  const h = acts ? acts.hidden : await finalHidden(engine, c, w, batch, capacity);
 
   // 2. output projection, log-probs and loss per chunk; dL/dh collected in `dh`
-  const dh = engine.tensor([N, C], { name: "dL/dh" });
   const dhValues = new Float32Array(N * C);
   const logProbs = new Float32Array(N);
   const entropies = entropy ? new Float32Array(N) : undefined;
@@ -81,9 +102,25 @@ export async function chunkedTokenLoss(
       rows.free();
     }
   }
-  dh.write(dhValues);
 
   // 3. the trunk again, with backward from sum(h * dL/dh)
+  if (acts) await trunkBackward(engine, c, w, batch, acts, dhValues, { capacity, queryChunk });
+  else await wholeTrunkBackward(engine, c, w, batch, dhValues, capacity);
+  return { loss, logProbs, entropy: entropies };
+}
+
+/** Step 3 as one graph: the whole trunk's forward and backward at once. */
+async function wholeTrunkBackward(
+  engine: Engine,
+  c: LlamaConfig,
+  w: LlamaWeights,
+  batch: TokenBatch,
+  dhValues: Float32Array,
+  capacity: number,
+): Promise<void> {
+  const [B, T] = batch.ids.shape;
+  const [N, C] = [B * T, c.hidden];
+  const dh = engine.tensor([N, C], { name: "dL/dh", data: dhValues });
   const back = engine.graph({ name: "trunk backward", capacity });
   try {
     const hb = back.reshape(hiddenStates(back, c, w, batch.ids, batch.positions), [N, C]);
@@ -93,7 +130,6 @@ export async function chunkedTokenLoss(
     back.free();
     dh.free();
   }
-  return { loss, logProbs, entropy: entropies };
 }
 
 /** Log-prob of each target [B*T] without gradients (old-policy and reference scores), chunked the same way. */
@@ -102,11 +138,14 @@ export async function tokenLogProbs(
   c: LlamaConfig,
   w: LlamaWeights,
   batch: TokenBatch,
-  { chunkRows = 1024, capacity = 16384 } = {},
+  options: Omit<ChunkedLossOptions, "entropy"> = {},
 ): Promise<Float32Array> {
+  const { chunkRows = 1024, capacity = 16384, checkpoint = true, queryChunk } = options;
   const [B, T] = batch.ids.shape;
   const N = B * T;
-  const h = await finalHidden(engine, c, w, batch, capacity);
+  const h = checkpoint
+    ? (await trunkForward(engine, c, w, batch, { capacity, queryChunk, keepLayerInputs: false })).hidden
+    : await finalHidden(engine, c, w, batch, capacity);
   const out = new Float32Array(N);
   for (let start = 0; start < N; start += chunkRows) {
     const n = Math.min(chunkRows, N - start);

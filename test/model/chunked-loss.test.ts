@@ -1,41 +1,94 @@
-/** The chunked per-token loss gives the same loss, log-probs and gradients as the direct one. */
+/**
+ * The chunked per-token loss gives the same loss, log-probs and gradients as
+ * the direct one: with the trunk as one graph and checkpointed per layer
+ * (attention over query chunks), for full fine-tuning and LoRA over a frozen
+ * base, with tied embeddings and with Qwen2's q/k/v biases.
+ */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Engine, type Tensor } from "../../src/engine/index.ts";
-import { chunkedTokenLoss } from "../../src/model/chunked-loss.ts";
+import { type ChunkedLossOptions, chunkedTokenLoss, tokenLogProbs } from "../../src/model/chunked-loss.ts";
 import {
+  frozenCopy,
   initLlamaWeights,
+  type LlamaWeights,
   llamaParameters,
   parseLlamaConfig,
+  trainableParameters,
   weightedNllLoss,
 } from "../../src/model/llama.ts";
+import { addLora } from "../../src/model/lora.ts";
 import { seededRandom } from "../../src/model/random.ts";
 
 const engine = new Engine({ threads: 2 });
 
-for (const tie of [false, true]) {
-  test(`chunked loss equals the direct loss (tied embeddings: ${tie})`, async () => {
-    const config = parseLlamaConfig({
-      vocabSize: 40,
-      hidden: 16,
-      layers: 2,
-      heads: 4,
-      kvHeads: 2,
-      ffn: 24,
-      tieEmbeddings: tie,
-    });
-    const weights = initLlamaWeights(engine, config, 2);
-    const rand = seededRandom(9);
-    for (const p of llamaParameters(weights)) {
-      if (p.shape.length === 2) p.write(Float32Array.from({ length: p.size }, () => rand() - 0.5));
+interface Case {
+  tie: boolean;
+  bias: boolean;
+  lora: boolean;
+  options: ChunkedLossOptions;
+}
+
+const cases: Case[] = [
+  { tie: false, bias: false, lora: false, options: { chunkRows: 3, checkpoint: false } },
+  { tie: true, bias: false, lora: false, options: { chunkRows: 3, checkpoint: false } },
+  { tie: false, bias: false, lora: false, options: { chunkRows: 3 } },
+  { tie: true, bias: false, lora: false, options: { chunkRows: 4, queryChunk: 2 } },
+  { tie: false, bias: true, lora: false, options: { chunkRows: 5, queryChunk: 3 } },
+  { tie: false, bias: true, lora: true, options: { chunkRows: 3, queryChunk: 2 } },
+  { tie: true, bias: false, lora: true, options: { chunkRows: 7, queryChunk: 4 } },
+];
+
+/** A small model with random values everywhere (LoRA B included, so every gradient is non-zero). */
+function model(c: Case) {
+  const config = parseLlamaConfig({
+    vocabSize: 40,
+    hidden: 16,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    ffn: 24,
+    tieEmbeddings: c.tie,
+    attentionBias: c.bias,
+  });
+  const rand = seededRandom(9);
+  const randomise = (w: LlamaWeights) => {
+    for (const p of llamaParameters(w)) {
+      if (p.shape.length === 2 || c.bias) p.write(Float32Array.from({ length: p.size }, () => rand() - 0.5));
     }
-    const params = llamaParameters(weights);
-    const [B, T] = [2, 5];
+  };
+  let weights = initLlamaWeights(engine, config, 2);
+  randomise(weights);
+  if (c.lora) {
+    const base = frozenCopy(engine, weights);
+    for (const p of llamaParameters(weights)) p.free();
+    weights = addLora(engine, base, { rank: 2, alpha: 4 }, 3);
+    for (const p of trainableParameters(weights)) {
+      p.write(Float32Array.from({ length: p.size }, () => rand() - 0.5));
+    }
+  }
+  return { config, weights, rand };
+}
+
+function assertClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let j = 0; j < got.length; j++) {
+    const diff = Math.abs(got[j] - want[j]);
+    assert.ok(diff <= 1e-5 + 1e-3 * Math.abs(want[j]), `${what}[${j}]: ${got[j]} vs ${want[j]}`);
+  }
+}
+
+for (const c of cases) {
+  const label = `tied ${c.tie}, biases ${c.bias}, LoRA ${c.lora}, ${JSON.stringify(c.options)}`;
+  test(`chunked loss equals the direct loss (${label})`, async () => {
+    const { config, weights, rand } = model(c);
+    const params = trainableParameters(weights);
+    const [B, T] = [2, 7];
     const ids = engine.tensor([B, T], {
       dtype: "i32",
       data: Int32Array.from({ length: B * T }, () => Math.floor(rand() * 40)),
     });
-    const positions = engine.tensor([T], { dtype: "i32", data: [0, 1, 2, 3, 4] });
+    const positions = engine.tensor([T], { dtype: "i32", data: Int32Array.from({ length: T }, (_, i) => i) });
     const targets = Int32Array.from({ length: B * T }, () => Math.floor(rand() * 40));
     const tokenWeights = Float32Array.from({ length: B * T }, () => rand() - 0.3);
 
@@ -55,10 +108,14 @@ for (const tie of [false, true]) {
     const [[loss], lp] = await g.compute();
     g.free();
     const grads = params.map((p) => (p.grad as Tensor).readF32());
+    assert.ok(
+      grads.every((gr) => gr.some((v) => v !== 0)),
+      "every trainable tensor has a gradient",
+    );
 
-    // chunked: 3 rows at a time
+    // chunked
     engine.zeroGrads(params);
-    const chunkWeights = new Map<number, Tensor>();
+    const chunkWeights: Tensor[] = [];
     const r = await chunkedTokenLoss(
       engine,
       config,
@@ -68,10 +125,10 @@ for (const tie of [false, true]) {
         const w = engine.tensor([logProbs.size], {
           data: tokenWeights.subarray(start, start + logProbs.size),
         });
-        chunkWeights.set(start, w);
+        chunkWeights.push(w);
         return cg.neg(cg.sum(cg.mul(logProbs, w)));
       },
-      { chunkRows: 3, entropy: true },
+      { ...c.options, entropy: true },
     );
     assert.equal(r.entropy?.length, B * T);
     assert.ok(
@@ -79,17 +136,12 @@ for (const tie of [false, true]) {
       "entropies within (0, log V]",
     );
     assert.ok(Math.abs(r.loss - loss) < 1e-5, `loss ${r.loss} vs ${loss}`);
-    for (let i = 0; i < lp.length; i++) assert.ok(Math.abs(r.logProbs[i] - lp[i]) < 1e-5, `log-prob ${i}`);
-    for (const [i, p] of params.entries()) {
-      const got = (p.grad as Tensor).readF32();
-      for (let j = 0; j < got.length; j++) {
-        const diff = Math.abs(got[j] - grads[i][j]);
-        assert.ok(
-          diff <= 1e-5 + 1e-3 * Math.abs(grads[i][j]),
-          `${p.name}[${j}]: ${got[j]} vs ${grads[i][j]}`,
-        );
-      }
-    }
-    for (const w of chunkWeights.values()) w.free();
+    assertClose(r.logProbs, lp as Float32Array, "log-prob");
+    for (const [i, p] of params.entries()) assertClose((p.grad as Tensor).readF32(), grads[i], p.name);
+
+    // the log-probs alone, without gradients
+    const scored = await tokenLogProbs(engine, config, weights, { ids, positions, targets }, c.options);
+    assertClose(scored, lp as Float32Array, "scored log-prob");
+    for (const w of chunkWeights) w.free();
   });
 }
