@@ -3,9 +3,36 @@ import type { Command } from "commander";
 import { Engine } from "../engine/index.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { applyChatTemplate } from "../model/chat-template.ts";
-import { loadModel } from "../model/load.ts";
+import { loadModel, namedTensors } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
+import {
+  type DeviceName,
+  decimal,
+  deviceOption,
+  dtypeOption,
+  engineOptions,
+  frozenDType,
+  jsonOption,
+  nonNegativeInteger,
+  positiveInteger,
+  threadsOption,
+  type WeightDType,
+} from "./options.ts";
 import { printResult } from "./output.ts";
+
+interface GenerateFlags {
+  model: string;
+  prompt: string;
+  chat?: boolean;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  threads?: number;
+  device?: DeviceName;
+  dtype?: WeightDType;
+  json?: boolean;
+}
 
 export function register(program: Command): void {
   program
@@ -14,38 +41,44 @@ export function register(program: Command): void {
     .requiredOption("--model <dir>", "model folder (config.json, model.safetensors, tokenizer.json)")
     .requiredOption("--prompt <text>", "prompt text (a user message with --chat)")
     .option("--chat", "apply the model's chat template, with the generation prompt")
-    .option("--max-tokens <n>", "new tokens at most", (v) => Number.parseInt(v, 10), 256)
-    .option("--temperature <t>", "sampling temperature (0: greedy)", Number.parseFloat, 0.7)
-    .option("--top-p <p>", "nucleus sampling", Number.parseFloat, 1)
-    .option("--seed <n>", "random seed", (v) => Number.parseInt(v, 10), 0)
-    .option("--threads <n>", "compute threads (default: all cores)", (v) => Number.parseInt(v, 10))
-    .option("--json", "print one JSON object: prompt_ids, ids, text, logprobs, finish_reason")
-    .action(async (o) => {
-      const engine = new Engine({ threads: o.threads });
-      const model = await loadModel(engine, o.model);
-      const tokenizer = Tokenizer.fromDir(o.model, { eosTokenIds: model.hf.eosTokenIds });
-      const promptIds = o.chat
-        ? applyChatTemplate(tokenizer, [{ role: "user", content: o.prompt }], { addGenerationPrompt: true })
-            .ids
-        : tokenizer.encode(o.prompt);
-      const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
-      const generator = new LocalGenerator(engine, model.config, model.weights, { eosIds }, tokenizer);
-      const [[c]] = await generator.generate([promptIds], {
-        maxTokens: o.maxTokens,
-        temperature: o.temperature,
-        topP: o.topP,
-        seed: o.seed,
-      });
-      printResult(
-        {
-          prompt_ids: Array.from(promptIds),
-          ids: Array.from(c.ids),
-          text: c.text,
-          logprobs: Array.from(c.logprobs),
-          finish_reason: c.finishReason,
-        },
-        o,
-        c.text,
-      );
+    .option("--max-tokens <n>", "new tokens at most", positiveInteger, 256)
+    .option("--temperature <t>", "sampling temperature (0: greedy)", decimal({ min: 0 }), 0.7)
+    .option("--top-p <p>", "nucleus sampling", decimal({ min: 0, max: 1 }), 1)
+    .option("--seed <n>", "random seed", nonNegativeInteger, 0)
+    .addOption(threadsOption())
+    .addOption(deviceOption())
+    .addOption(dtypeOption())
+    .addOption(jsonOption("print one JSON object: prompt_ids, ids, text, logprobs, finish_reason"))
+    .action(async (o: GenerateFlags) => {
+      const engine = new Engine(engineOptions(o));
+      const model = await loadModel(engine, o.model, { dtype: frozenDType(o.dtype) });
+      try {
+        const tokenizer = Tokenizer.fromDir(o.model, { eosTokenIds: model.hf.eosTokenIds });
+        const promptIds = o.chat
+          ? applyChatTemplate(tokenizer, [{ role: "user", content: o.prompt }], { addGenerationPrompt: true })
+              .ids
+          : tokenizer.encode(o.prompt);
+        const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
+        const generator = new LocalGenerator(engine, model.config, model.weights, { eosIds }, tokenizer);
+        const [[c]] = await generator.generate([promptIds], {
+          maxTokens: o.maxTokens,
+          temperature: o.temperature,
+          topP: o.topP,
+          seed: o.seed,
+        });
+        printResult(
+          {
+            prompt_ids: Array.from(promptIds),
+            ids: Array.from(c.ids),
+            text: c.text,
+            logprobs: Array.from(c.logprobs),
+            finish_reason: c.finishReason,
+          },
+          o,
+          c.text,
+        );
+      } finally {
+        for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
+      }
     });
 }

@@ -19,6 +19,9 @@
  * - `--json`: the last line printed is one JSON object (see output.ts).
  */
 import { InvalidArgumentError, Option } from "commander";
+import { type DType, GGML_TYPE } from "../engine/dtype.ts";
+import type { EngineOptions } from "../engine/index.ts";
+import { UsageError } from "./output.ts";
 
 /** Bounds of a numeric flag (inclusive). */
 export interface NumberBounds {
@@ -114,6 +117,27 @@ export function dtypeOption(
   description = "storage of the frozen weight matrices: f32, f16, bf16 or q8_0 (default: f32)",
 ): Option {
   return new Option("--dtype <type>", description).choices(WEIGHT_DTYPES as string[]);
+}
+
+/**
+ * The engine dtype of a --dtype value, checked against the types this engine
+ * stores (so an unsupported one is an error here, never a native failure).
+ */
+export function frozenDType(dtype: WeightDType | undefined): DType | undefined {
+  if (dtype === undefined) return undefined;
+  if (!(dtype in GGML_TYPE))
+    throw new UsageError(
+      `--dtype ${dtype}: this engine does not store ${dtype} weights (it stores ${Object.keys(GGML_TYPE)
+        .filter((t) => t !== "i32")
+        .join(", ")})`,
+    );
+  return dtype as DType;
+}
+
+/** The engine options of --threads and --device. */
+export function engineOptions(o: { threads?: number; device?: DeviceName }): EngineOptions {
+  // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
+  return { threads: o.threads, ...(o.device ? { device: o.device } : {}) } as EngineOptions;
 }
 
 /** `--timeout <seconds>`: a time limit, always in seconds (fractions allowed). */

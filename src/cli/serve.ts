@@ -2,8 +2,32 @@
 import type { Command } from "commander";
 import { ServedModel } from "../serve/served-model.ts";
 import { startServer } from "../serve/server.ts";
+import {
+  type DeviceName,
+  deviceOption,
+  dtypeOption,
+  frozenDType,
+  integer,
+  jsonOption,
+  positiveInteger,
+  threadsOption,
+  type WeightDType,
+} from "./options.ts";
+import { printResult } from "./output.ts";
 
-const int = (v: string) => Number.parseInt(v, 10);
+interface ServeFlags {
+  model: string;
+  port: number;
+  host: string;
+  apiKey?: string;
+  maxBatch: number;
+  context?: number;
+  modelName?: string;
+  threads?: number;
+  device?: DeviceName;
+  dtype?: WeightDType;
+  json?: boolean;
+}
 
 export function register(program: Command): void {
   program
@@ -12,63 +36,76 @@ export function register(program: Command): void {
       "serve a local model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)",
     )
     .requiredOption("--model <dir>", "model folder (config.json, model.safetensors, tokenizer.json)")
-    .option("--port <n>", "port (0: any free one)", int, 8000)
+    .option("--port <n>", "port (0: any free one)", integer({ min: 0, max: 65535 }), 8000)
     .option("--host <host>", "address to listen on (default loopback only)", "127.0.0.1")
     .option("--api-key <key>", "require `Authorization: Bearer <key>` on /v1/*")
-    .option("--max-batch <n>", "sequences decoded together at most", int, 32)
+    .option("--max-batch <n>", "sequences decoded together at most", positiveInteger, 32)
     .option(
       "--context <n>",
       "prompt + completion tokens per sequence at most (default: the model's, up to 4096)",
-      int,
+      integer({ min: 2 }),
     )
     .option("--model-name <name>", "the model id clients see (default: the folder's name)")
-    .option("--threads <n>", "compute threads (default: all cores)", int)
-    .action(
-      async (o: {
-        model: string;
-        port: number;
-        host: string;
-        apiKey?: string;
-        maxBatch: number;
-        context?: number;
-        modelName?: string;
-        threads?: number;
-      }) => {
-        if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1))
-          throw new Error(`--max-batch must be a positive integer, got ${o.maxBatch}`);
-        const model = await ServedModel.load(o.model, {
-          name: o.modelName,
-          threads: o.threads,
-          maxBatch: o.maxBatch,
-          context: o.context,
-        });
-        const server = await startServer(model, { host: o.host, port: o.port, apiKey: o.apiKey });
-        const cacheGb = (model.maxCacheBytes / 2 ** 30).toFixed(2);
-        console.log(
-          `serving ${model.id} at ${server.url}/v1 (context ${model.contextLength}, max batch ${model.maxBatch}, ` +
-            `KV cache up to ${cacheGb} GiB${o.apiKey ? ", API key required" : ""})`,
+    .addOption(threadsOption())
+    .addOption(deviceOption())
+    .addOption(dtypeOption())
+    .addOption(
+      jsonOption("print one JSON line once listening (url, model, context, max_batch); logs go to stderr"),
+    )
+    .action(async (o: ServeFlags) => {
+      const model = await ServedModel.load(o.model, {
+        name: o.modelName,
+        threads: o.threads,
+        device: o.device,
+        dtype: frozenDType(o.dtype),
+        maxBatch: o.maxBatch,
+        context: o.context,
+      });
+      const server = await startServer(model, { host: o.host, port: o.port, apiKey: o.apiKey }).catch(
+        async (err) => {
+          await model.dispose();
+          throw err;
+        },
+      );
+      const cacheGiB = model.maxCacheBytes / 2 ** 30;
+      printResult(
+        {
+          url: server.url,
+          api_url: `${server.url}/v1`,
+          model: model.id,
+          context: model.contextLength,
+          max_batch: model.maxBatch,
+          kv_cache_max_gib: Math.round(cacheGiB * 100) / 100,
+          api_key_required: o.apiKey !== undefined,
+        },
+        o,
+        `serving ${model.id} at ${server.url}/v1 (context ${model.contextLength}, max batch ${model.maxBatch}, ` +
+          `KV cache up to ${cacheGiB.toFixed(2)} GiB${o.apiKey ? ", API key required" : ""})`,
+      );
+      if (!o.apiKey && !isLoopback(o.host))
+        console.error(
+          `warning: listening on ${o.host} without --api-key: anyone who can reach it may use it`,
         );
-        if (!o.apiKey && !isLoopback(o.host))
-          console.warn(
-            `warning: listening on ${o.host} without --api-key: anyone who can reach it may use it`,
-          );
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          console.log(`${signal}: stopping`);
-          server.close().then(
+      // Ctrl-C or SIGTERM: stop listening, end open connections, free the model, exit 0.
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.error(`${signal}: stopping`);
+        server
+          .close()
+          .then(() => model.dispose())
+          .then(
             () => process.exit(0),
             (err) => {
               console.error(err);
               process.exit(1);
             },
           );
-        };
-        process.once("SIGINT", () => stop("SIGINT"));
-        process.once("SIGTERM", () => stop("SIGTERM"));
-      },
-    );
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
 }
 
 function isLoopback(host: string): boolean {

@@ -4,11 +4,12 @@
  * the server shares.
  */
 import { basename, resolve } from "node:path";
-import { Engine } from "../engine/index.ts";
+import type { DType } from "../engine/dtype.ts";
+import { Engine, type EngineOptions } from "../engine/index.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
 import { headDim } from "../model/llama.ts";
-import { loadModel } from "../model/load.ts";
+import { type LoadedModel, loadModel, namedTensors } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 
 /** How to load and run the served model. */
@@ -17,6 +18,10 @@ export interface ServedModelOptions {
   name?: string;
   /** Compute threads (default: all cores). */
   threads?: number;
+  /** The engine's device: "cpu" (default), "vulkan:0", "cuda:0", "metal", "auto". */
+  device?: string;
+  /** Storage of the frozen weight matrices: f32 (default), or f16/bf16 to halve memory. */
+  dtype?: DType;
   /** Sequences decoded together at most (default 32). */
   maxBatch?: number;
   /** Prompt + completion tokens of one sequence at most (default: the model's context, up to 4096). */
@@ -26,7 +31,13 @@ export interface ServedModelOptions {
 /** Context length used when the model's is larger and none is given (keeps the KV cache bounded). */
 export const DEFAULT_CONTEXT = 4096;
 
+/**
+ * A loaded model the server generates with. Release it with `dispose()` (or
+ * `await using`) once the server has closed; generating afterwards throws.
+ */
 export class ServedModel {
+  #disposed = false;
+
   private constructor(
     /** The model id clients see. */
     readonly id: string,
@@ -37,18 +48,31 @@ export class ServedModel {
     readonly contextLength: number,
     /** Seconds since the epoch when the model was loaded (the `created` of /v1/models). */
     readonly created: number,
+    /** The loaded weights (freed by dispose). */
+    private readonly model: LoadedModel,
   ) {}
 
   /** Loads a Hugging Face model folder (config.json, safetensors, tokenizer.json). */
   static async load(dir: string, options: ServedModelOptions = {}): Promise<ServedModel> {
-    const engine = new Engine({ threads: options.threads });
-    const model = await loadModel(engine, dir);
+    // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
+    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
+    const model = await loadModel(engine, dir, { dtype: options.dtype });
+    try {
+      return ServedModel.#start(dir, engine, model, options);
+    } catch (err) {
+      freeWeights(model);
+      throw err;
+    }
+  }
+
+  /** The server's side of a loaded model: tokenizer, context length and the shared generator. */
+  static #start(dir: string, engine: Engine, model: LoadedModel, options: ServedModelOptions): ServedModel {
     const tokenizer = Tokenizer.fromDir(dir, { eosTokenIds: model.hf.eosTokenIds });
     const maxPositions = model.hf.maxPositions;
     const context = options.context ?? Math.min(maxPositions, DEFAULT_CONTEXT);
     if (!(Number.isInteger(context) && context > 1 && context <= maxPositions))
       throw new Error(
-        `serve: --context must be an integer in [2, ${maxPositions}] (the model's), got ${context}`,
+        `serve: the context must be an integer in [2, ${maxPositions}] (the model's), got ${context}`,
       );
     const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
     const generator = new LocalGenerator(
@@ -59,7 +83,22 @@ export class ServedModel {
       tokenizer,
     );
     const id = options.name ?? basename(resolve(dir));
-    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000));
+    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000), model);
+  }
+
+  /**
+   * Stops the generator (sequences still running are rejected, its KV cache is freed), then frees
+   * the weights. Later requests are rejected by the generator. Calling it again does nothing.
+   */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.generator.dispose();
+    freeWeights(this.model);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
   get vocabSize(): number {
@@ -96,4 +135,8 @@ export class ServedModel {
   tokenText(id: number): string {
     return this.tokenizer.idToToken(id) === undefined ? "" : this.tokenizer.decode(Int32Array.of(id));
   }
+}
+
+function freeWeights(model: LoadedModel): void {
+  for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
 }

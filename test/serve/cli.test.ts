@@ -58,5 +58,5 @@ test("reasonrl serve prints its URL, serves with the API key, and exits 0 on SIG
     child.kill("SIGTERM");
   }
   assert.equal(await exited, 0, stderr);
-  assert.match(stdout, /SIGTERM: stopping/);
+  assert.match(stderr, /SIGTERM: stopping/);
 });

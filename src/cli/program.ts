@@ -1,0 +1,37 @@
+/**
+ * The `reasonrl` program: every subcommand, wired together. Each subcommand
+ * lives in its own file and exports a `register(program)` function; a new
+ * subcommand is registered here (test/cli/json-contract.test.ts then checks
+ * it keeps the --json contract).
+ */
+import { Command } from "commander";
+import { register as registerBench } from "./bench.ts";
+import { register as registerData } from "./data.ts";
+import { register as registerDemo } from "./demo.ts";
+import { register as registerEval } from "./eval.ts";
+import { register as registerExport } from "./export.ts";
+import { register as registerGenerate } from "./generate.ts";
+import { register as registerModel } from "./model.ts";
+import { register as registerServe } from "./serve.ts";
+import { register as registerTrain } from "./train.ts";
+import { register as registerVerify } from "./verify.ts";
+
+/** A fresh `reasonrl` program (commands, options, help), not yet parsed. */
+export function createProgram(): Command {
+  const program = new Command()
+    .name("reasonrl")
+    .description("GRPO reinforcement learning of reasoning in small language models")
+    .version("0.1.0")
+    .showHelpAfterError();
+  registerBench(program);
+  registerData(program);
+  registerDemo(program);
+  registerTrain(program);
+  registerVerify(program);
+  registerModel(program);
+  registerGenerate(program);
+  registerExport(program);
+  registerEval(program);
+  registerServe(program);
+  return program;
+}
