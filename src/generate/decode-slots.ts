@@ -2,43 +2,50 @@
  * The engine side of continuous batching: a KV cache of sequence slots that
  * sequences enter (prefill) and leave between decoding steps, and the step
  * graphs over it. The scheduler (scheduler.ts) decides who sits where; this
- * file only runs the graphs.
+ * file only runs the graphs. It is the only decode loop's engine: the server's
+ * requests and LocalGenerator.generate (GRPO's rollouts) both run here.
  *
- * - The cache grows on demand (more slots, more positions per slot), keeping
- *   what it holds, up to the limits; it is freed when the scheduler is idle.
+ * - The cache grows on demand, keeping what it holds: more slots as sequences
+ *   are seated, more positions per slot as the longest sequence lengthens
+ *   (blocks of 64 positions, at least half again what it had, never past what
+ *   the seated sequences can reach), so memory follows the tokens generated,
+ *   not prompt + max tokens up front. It is freed when the scheduler is idle.
  * - A decode step runs over slots [0, span): occupied slots advance their
  *   sequence by one token; free slots inside the span compute a dummy token at
  *   position 0 of their own slot (harmless: a sequence entering a slot
  *   prefills positions 0.. before it reads any of them).
  * - A step returns one of two things. "probs": each row's next-token
- *   probabilities, softmax(logits / T) with the row's own temperature, for
- *   JavaScript to sample from. "argmax": only each row's most likely token,
- *   when every row decodes greedily and nobody asked for log-probs; the
- *   softmax over the vocabulary and copying B x V floats out of the graph are
- *   then skipped: a B = 64 step of the 23.5M bench model (V 151,669) takes
- *   46-60 ms so, 100-113 ms with probabilities (2 cores).
- * - Per-row temperature: each row's final hidden state is multiplied by a
- *   [B, 1, 1] input of 1 / T (1 for greedy rows) before the output
- *   projection, which scales that row's logits. One graph thus serves a batch
- *   of mixed temperatures; grouping rows by temperature would cost a pass
- *   through the model per group. Scaling the [B, V] logits instead added
- *   ~35 ms per step at B = 64 (ggml's broadcast multiply goes element by
- *   element); scaling the [B, C] hidden state costs nothing measurable (a
- *   step with probabilities: 100-113 ms scaled, 101-111 ms unscaled). A
- *   scale of 1 is exact, so greedy and temperature-1 rows compute what
- *   LocalGenerator.generate computes (batches of other shapes round
- *   differently, ~1e-6 in log-probs); other temperatures differ by rounding.
+ *   probabilities, softmax(logits / T), for JavaScript to sample from.
+ *   "argmax": only each row's most likely token, when every row decodes
+ *   greedily and nobody asked for log-probs; the softmax over the vocabulary
+ *   and copying B x V floats out of the graph are then skipped: a B = 64 step
+ *   of the 23.5M bench model (V 151,669) takes 46-60 ms so, 100-113 ms with
+ *   probabilities (2 cores).
+ * - Temperatures: when every row of a step has the same temperature (always,
+ *   in GRPO's rollouts), the softmax scales the logits by 1 / T itself. When
+ *   rows differ (a server's mixed requests), each row's final hidden state is
+ *   multiplied by a [B, 1, 1] input of 1 / T before the output projection,
+ *   which scales that row's logits: one graph serves the mixed batch (grouping
+ *   rows by temperature would cost a pass through the model per group;
+ *   scaling the [B, V] logits instead added ~35 ms per step at B = 64, ggml's
+ *   broadcast multiply going element by element, while scaling [B, C] costs
+ *   nothing measurable). The two round differently (~1e-7 relative in the
+ *   probabilities), so a sequence's probabilities can differ in the last bits
+ *   between a uniform and a mixed batch; so can they between batches of other
+ *   sizes (matrix products of 32 rows or more go to BLAS).
  */
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
-import { CachedInputs, type CachedStep, cachedLogits, KvCache } from "../model/kv-cache.ts";
-import { headDim, type LlamaConfig, type LlamaWeights } from "../model/llama.ts";
+import { CachedInputs, type CachedStep, cachedLogits, KvCache, type KvDtype } from "../model/kv-cache.ts";
+import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 
-/** How large the cache may grow. */
+/** How large the cache may grow, and how it stores keys and values. */
 export interface SlotLimits {
   /** Sequences decoded together at most. */
   maxSlots: number;
   /** Positions per slot at most (prompt + completion). */
   maxPositions: number;
+  /** Storage type of the cache. */
+  dtype: KvDtype;
 }
 
 /** One occupied row of a decode step: the token to feed and the position it takes. */
@@ -52,6 +59,12 @@ export interface DecodeRow {
  * greedy steps, only the most likely token (the last one on exact ties: ggml's argmax).
  */
 export type StepOutput = { kind: "probs"; probs: Float32Array } | { kind: "argmax"; argmax: Int32Array };
+
+/**
+ * What a step graph returns: the argmax, or probabilities with one logit scale for every row
+ * (`scale`), or with a scale per row (`scale: "rows"`, a [B, 1, 1] input).
+ */
+type Output = { kind: "argmax" } | { kind: "probs"; scale: number | "rows" };
 
 /** Prompt tokens (padding included) prefilled in one graph at most. */
 const PREFILL_TOKENS = 4096;
@@ -80,11 +93,18 @@ export class DecodeSlots {
     return this.#cache?.capacity ?? 0;
   }
 
+  /** Bytes the cache holds now. */
+  get cacheBytes(): number {
+    return this.#cache?.bytes ?? 0;
+  }
+
   /**
    * Makes the cache hold at least `slots` slots of `positions` positions, keeping its contents.
-   * It grows geometrically (and positions in buckets of 64), so arrivals one by one cost few copies.
+   * Slots grow geometrically; positions by at least half again, in blocks of 64, but never past
+   * `reach` (the most positions the seated sequences can use), so arrivals one by one and sequences
+   * lengthening token by token cost few copies.
    */
-  reserve(slots: number, positions: number): void {
+  reserve(slots: number, positions: number, reach = this.limits.maxPositions): void {
     const { maxSlots, maxPositions } = this.limits;
     if (slots > maxSlots || positions > maxPositions) {
       throw new Error(
@@ -93,21 +113,20 @@ export class DecodeSlots {
     }
     const old = this.#cache;
     if (old && old.batch >= slots && old.capacity >= positions) return;
-    const grow = (have: number, need: number, max: number, step: number) =>
-      have >= need ? have : Math.min(max, Math.ceil(Math.max(need, 2 * have) / step) * step);
-    const cache = new KvCache(
-      this.engine,
-      this.config,
-      grow(old?.batch ?? 0, slots, maxSlots, 1),
-      grow(old?.capacity ?? 0, positions, maxPositions, POSITION_BUCKET),
-    );
-    if (old) {
-      copyCache(old, cache, this.config);
-      old.free();
-    }
+    // slots: doubling, up to maxSlots
+    const batch =
+      old && old.batch >= slots ? old.batch : Math.min(maxSlots, Math.max(slots, 2 * (old?.batch ?? 0)));
+    // positions: half again, but not past what the seated sequences reach, in whole buckets (so the
+    // keys a decode step reads, a whole bucket, never depend on who else is seated)
+    const have = old?.capacity ?? 0;
+    const want =
+      have >= positions ? have : Math.max(positions, Math.min(Math.max(reach, positions), 1.5 * have));
+    const capacity = Math.min(maxPositions, Math.ceil(want / POSITION_BUCKET) * POSITION_BUCKET);
+    // graphs read the cache's tensors, which growing replaces
     this.#decode?.free();
     this.#decode = null;
-    this.#cache = cache;
+    if (old) old.grow(batch, capacity);
+    else this.#cache = new KvCache(this.engine, this.config, batch, capacity, this.limits.dtype);
   }
 
   /**
@@ -140,12 +159,10 @@ export class DecodeSlots {
         for (let t = 0; t < T; t++) positions[b * T + t] = t;
       }
       const lengths = Int32Array.from(group, (p) => p.length);
-      const step = new ScaledStep(this, cache, slot + start, B, T, T, scales !== null);
+      const rowScales = scales?.subarray(start, end) ?? null;
+      const step = new ScaledStep(this, cache, slot + start, B, T, T, outputOf(rowScales));
       try {
-        const out = await step.run(
-          { slot: slot + start, B, T, ids, positions, used: T, lengths },
-          scales?.subarray(start, end) ?? null,
-        );
+        const out = await step.run({ slot: slot + start, B, T, ids, positions, used: T, lengths }, rowScales);
         if (out.kind === "probs") probs.set(out.probs, start * V);
         else argmax.set(out.argmax, start);
       } finally {
@@ -168,11 +185,12 @@ export class DecodeSlots {
     const used = Math.max(...positions) + 1;
     const cache = this.#need(B, used);
     const bucket = Math.min(cache.capacity, Math.ceil(used / POSITION_BUCKET) * POSITION_BUCKET);
+    const output = outputOf(scales);
     let step = this.#decode;
-    if (!step || step.inputs.B !== B || step.inputs.used !== bucket || step.probs !== (scales !== null)) {
+    if (!step || step.inputs.B !== B || step.inputs.used !== bucket || !sameOutput(step.output, output)) {
       this.#decode?.free();
       this.#decode = null;
-      step = new ScaledStep(this, cache, 0, B, 1, bucket, scales !== null);
+      step = new ScaledStep(this, cache, 0, B, 1, bucket, output);
       this.#decode = step;
     }
     return step.run({ slot: 0, B, T: 1, ids, positions, used }, scales);
@@ -199,9 +217,21 @@ export class DecodeSlots {
   }
 }
 
+/** The output a step with these row scales needs (null: argmax). */
+function outputOf(scales: Float32Array | null): Output {
+  if (!scales) return { kind: "argmax" };
+  return scales.every((s) => s === scales[0])
+    ? { kind: "probs", scale: scales[0] }
+    : { kind: "probs", scale: "rows" };
+}
+
+function sameOutput(a: Output, b: Output): boolean {
+  return a.kind === "argmax" ? b.kind === "argmax" : b.kind === "probs" && a.scale === b.scale;
+}
+
 /**
- * A step graph over persistent inputs (tokens, positions, mask, and per-row scales when it returns
- * probabilities), computed again and again.
+ * A step graph over persistent inputs (tokens, positions, mask, and per-row scales when its rows'
+ * temperatures differ), computed again and again.
  */
 class ScaledStep {
   readonly inputs: CachedInputs;
@@ -215,19 +245,19 @@ class ScaledStep {
     B: number,
     T: number,
     used: number,
-    /** Return probabilities (else the argmax of the logits). */
-    readonly probs: boolean,
+    readonly output: Output,
   ) {
     const { engine, config, weights } = slots;
     this.inputs = new CachedInputs(engine, cache, slot, B, T, used);
-    this.#scales = probs ? engine.tensor([B, 1, 1], { name: "row scales" }) : null;
+    const perRow = output.kind === "probs" && output.scale === "rows";
+    this.#scales = perRow ? engine.tensor([B, 1, 1], { name: "row scales" }) : null;
     let g: Graph | null = null;
     try {
       g = engine.graph({ name: T === 1 ? "batched decode step" : "batched prefill" });
-      const scale = this.#scales ?? undefined;
-      const logits = cachedLogits(g, config, weights, cache, this.inputs, true, scale); // [B, 1, V]
+      const logits = cachedLogits(g, config, weights, cache, this.inputs, true, this.#scales ?? undefined); // [B, 1, V]
       const rows = g.reshape(logits, [B, config.vocabSize]); // [B, V]
-      g.build({ outputs: [probs ? g.softmax(rows) : g.argmax(rows)] });
+      const scale = output.kind === "probs" && output.scale !== "rows" ? output.scale : 1;
+      g.build({ outputs: [output.kind === "probs" ? g.softmax(rows, { scale }) : g.argmax(rows)] }); // [B, V] or [B]
     } catch (err) {
       g?.free();
       this.inputs.free();
@@ -240,11 +270,11 @@ class ScaledStep {
   async run(step: CachedStep, scales: Float32Array | null): Promise<StepOutput> {
     this.inputs.write(step);
     if (this.#scales) {
-      if (!scales) throw new Error("decode slots: a probabilities step needs its row scales");
+      if (!scales) throw new Error("decode slots: a step with per-row temperatures needs its row scales");
       this.#scales.write(scales);
     }
     const [out] = await this.#graph.compute();
-    return this.probs
+    return this.output.kind === "probs"
       ? { kind: "probs", probs: out as Float32Array }
       : { kind: "argmax", argmax: out as Int32Array };
   }
@@ -253,24 +283,5 @@ class ScaledStep {
     this.#graph.free();
     this.inputs.free();
     this.#scales?.free();
-  }
-}
-
-/** Copies every slot's keys and values from a cache into a larger one (host memory, f32). */
-function copyCache(from: KvCache, to: KvCache, config: LlamaConfig): void {
-  const D = headDim(config);
-  const heads = from.batch * config.kvHeads; // (slot, kv head) pairs held by `from`
-  const [S, S2] = [from.capacity, to.capacity];
-  for (let l = 0; l < config.layers; l++) {
-    // keys: per (slot, head), S rows of D
-    const keys = from.keys[l].view() as Float32Array;
-    const newKeys = new Float32Array(to.keys[l].size);
-    for (let h = 0; h < heads; h++) newKeys.set(keys.subarray(h * S * D, (h + 1) * S * D), h * S2 * D);
-    to.keys[l].write(newKeys);
-    // values (transposed): per (slot, head, dim), a row of S positions
-    const values = from.values[l].view() as Float32Array;
-    const newValues = new Float32Array(to.values[l].size);
-    for (let r = 0; r < heads * D; r++) newValues.set(values.subarray(r * S, (r + 1) * S), r * S2);
-    to.values[l].write(newValues);
   }
 }

@@ -18,12 +18,16 @@
  * samples (sampling.ts), as LocalGenerator.generate does.
  *
  * A request arriving while a step computes joins at the next step, not after
- * the whole batch: that is what makes concurrent clients share the engine. An
- * engine error fails the sequences seated at that moment (their promises
- * reject) and the loop goes on with the ones still waiting.
+ * the whole batch: that is what makes concurrent clients share the engine, and
+ * what keeps a GRPO batch of G x prompts from waiting for its longest
+ * completion (LocalGenerator.generate submits every sequence here). An engine
+ * error fails the sequences seated at that moment (their promises reject) and
+ * the loop goes on with the ones still waiting. dispose() ends the loop,
+ * rejects every sequence still held, and frees the cache.
  */
 import { z } from "zod";
 import type { Engine } from "../engine/index.ts";
+import type { KvDtype } from "../model/kv-cache.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import { IncrementalDecoder, type Tokenizer } from "../model/tokenizer.ts";
 import { DecodeSlots, type StepOutput } from "./decode-slots.ts";
@@ -82,6 +86,8 @@ export interface SchedulerOptions {
   eosIds: readonly number[];
   /** Needed for text (and so for stop strings); without it, texts are "". */
   tokenizer?: Tokenizer;
+  /** Storage type of the KV cache. */
+  kvDtype: KvDtype;
 }
 
 /** Counters, for tests and monitoring. */
@@ -92,6 +98,9 @@ export interface SchedulerStats {
   steps: number;
   /** Tokens generated so far. */
   tokens: number;
+  /** Bytes the KV cache holds now, and the most it has held. */
+  cacheBytes: number;
+  peakCacheBytes: number;
 }
 
 /** A submitted sequence while the scheduler holds it. */
@@ -120,6 +129,9 @@ export class GenerationScheduler {
   #loop: Promise<void> | null = null;
   #steps = 0;
   #tokens = 0;
+  #peakCacheBytes = 0;
+  /** Set by dispose(): the error every later call throws and every held sequence rejects with. */
+  #disposed: Error | null = null;
 
   constructor(engine: Engine, config: LlamaConfig, weights: LlamaWeights, options: SchedulerOptions) {
     this.#options = options;
@@ -127,12 +139,14 @@ export class GenerationScheduler {
     this.#slots = new DecodeSlots(engine, config, weights, {
       maxSlots: options.maxBatch,
       maxPositions: options.maxPositions,
+      dtype: options.kvDtype,
     });
   }
 
   /** Queues a sequence; resolves when it finishes. Invalid requests reject at once. */
   submit(request: SequenceRequest): Promise<SequenceResult> {
     return new Promise((resolve, reject) => {
+      if (this.#disposed) throw this.#disposed;
       const options = SequenceOptions.parse(request.options ?? {});
       this.#check(request.prompt, options);
       const { tokenizer } = this.#options;
@@ -171,12 +185,33 @@ export class GenerationScheduler {
       running: this.#seated.filter((s) => s !== null).length,
       steps: this.#steps,
       tokens: this.#tokens,
+      cacheBytes: this.#slots.cacheBytes,
+      peakCacheBytes: this.#peakCacheBytes,
     };
   }
 
   /** Resolves when nothing is waiting or running. */
   async idle(): Promise<void> {
     while (this.#loop) await this.#loop;
+  }
+
+  /**
+   * Stops the loop after the step computing now, rejects every sequence waiting or running with an
+   * error saying so, and frees the KV cache. Later submits throw. Idempotent.
+   */
+  async dispose(): Promise<void> {
+    if (!this.#disposed) {
+      this.#disposed = new Error("generate: the generator was disposed");
+      const held = [...this.#waiting.splice(0), ...this.#seated];
+      this.#seated = [];
+      for (const s of held) s?.reject(this.#disposed);
+    }
+    await this.idle();
+    this.#slots.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
   #check(prompt: Int32Array, o: SequenceOptions): void {
@@ -201,7 +236,7 @@ export class GenerationScheduler {
       .catch((err) => this.#failAll(err)) // a bug of the loop itself: fail what it holds, stay up
       .finally(() => {
         this.#loop = null;
-        if (this.#waiting.length > 0) this.#kick(); // arrived while the loop was ending
+        if (this.#waiting.length > 0 && !this.#disposed) this.#kick(); // arrived while the loop was ending
       });
   }
 
@@ -229,7 +264,7 @@ export class GenerationScheduler {
   async #run(): Promise<void> {
     // Let the sequences submitted in the same turn of the event loop enter together.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.#waiting.length > 0 || this.#seated.length > 0) {
+    while (!this.#disposed && (this.#waiting.length > 0 || this.#seated.length > 0)) {
       try {
         this.#leave();
         const entering = this.#seat();
@@ -259,8 +294,9 @@ export class GenerationScheduler {
       entering.push({ live, slot });
     }
     if (entering.length > 0) {
-      const need = Math.max(...entering.map(({ live }) => live.prompt.length + live.options.maxTokens));
-      this.#slots.reserve(this.#seated.length, need);
+      // room for the prompts now; positions are added as the sequences lengthen (#step)
+      const prompts = Math.max(...entering.map(({ live }) => live.prompt.length));
+      this.#reserve(prompts);
     }
     return entering;
   }
@@ -275,8 +311,9 @@ export class GenerationScheduler {
       const out = await this.#slots.prefill(
         entering[start].slot,
         run.map((s) => s.prompt),
-        run.some(needsProbs) ? Float32Array.from(run, (s) => scaleOf(s.options)) : null,
+        run.some(needsProbs) ? Float32Array.from(run, (s) => scaleOf(s.options, run)) : null,
       );
+      if (this.#disposed) return; // its sequences were rejected meanwhile
       for (const [i, s] of run.entries()) this.#accept(s, out, i);
       start = end;
     }
@@ -289,13 +326,25 @@ export class GenerationScheduler {
       s ? { token: s.ids[s.ids.length - 1], position: s.prompt.length + s.ids.length - 1 } : null,
     );
     const scales = seated.some((s) => s !== null && needsProbs(s))
-      ? Float32Array.from(seated, (s) => (s ? scaleOf(s.options) : 1))
+      ? Float32Array.from(seated, (s) => scaleOf(s?.options ?? null, seated))
       : null;
+    this.#reserve(Math.max(...rows.map((r) => (r?.position ?? 0) + 1)));
     const out = await this.#slots.decode(rows, scales);
+    if (this.#disposed) return; // its sequences were rejected meanwhile
     this.#steps++;
     seated.forEach((s, b) => {
       if (s && s.finish === null && s.aborted === undefined) this.#accept(s, out, b);
     });
+  }
+
+  /**
+   * Makes the cache hold every seated slot and `positions` positions per slot, growing it toward
+   * what the seated sequences can reach (prompt + max tokens) at most.
+   */
+  #reserve(positions: number): void {
+    const reach = Math.max(...this.#seated.map((s) => (s ? s.prompt.length + s.options.maxTokens : 0)));
+    this.#slots.reserve(this.#seated.length, positions, reach);
+    this.#peakCacheBytes = Math.max(this.#peakCacheBytes, this.#slots.cacheBytes);
   }
 
   /** Takes the next token of `s` from row `b` of a step, applies the stop rules and reports it. */
@@ -370,9 +419,14 @@ function needsProbs(s: Live): boolean {
   return s.options.temperature > 0 || s.options.logprobs || s.options.topLogprobs > 0;
 }
 
-/** The logit scale of a sequence's row: 1 / temperature, or 1 for greedy decoding. */
-function scaleOf(o: SequenceOptions): number {
-  return o.temperature > 0 ? 1 / o.temperature : 1;
+/**
+ * The logit scale of a row of a step over `rows`: 1 / temperature, or 1 for greedy decoding. A free
+ * slot (null) takes the scale of the step's first sequence, so that a step whose sequences share a
+ * temperature scales all its rows alike (decode-slots.ts: one softmax scale, no per-row scales).
+ */
+function scaleOf(o: SequenceOptions | null, rows: ReadonlyArray<Live | null>): number {
+  const options = o ?? rows.find((s) => s !== null)?.options;
+  return options && options.temperature > 0 ? 1 / options.temperature : 1;
 }
 
 /** The error an aborted sequence's promise rejects with. */

@@ -8,7 +8,7 @@
  * stored as rows of one element, so attention's second product reads them
  * without a copy. (B slots, Hkv kv heads, S capacity, D head dim.)
  */
-import type { DType, Engine, Graph, Tensor } from "../engine/index.ts";
+import type { Engine, Graph, Tensor } from "../engine/index.ts";
 import {
   headDim,
   heads,
@@ -20,32 +20,126 @@ import {
   rmsNorm,
 } from "./llama.ts";
 
+/** Storage types of a KV cache. */
+export type KvDtype = "f32" | "f16";
+
+/**
+ * The cache type that suits a model: f16 when its weights are already f16/bf16 (the model computes at
+ * half precision anyway, as llama.cpp's default f16 cache does), f32 for f32 weights, so a policy being
+ * trained samples with the same numbers its f32 training graph recomputes (GRPO's log-prob ratios).
+ */
+export function defaultKvDtype(weights: LlamaWeights): KvDtype {
+  const dtype = weights.layers[0]?.wq.dtype ?? weights.embed.dtype;
+  return dtype === "f16" || dtype === "bf16" ? "f16" : "f32";
+}
+
 export class KvCache {
-  /** Per layer: keys as rows [B*Hkv*S, D]. */
+  /** Per layer: keys as rows [B*Hkv*S, D]. Replaced (not resized) by grow(). */
   readonly keys: Tensor[];
-  /** Per layer: values transposed, as one-element rows [B*Hkv*D*S, 1]. */
+  /** Per layer: values transposed, as one-element rows [B*Hkv*D*S, 1]. Replaced by grow(). */
   readonly values: Tensor[];
+  #batch: number;
+  #capacity: number;
+  readonly #engine: Engine;
 
   constructor(
     engine: Engine,
     readonly config: LlamaConfig,
-    readonly batch: number,
-    readonly capacity: number,
-    dtype: DType = "f32",
+    batch: number,
+    capacity: number,
+    readonly dtype: KvDtype = "f32",
   ) {
-    const D = headDim(config);
-    const rows = batch * config.kvHeads * capacity;
-    this.keys = Array.from({ length: config.layers }, (_, l) =>
-      engine.tensor([rows, D], { dtype, name: `kv cache keys ${l}` }),
-    );
-    this.values = Array.from({ length: config.layers }, (_, l) =>
-      engine.tensor([rows * D, 1], { dtype, name: `kv cache values ${l}` }),
-    );
+    if (!(Number.isInteger(batch) && batch > 0 && Number.isInteger(capacity) && capacity > 0)) {
+      throw new Error(`kv cache: ${batch} slots of ${capacity} positions: both must be positive integers`);
+    }
+    this.#engine = engine;
+    this.#batch = batch;
+    this.#capacity = capacity;
+    this.keys = [];
+    this.values = [];
+    try {
+      for (let l = 0; l < config.layers; l++) {
+        this.keys.push(this.#keysTensor(l, batch, capacity));
+        this.values.push(this.#valuesTensor(l, batch, capacity));
+      }
+    } catch (err) {
+      this.free();
+      throw err;
+    }
+  }
+
+  /** Sequence slots (B). */
+  get batch(): number {
+    return this.#batch;
+  }
+
+  /** Positions per slot (S). */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Bytes the cache holds: layers x 2 x B x Hkv x S x D elements. */
+  get bytes(): number {
+    const elements = 2 * this.config.layers * this.#batch * this.config.kvHeads * this.#capacity;
+    return elements * headDim(this.config) * (this.dtype === "f16" ? 2 : 4);
+  }
+
+  /**
+   * Enlarges the cache to `batch` slots of `capacity` positions (neither may shrink), keeping every
+   * slot's keys and values at their positions. Layer by layer: each new layer is allocated and filled
+   * before the old one is freed, so the memory held peaks at the new size plus one old layer. Graphs
+   * built over the old tensors must be freed first (they read the tensors this replaces).
+   */
+  grow(batch: number, capacity: number): void {
+    const [B, S] = [this.#batch, this.#capacity];
+    if (batch < B || capacity < S) {
+      throw new Error(`kv cache: cannot shrink ${B} slots of ${S} positions to ${batch} of ${capacity}`);
+    }
+    if (batch === B && capacity === S) return;
+    const D = headDim(this.config);
+    const heads = B * this.config.kvHeads; // (slot, kv head) pairs held now
+    for (let l = 0; l < this.config.layers; l++) {
+      // keys: per (slot, head), S rows of D -> capacity rows of D
+      const keys = this.#keysTensor(l, batch, capacity);
+      keys.write(spread(this.keys[l].readF32(), heads, S * D, capacity * D, keys.size));
+      this.keys[l].free();
+      this.keys[l] = keys;
+      // values (transposed): per (slot, head, dim), a row of S positions -> a row of capacity
+      const values = this.#valuesTensor(l, batch, capacity);
+      values.write(spread(this.values[l].readF32(), heads * D, S, capacity, values.size));
+      this.values[l].free();
+      this.values[l] = values;
+    }
+    this.#batch = batch;
+    this.#capacity = capacity;
   }
 
   free(): void {
     for (const t of [...this.keys, ...this.values]) t.free();
   }
+
+  #keysTensor(layer: number, batch: number, capacity: number): Tensor {
+    const rows = batch * this.config.kvHeads * capacity;
+    return this.#engine.tensor([rows, headDim(this.config)], {
+      dtype: this.dtype,
+      name: `kv cache keys ${layer}`,
+    });
+  }
+
+  #valuesTensor(layer: number, batch: number, capacity: number): Tensor {
+    const rows = batch * this.config.kvHeads * capacity;
+    return this.#engine.tensor([rows * headDim(this.config), 1], {
+      dtype: this.dtype,
+      name: `kv cache values ${layer}`,
+    });
+  }
+}
+
+/** `count` runs of `from` values, each moved to a run of `to` (zeros after it), in an array of `size`. */
+function spread(src: Float32Array, count: number, from: number, to: number, size: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let r = 0; r < count; r++) out.set(src.subarray(r * from, (r + 1) * from), r * to);
+  return out;
 }
 
 /** Host-side description of one cached forward step over `B` consecutive slots. */

@@ -84,6 +84,8 @@ describe("continuous batching", () => {
       running: 0,
       steps: gen.stats().steps,
       tokens: gen.stats().tokens,
+      cacheBytes: 0, // freed once idle
+      peakCacheBytes: gen.stats().peakCacheBytes,
     });
     // per-request extras: no log-probs when not asked for (greedy rows then skip the softmax), top tokens
     assert.ok(together[4][0].logprobs.every(Number.isNaN));
