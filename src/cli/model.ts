@@ -1,12 +1,17 @@
 /** `reasonrl model ...`: make and check model folders (Hugging Face layout). */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { type ModelConfigInput, modelConfig } from "../model/hf-config.ts";
 import { checkModelDir, formatTensorDiff, parameterCount } from "../model/model-dir.ts";
 import { createRandomModelDir } from "../model/model-dir-init.ts";
+import type { FloatDType } from "../model/safetensors-dtype.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
+import { decimal, integer, positiveInteger } from "./options.ts";
 import { fail, printResult } from "./output.ts";
 
-const int = (v: string) => Number.parseInt(v, 10);
+const int = positiveInteger;
+
+/** The stored dtype of `model init --dtype`. */
+const STORED: Record<string, FloatDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
 
 export function register(program: Command): void {
   const model = program.command("model").description("make and check model folders");
@@ -25,7 +30,17 @@ export function register(program: Command): void {
     .requiredOption("--ffn <n>", "MLP width", int)
     .option("--head-dim <n>", "per-head dimension (qwen3, llama)", int)
     .option("--tie", "tie the output projection to the embeddings")
-    .option("--seed <n>", "random seed", int, 0)
+    .option("--rope-theta <x>", "RoPE base frequency (default 10000)", decimal({ min: Number.MIN_VALUE }))
+    .option("--max-positions <n>", "max_position_embeddings (default 32768 for qwen, 2048 for llama)", int)
+    .option(
+      "--vocab-size <n>",
+      "rows of the embedding and output (default: the tokenizer's size; real models pad it, e.g. 151936)",
+      int,
+    )
+    .addOption(
+      new Option("--dtype <type>", "stored dtype of every tensor (default f32)").choices(Object.keys(STORED)),
+    )
+    .option("--seed <n>", "random seed", integer({ min: 0 }), 0)
     .option("--overwrite", "replace an existing folder")
     .requiredOption("--out <dir>", "model folder to write")
     .option("--json", "print only the JSON result")
@@ -33,10 +48,15 @@ export function register(program: Command): void {
       const tokenizer = o.vocabFrom.endsWith(".json")
         ? Tokenizer.fromFiles(o.vocabFrom)
         : Tokenizer.fromDir(o.vocabFrom);
+      if (o.vocabSize !== undefined && o.vocabSize < tokenizer.vocabSize) {
+        throw new Error(
+          `--vocab-size ${o.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`,
+        );
+      }
       const config = modelConfig(
         {
           arch: o.arch,
-          vocabSize: tokenizer.vocabSize,
+          vocabSize: o.vocabSize ?? tokenizer.vocabSize,
           hidden: o.hidden,
           layers: o.layers,
           heads: o.heads,
@@ -44,6 +64,8 @@ export function register(program: Command): void {
           ffn: o.ffn,
           headDim: o.headDim,
           tieEmbeddings: Boolean(o.tie),
+          ropeTheta: o.ropeTheta,
+          maxPositions: o.maxPositions,
           bosTokenId: tokenizer.bosId ?? null,
           eosTokenIds: [...tokenizer.eosIds],
         } as ModelConfigInput,
@@ -53,6 +75,7 @@ export function register(program: Command): void {
         config,
         tokenizerFrom: o.vocabFrom,
         seed: o.seed,
+        dtype: STORED[o.dtype ?? "f32"],
         overwrite: o.overwrite,
       });
       const parameters = parameterCount(config);

@@ -9,22 +9,30 @@ import type { ModelConfig } from "./hf-config.ts";
 import { expectedTensors, type ModelTensor, saveModelDir, TOKENIZER_FILES } from "./model-dir.ts";
 import { gaussian } from "./random.ts";
 import { numel } from "./safetensors.ts";
+import { type FloatDType, f32ToBf16, f32ToF16 } from "./safetensors-dtype.ts";
 import { exists } from "./safetensors-write.ts";
 
 /**
- * Random weights for the config, as F32: linear and embedding weights from
- * N(0, 0.02²), norms 1, biases 0. Deterministic in `seed`: one generator
- * (xoshiro128** seeded by splitmix32, Box-Muller normals) draws the tensors in
- * `expectedTensors` order.
+ * Random weights for the config, as `dtype` (default F32): linear and
+ * embedding weights from N(0, 0.02²), norms 1, biases 0. Deterministic in
+ * `seed`: one generator (xoshiro128** seeded by splitmix32, Box-Muller
+ * normals) draws the tensors in `expectedTensors` order. F16/BF16 tensors are
+ * converted one at a time, so a real-shaped model never exists in f32 at once.
  */
-export function initRandomModel(config: ModelConfig, seed = 0): Map<string, ModelTensor> {
+export function initRandomModel(
+  config: ModelConfig,
+  seed = 0,
+  dtype: FloatDType = "F32",
+): Map<string, ModelTensor> {
   const normal = gaussian(seed);
   const out = new Map<string, ModelTensor>();
   for (const spec of expectedTensors(config)) {
     const data = new Float32Array(numel(spec.shape));
     if (spec.kind === "norm") data.fill(1);
     else if (spec.kind !== "bias") for (let i = 0; i < data.length; i++) data[i] = 0.02 * normal();
-    out.set(spec.name, { dtype: "F32", shape: spec.shape, data });
+    if (dtype === "F32") out.set(spec.name, { dtype, shape: spec.shape, data });
+    else
+      out.set(spec.name, { dtype, shape: spec.shape, data: (dtype === "F16" ? f32ToF16 : f32ToBf16)(data) });
   }
   return out;
 }
@@ -35,6 +43,8 @@ export interface RandomModelDirOptions {
   /** A folder with tokenizer.json (and tokenizer_config.json), or a tokenizer.json path; copied along. */
   tokenizerFrom?: string;
   seed?: number;
+  /** Stored dtype of every tensor (default F32). */
+  dtype?: FloatDType;
   overwrite?: boolean;
 }
 
@@ -47,8 +57,10 @@ export async function createRandomModelDir(dir: string, options: RandomModelDirO
       : dirname(options.tokenizerFrom);
     for (const f of TOKENIZER_FILES) if (await exists(join(from, f))) copyFiles.push(join(from, f));
   }
-  await saveModelDir(dir, options.config, initRandomModel(options.config, options.seed ?? 0), {
+  const dtype = options.dtype ?? "F32";
+  await saveModelDir(dir, options.config, initRandomModel(options.config, options.seed ?? 0, dtype), {
     copyFiles,
+    dtype,
     overwrite: options.overwrite,
   });
 }

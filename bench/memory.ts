@@ -1,0 +1,255 @@
+/**
+ * `reasonrl bench memory`: the peak memory (and time) of one training loss
+ * pass (forward and backward, LoRA over a frozen base) over rows of real
+ * length, at the real shapes of the paper's 1.5B model or of Qwen2.5-0.5B,
+ * with random weights made in memory (nothing is written to disk).
+ *
+ * Peak memory is the process's peak resident set (getrusage's maxrss): it
+ * only grows, so run one configuration per process. The same figure before
+ * the pass (weights and adapters loaded) is reported alongside.
+ *
+ * Run directly: `node --import tsx bench/memory.ts --model 1.5b --tokens 3584`.
+ */
+import { parseArgs } from "node:util";
+import { Engine, type Tensor } from "../src/engine/index.ts";
+import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
+import {
+  type LayerWeights,
+  type LlamaConfig,
+  type LlamaWeights,
+  parseLlamaConfig,
+} from "../src/model/llama.ts";
+import { addLora } from "../src/model/lora.ts";
+import { seededRandom } from "../src/model/random.ts";
+
+/** The shapes measured: DeepSeek-R1-Distill-Qwen-1.5B and Qwen2.5-0.5B (both Qwen2 with q/k/v biases). */
+export const BENCH_SHAPES: Record<"0.5b" | "1.5b", LlamaConfig> = {
+  "0.5b": parseLlamaConfig({
+    vocabSize: 151936,
+    hidden: 896,
+    layers: 24,
+    heads: 14,
+    kvHeads: 2,
+    ffn: 4864,
+    ropeTheta: 1e6,
+    tieEmbeddings: true,
+    attentionBias: true,
+  }),
+  "1.5b": parseLlamaConfig({
+    vocabSize: 151936,
+    hidden: 1536,
+    layers: 28,
+    heads: 12,
+    kvHeads: 2,
+    ffn: 8960,
+    ropeTheta: 10000,
+    tieEmbeddings: false,
+    attentionBias: true,
+  }),
+};
+
+export interface MemoryBenchOptions {
+  model: keyof typeof BENCH_SHAPES;
+  /** Tokens per row. */
+  tokens: number;
+  rows: number;
+  /** Storage of the frozen base's matrices. */
+  dtype: "f32" | "f16" | "bf16";
+  loraRank: number;
+  /** Fewer layers than the model has (a quicker, partial measurement). */
+  layers?: number;
+  checkpoint: boolean;
+  queryChunk: number;
+  chunkRows: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface MemoryBenchResult {
+  bench: "memory";
+  model: string;
+  layers: number;
+  rows: number;
+  tokens: number;
+  dtype: string;
+  lora_rank: number;
+  checkpoint: boolean;
+  query_chunk: number;
+  chunk_rows: number;
+  /** Bytes of the frozen base and the adapters. */
+  weights_bytes: number;
+  /** Peak resident set once the weights were made, before the pass. */
+  rss_before_pass_bytes: number;
+  /** Peak resident set of the whole process, the pass included. */
+  peak_rss_bytes: number;
+  pass_s: number;
+}
+
+const GiB = 2 ** 30;
+const peakRss = () => process.resourceUsage().maxRSS * 1024;
+
+export async function benchMemory(o: MemoryBenchOptions): Promise<MemoryBenchResult> {
+  const log = o.log ?? (() => {});
+  const config = { ...BENCH_SHAPES[o.model], layers: o.layers ?? BENCH_SHAPES[o.model].layers };
+  const engine = new Engine({ threads: o.threads });
+  const base = randomBase(engine, config, o.dtype);
+  const weights = addLora(engine, base, { rank: o.loraRank, alpha: 2 * o.loraRank }, 1);
+  const tensors = new Set<Tensor>([base.embed, base.lmHead, base.finalNorm]);
+  for (const layer of weights.layers) {
+    for (const t of layerTensors(layer)) tensors.add(t);
+  }
+  const weightsBytes = [...tensors].reduce((n, t) => n + t.size * bytesOf(t), 0);
+  const before = peakRss();
+  log(`weights ${(weightsBytes / GiB).toFixed(2)} GiB, peak RSS so far ${(before / GiB).toFixed(2)} GiB`);
+
+  const { rows: B, tokens: T } = o;
+  const rand = seededRandom(2);
+  const ids = engine.tensor([B, T], {
+    dtype: "i32",
+    data: Int32Array.from({ length: B * T }, () => Math.floor(rand() * config.vocabSize)),
+  });
+  const positions = engine.tensor([T], { dtype: "i32", data: Int32Array.from({ length: T }, (_, i) => i) });
+  const targets = Int32Array.from({ length: B * T }, () => Math.floor(rand() * config.vocabSize));
+  const t0 = performance.now();
+  await chunkedTokenLoss(
+    engine,
+    config,
+    weights,
+    { ids, positions, targets },
+    (g, lp) => g.scale(g.sum(lp), -1 / (B * T)),
+    { checkpoint: o.checkpoint, queryChunk: o.queryChunk, chunkRows: o.chunkRows },
+  );
+  const passS = (performance.now() - t0) / 1000;
+  const peak = peakRss();
+  log(`loss pass ${passS.toFixed(1)} s, peak RSS ${(peak / GiB).toFixed(2)} GiB`);
+  return {
+    bench: "memory",
+    model: o.model,
+    layers: config.layers,
+    rows: B,
+    tokens: T,
+    dtype: o.dtype,
+    lora_rank: o.loraRank,
+    checkpoint: o.checkpoint,
+    query_chunk: o.queryChunk,
+    chunk_rows: o.chunkRows,
+    weights_bytes: weightsBytes,
+    rss_before_pass_bytes: before,
+    peak_rss_bytes: peak,
+    pass_s: passS,
+  };
+}
+
+/** One sentence for people. */
+export function describeMemoryBench(r: MemoryBenchResult): string {
+  return (
+    `${r.model} (${r.layers} layers, ${r.dtype} base, LoRA rank ${r.lora_rank}), ${r.rows} x ${r.tokens} tokens, ` +
+    `checkpointing ${r.checkpoint ? "on" : "off"}: peak RSS ${(r.peak_rss_bytes / GiB).toFixed(2)} GiB ` +
+    `(weights ${(r.weights_bytes / GiB).toFixed(2)} GiB), loss pass ${r.pass_s.toFixed(1)} s`
+  );
+}
+
+function bytesOf(t: Tensor): number {
+  return t.dtype === "f16" || t.dtype === "bf16" ? 2 : 4;
+}
+
+function layerTensors({ lora, ...tensors }: LayerWeights): Tensor[] {
+  return [...Object.values(tensors), ...Object.values(lora ?? {}).flatMap((ad) => [ad.a, ad.b])];
+}
+
+/**
+ * A frozen base of random values: matrices in `dtype`, each element
+ * +-(1 + m) 2^-e with e in 6..9 (so |w| ~ 0.002-0.03), norms 1, biases 0.
+ * Half-precision bits are written directly, so no f32 copy of the
+ * 0.9 GB embedding exists on the way.
+ */
+function randomBase(engine: Engine, c: LlamaConfig, dtype: "f32" | "f16" | "bf16"): LlamaWeights {
+  const rand = seededRandom(1);
+  const matrix = (shape: number[], name: string) => {
+    const n = shape[0] * shape[1];
+    if (dtype === "f32") {
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = (rand() - 0.5) * 0.04;
+      return engine.tensor(shape, { name, data });
+    }
+    // f16: 5 exponent bits (bias 15), 10 mantissa; bf16: 8 (bias 127), 7.
+    const [bias, mant] = dtype === "f16" ? [15, 10] : [127, 7];
+    const bits = new Uint16Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = (rand() * 2 ** 16) >>> 0;
+      const e = bias - 6 - (r & 3);
+      bits[i] = ((r >>> 15) << 15) | (e << mant) | ((r >>> 2) & ((1 << mant) - 1));
+    }
+    return engine.tensor(shape, { name, dtype, data: new Uint8Array(bits.buffer) });
+  };
+  const filled = (n: number, value: number, name: string) =>
+    engine.tensor([n], { name, data: new Float32Array(n).fill(value) });
+  const { vocabSize: V, hidden: C, heads: H, kvHeads: Hkv, ffn: F } = c;
+  const D = C / H;
+  const embed = matrix([V, C], "embed");
+  const layers = Array.from(
+    { length: c.layers },
+    (_, i): LayerWeights => ({
+      attnNorm: filled(C, 1, `l${i}.attn_norm`),
+      wq: matrix([H * D, C], `l${i}.wq`),
+      wk: matrix([Hkv * D, C], `l${i}.wk`),
+      wv: matrix([Hkv * D, C], `l${i}.wv`),
+      wo: matrix([C, H * D], `l${i}.wo`),
+      ...(c.attentionBias
+        ? {
+            bq: filled(H * D, 0, `l${i}.bq`),
+            bk: filled(Hkv * D, 0, `l${i}.bk`),
+            bv: filled(Hkv * D, 0, `l${i}.bv`),
+          }
+        : {}),
+      mlpNorm: filled(C, 1, `l${i}.mlp_norm`),
+      wGate: matrix([F, C], `l${i}.w_gate`),
+      wUp: matrix([F, C], `l${i}.w_up`),
+      wDown: matrix([C, F], `l${i}.w_down`),
+    }),
+  );
+  const lmHead = c.tieEmbeddings ? embed : matrix([V, C], "lm_head");
+  return { embed, layers, finalNorm: filled(C, 1, "final_norm"), lmHead };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      model: { type: "string", default: "1.5b" },
+      tokens: { type: "string", default: "3584" },
+      rows: { type: "string", default: "1" },
+      dtype: { type: "string", default: "bf16" },
+      "lora-rank": { type: "string", default: "16" },
+      layers: { type: "string" },
+      "no-checkpoint": { type: "boolean", default: false },
+      "query-chunk": { type: "string", default: "512" },
+      "chunk-rows": { type: "string", default: "256" },
+      threads: { type: "string" },
+    },
+  });
+  const int = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`bench memory: --${flag} must be a positive integer, got ${v}`);
+    return n;
+  };
+  if (!(values.model === "0.5b" || values.model === "1.5b"))
+    throw new Error(`bench memory: --model must be 0.5b or 1.5b, got ${values.model}`);
+  if (!(values.dtype === "f32" || values.dtype === "f16" || values.dtype === "bf16"))
+    throw new Error(`bench memory: --dtype must be f32, f16 or bf16, got ${values.dtype}`);
+  const result = await benchMemory({
+    model: values.model,
+    tokens: int("tokens", values.tokens),
+    rows: int("rows", values.rows),
+    dtype: values.dtype,
+    loraRank: int("lora-rank", values["lora-rank"]),
+    layers: values.layers === undefined ? undefined : int("layers", values.layers),
+    checkpoint: !values["no-checkpoint"],
+    queryChunk: int("query-chunk", values["query-chunk"]),
+    chunkRows: int("chunk-rows", values["chunk-rows"]),
+    threads: values.threads === undefined ? undefined : int("threads", values.threads),
+    log: console.log,
+  });
+  console.log(describeMemoryBench(result));
+  console.log(JSON.stringify(result));
+}
