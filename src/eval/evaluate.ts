@@ -31,7 +31,7 @@ import { buildResults, type EvalResults } from "./results.ts";
 import { type EvalHooks, EvalSettings, runEvaluation } from "./runner.ts";
 import { SampleStore } from "./samples.ts";
 import { renderReport } from "./table.ts";
-import { openTarget, type TargetSpec } from "./targets.ts";
+import { openedTarget, openTarget, type TargetSpec } from "./targets.ts";
 
 /** The options of an evaluation (the CLI's flags, checked). */
 export const EvaluateOptions = EvalSettings.omit({ promptTemplate: true }).extend({
@@ -179,7 +179,7 @@ export async function evaluate(
   if (store.size > 0) log(`${out}: ${store.size} cached sample(s) found; only missing samples are generated`);
 
   // 3. Generate, grade, cache.
-  const opened = "chat" in target ? { generator: target, close: async () => {} } : await openTarget(target);
+  const opened = "chat" in target ? openedTarget(target) : await openTarget(target);
   const pool = hooks.pool ?? new VerifierPool();
   let outcome: Awaited<ReturnType<typeof runEvaluation>>;
   try {
@@ -196,7 +196,7 @@ export async function evaluate(
     );
   } finally {
     if (!hooks.pool) await pool.close();
-    await opened.close();
+    await opened.dispose();
   }
 
   // 4. Reports.

@@ -4,4 +4,4 @@
  * with the curation steps that call models (src/data); this file keeps eval's
  * import path.
  */
-export { type OpenedTarget, openTarget, type TargetSpec } from "../generate/targets.ts";
+export { type OpenedTarget, openedTarget, openTarget, type TargetSpec } from "../generate/targets.ts";

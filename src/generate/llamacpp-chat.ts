@@ -170,10 +170,14 @@ export class LlamaCppChatGenerator implements ChatGenerator {
     return { text: full.slice(0, cut), stopped: cut < full.length };
   }
 
-  /** Frees the context and the model. */
-  async close(): Promise<void> {
+  /** Frees the context and the model (node-llama-cpp's own dispose). Calling it again does nothing. */
+  async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 }
 

@@ -89,7 +89,7 @@ export async function openLlamaCppContext(
   }
 }
 
-/** A GGUF model loaded in llama.cpp with one context. Call `close()` when done. */
+/** A GGUF model loaded in llama.cpp with one context. Call `dispose()` (or `await using`) when done. */
 export class LlamaCppRunner {
   /** The context's sequences, taken once and reused (a disposed one comes back only asynchronously). */
   readonly #sequences: LlamaContextSequence[];
@@ -157,8 +157,18 @@ export class LlamaCppRunner {
     );
   }
 
-  async close(): Promise<void> {
+  /** Frees the context and the model. Calling it again does nothing. */
+  async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  /** The same as dispose() (kept for existing callers). */
+  async close(): Promise<void> {
+    await this.dispose();
   }
 }

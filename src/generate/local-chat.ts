@@ -7,7 +7,7 @@
  */
 import type { z } from "zod";
 import type { DType } from "../engine/dtype.ts";
-import { Engine } from "../engine/index.ts";
+import { Engine, type EngineOptions } from "../engine/index.ts";
 import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
 import { loadModel, namedTensors } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
@@ -19,6 +19,8 @@ import type { ChatGenerator, Generator, TextCompletion } from "./types.ts";
 export interface LocalChatOptions {
   /** Compute threads (default: all cores). */
   threads?: number;
+  /** The engine's device: "cpu" (default), "vulkan:0", "cuda:0", "metal", "auto". */
+  device?: string;
   /** Sequences decoded together (default: LocalGenerator's, 32). */
   maxBatch?: number;
   /** Storage of the weight matrices: f32 (default), or bf16/f16 to halve memory. */
@@ -27,28 +29,34 @@ export interface LocalChatOptions {
   enableThinking?: boolean;
 }
 
+/**
+ * Chat on a local model. Release it with `dispose()` (or `await using`): it
+ * stops the generator and frees the weights; chatting afterwards throws.
+ */
 export class LocalChatGenerator implements ChatGenerator {
-  readonly #release: () => void;
+  readonly #release: () => Promise<void>;
+  #disposed = false;
 
   /**
    * @param name the report's description ("local <dir>")
    * @param tokenizer renders and tokenizes the conversations (its chat template)
    * @param generator decodes token ids (a LocalGenerator over the same model)
-   * @param release frees the model's memory (close())
+   * @param release frees the model's memory (dispose())
    */
   constructor(
     readonly name: string,
     readonly tokenizer: Tokenizer,
     readonly generator: Generator,
     readonly options: Pick<LocalChatOptions, "enableThinking"> = {},
-    release: () => void = () => {},
+    release: () => Promise<void> = async () => {},
   ) {
     this.#release = release;
   }
 
   /** Loads the model folder `dir` (config.json, safetensors, tokenizer files) on a new engine. */
   static async open(dir: string, options: LocalChatOptions = {}): Promise<LocalChatGenerator> {
-    const engine = new Engine({ threads: options.threads });
+    // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
+    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
     const model = await loadModel(engine, dir, { dtype: options.dtype });
     const tokenizer = Tokenizer.fromDir(dir, { eosTokenIds: model.hf.eosTokenIds });
     const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
@@ -59,7 +67,8 @@ export class LocalChatGenerator implements ChatGenerator {
       { eosIds, ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}) },
       tokenizer,
     );
-    const release = () => {
+    const release = async () => {
+      await generator.dispose();
       for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
     };
     return new LocalChatGenerator(`local ${dir}`, tokenizer, generator, options, release);
@@ -77,6 +86,7 @@ export class LocalChatGenerator implements ChatGenerator {
     conversations: ReadonlyArray<ReadonlyArray<ChatMessage>>,
     options: z.input<typeof SamplingOptions> = {},
   ): Promise<TextCompletion[][]> {
+    if (this.#disposed) throw new Error(`${this.name}: chat() after dispose()`);
     if (conversations.length === 0) return [];
     const prompts = conversations.map((c) => this.promptIds(c));
     const groups = await this.generator.generate(prompts, options);
@@ -85,8 +95,14 @@ export class LocalChatGenerator implements ChatGenerator {
     );
   }
 
-  /** Frees the model's weights; the generator cannot be used afterwards. */
-  close(): void {
-    this.#release();
+  /** Stops the generator and frees the model's weights; chat() throws afterwards. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 }

@@ -6,6 +6,7 @@
  * server never loads llama.cpp or the native addon. Used by `reasonrl eval`
  * (src/eval) and by the curation steps that call models (src/data).
  */
+import type { DType } from "../engine/dtype.ts";
 import type { ChatGenerator } from "./types.ts";
 
 /** The model to sample from and how to reach it. */
@@ -15,6 +16,10 @@ export type TargetSpec =
       /** Hugging Face model folder. */
       dir: string;
       threads?: number;
+      /** The engine's device: "cpu" (default), "vulkan:0", "cuda:0", "metal", "auto". */
+      device?: string;
+      /** Storage of the frozen weight matrices: f32 (default), f16 or bf16. */
+      dtype?: DType;
       /** Sequences decoded together. */
       maxBatch?: number;
     }
@@ -42,10 +47,19 @@ export type TargetSpec =
       sequences?: number;
     };
 
-/** An opened target: its generator, and how to let go of it. */
-export interface OpenedTarget {
+/** An opened target: its generator, and how to let go of it (`dispose()`, or `await using`). */
+export interface OpenedTarget extends AsyncDisposable {
   generator: ChatGenerator;
-  close(): Promise<void>;
+  /** Frees what opening took (model weights, llama.cpp contexts); an HTTP client holds nothing. */
+  dispose(): Promise<void>;
+}
+
+/** An OpenedTarget of `generator`, released by `release`. */
+export function openedTarget(
+  generator: ChatGenerator,
+  release: () => Promise<void> = async () => {},
+): OpenedTarget {
+  return { generator, dispose: release, [Symbol.asyncDispose]: release };
 }
 
 /** Opens the target (loads the model, or prepares the HTTP client). */
@@ -55,9 +69,11 @@ export async function openTarget(spec: TargetSpec): Promise<OpenedTarget> {
       const { LocalChatGenerator } = await import("./local-chat.ts");
       const generator = await LocalChatGenerator.open(spec.dir, {
         threads: spec.threads,
+        device: spec.device,
+        dtype: spec.dtype,
         maxBatch: spec.maxBatch,
       });
-      return { generator, close: async () => generator.close() };
+      return openedTarget(generator, () => generator.dispose());
     }
     case "endpoint": {
       const { OpenAIChatGenerator } = await import("./openai-client.ts");
@@ -69,7 +85,7 @@ export async function openTarget(spec: TargetSpec): Promise<OpenedTarget> {
         ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
         ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
       });
-      return { generator, close: async () => {} };
+      return openedTarget(generator);
     }
     case "gguf": {
       const { LlamaCppChatGenerator } = await import("./llamacpp-chat.ts");
@@ -78,7 +94,7 @@ export async function openTarget(spec: TargetSpec): Promise<OpenedTarget> {
         ...(spec.contextSize ? { contextSize: spec.contextSize } : {}),
         ...(spec.sequences ? { sequences: spec.sequences } : {}),
       });
-      return { generator, close: () => generator.close() };
+      return openedTarget(generator, () => generator.dispose());
     }
   }
 }

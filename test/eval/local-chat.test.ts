@@ -39,6 +39,7 @@ test("chat renders each conversation with the generation prompt and returns n co
   const [[alone]] = await chat.chat([conversations[1]], { maxTokens: 5, temperature: 0 });
   assert.deepEqual(alone, out[1][0]);
   assert.deepEqual(await chat.chat([], {}), []);
-  chat.close();
-  await assert.rejects(chat.chat(conversations, { maxTokens: 2 }));
+  await chat.dispose();
+  await chat.dispose(); // idempotent
+  await assert.rejects(chat.chat(conversations, { maxTokens: 2 }), /chat\(\) after dispose\(\)/);
 });

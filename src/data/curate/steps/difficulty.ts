@@ -281,7 +281,7 @@ async function samplePassRates(
     });
   } finally {
     await pool.close();
-    await opened.close();
+    await opened.dispose();
   }
 }
 

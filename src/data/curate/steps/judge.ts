@@ -236,7 +236,7 @@ export const judgeStep = defineStep({
           }
         });
       } finally {
-        await opened.close();
+        await opened.dispose();
       }
     }
 
