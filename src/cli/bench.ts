@@ -1,115 +1,224 @@
-/** `reasonrl bench <name>`: speed benchmarks; the last line printed is the JSON result. */
-import type { Command } from "commander";
+/**
+ * `reasonrl bench <name>`: speed benchmarks. Every bench prints its progress,
+ * a sentence for people, and last one JSON line `{"bench": "<name>", ...}`
+ * with both sides of each comparison. With `--json` the progress goes to
+ * stderr and stdout holds only the JSON line.
+ */
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { benchCurate, describeCurateBench } from "../../bench/curate.ts";
-import { benchEngine } from "../../bench/engine.ts";
+import { benchEngine, describeEngineBench, type EngineBenchOptions } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
 import { benchServe, describeServeBench } from "../../bench/serve.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
+import {
+  commaList,
+  type DeviceName,
+  decimal,
+  deviceOption,
+  jsonOption,
+  nonNegativeInteger,
+  positiveInteger,
+  threadsOption,
+} from "./options.ts";
+
+/** Options every bench has. */
+interface BenchFlags {
+  json?: boolean;
+}
+
+type Log = (line: string) => void;
+
+/** A `bench <name>` subcommand with its description and `--json`. */
+function benchCommand(bench: Command, name: string, description: string): Command {
+  return bench
+    .command(name)
+    .description(description)
+    .addOption(jsonOption("progress to stderr; stdout holds only the JSON result line"));
+}
+
+/**
+ * Runs a bench and prints its result: progress lines (stdout, or stderr with
+ * --json), the description (not with --json), then the JSON line, always last.
+ */
+async function report<R extends { bench: string }>(
+  flags: BenchFlags,
+  run: (log: Log) => Promise<R>,
+  describe: (result: R) => string,
+): Promise<void> {
+  const log: Log = flags.json ? (line) => console.error(line) : (line) => console.log(line);
+  const result = await run(log);
+  if (!flags.json) console.log(describe(result));
+  console.log(JSON.stringify(result));
+}
+
+/** "1,64" -> [1, 64]: positive whole numbers (commander names the flag when one is not). */
+function positiveIntegerList(value: string): number[] {
+  const items = commaList(value).map((item) => positiveInteger(item));
+  if (items.length === 0) throw new InvalidArgumentError("expected comma-separated positive integers");
+  return items;
+}
 
 export function register(program: Command): void {
   const bench = program
     .command("bench")
     .description("run a benchmark; its last line is one JSON object of figures");
-  bench
-    .command("curate")
-    .description(
-      "dedupe + decontamination of 10,000 problems vs the five benchmarks, and a naive all-pairs baseline",
-    )
-    .option("--rows <n>", "problems", (v) => Number.parseInt(v, 10), 10_000)
+
+  benchCommand(
+    bench,
+    "curate",
+    "dedupe + decontamination of 10,000 problems vs the five benchmarks, and a naive all-pairs baseline",
+  )
+    .option("--rows <n>", "problems", positiveInteger, 10_000)
     .option(
       "--baseline-rows <n>",
       "problems the naive baseline compares (then extrapolated)",
-      (v) => Number.parseInt(v, 10),
+      positiveInteger,
       1000,
     )
-    .action(async (opts: { rows: number; baselineRows: number }) => {
-      const result = await benchCurate({ ...opts, log: (line) => console.log(line) });
-      console.log(describeCurateBench(result));
-      console.log(JSON.stringify(result));
-    });
-  bench
-    .command("engine")
-    .description("train a ~10M-parameter Llama on the engine and compare its GFLOP/s with a 1024^3 sgemm")
-    .option("--steps <n>", "timed training steps", (v) => Number.parseInt(v, 10), 5)
-    .option("--threads <n>", "compute threads (default: all cores)", (v) => Number.parseInt(v, 10))
-    .option("--batch <n>", "sequences per step", (v) => Number.parseInt(v, 10), 8)
-    .option("--seq <n>", "tokens per sequence", (v) => Number.parseInt(v, 10), 256)
-    .action(async (opts: { steps: number; threads?: number; batch: number; seq: number }) => {
-      const result = await benchEngine({ ...opts, log: (line) => console.log(line) });
-      console.log(
-        `training ${result.train_gflops} GFLOP/s vs sgemm ${result.sgemm_gflops} GFLOP/s (${result.sgemm_backend}): ratio ${result.ratio}`,
-      );
-      console.log(JSON.stringify(result));
-    });
-  bench
-    .command("verify")
-    .description("verifier speed and correctness on the benchmarks' gold answers")
-    .option("--workers <n>", "worker threads", (v) => Number.parseInt(v, 10), 2)
-    .action(async (opts: { workers: number }) => {
-      const result = await runVerifyBench({ workers: opts.workers });
-      console.log(describeVerifyBench(result));
-      console.log(JSON.stringify(result));
-    });
-  bench
-    .command("generate")
-    .description(
-      "greedy decoding tokens/s of a ~25M Qwen2: our engine vs llama.cpp (batch 1 and 32), and training tokens/s",
-    )
-    .option("--threads <n>", "compute threads of both engines", (v) => Number.parseInt(v, 10), 2)
-    .option("--tokens <n>", "new tokens per sequence", (v) => Number.parseInt(v, 10), 128)
+    .action((opts: BenchFlags & { rows: number; baselineRows: number }) =>
+      report(
+        opts,
+        (log) => benchCurate({ rows: opts.rows, baselineRows: opts.baselineRows, log }),
+        describeCurateBench,
+      ),
+    );
+
+  benchCommand(
+    bench,
+    "engine",
+    "training steps of a ~10M-parameter Llama (or --model) vs a 1024^3 sgemm, and vs PyTorch with --peer torch",
+  )
+    .option("--steps <n>", "timed training steps (after one warm-up)", positiveInteger, 5)
+    .addOption(threadsOption())
+    .option("--batch <n>", "sequences per step", positiveInteger, 8)
+    .option("--seq <n>", "tokens per sequence", positiveInteger, 256)
+    .addOption(deviceOption())
     .option(
-      "--repeats <n>",
-      "timed calls per side and batch size (the fastest counts)",
-      (v) => Number.parseInt(v, 10),
-      2,
+      "--model <dir>",
+      "train this model folder (e.g. from `reasonrl model init`) instead of the built-in one",
     )
-    .action(async (opts: { threads: number; tokens: number; repeats: number }) => {
-      const result = await benchGenerate({
-        threads: opts.threads,
-        newTokens: opts.tokens,
-        repeats: opts.repeats,
-        log: (line) => console.log(line),
-      });
-      console.log(describeGenerateBench(result));
-      console.log(JSON.stringify(result));
-    });
-  bench
-    .command("grpo")
-    .description("GRPO steps of the demo configuration: step time split into generation / scoring / training")
-    .option("--steps <n>", "timed steps (after one warm-up)", (v) => Number.parseInt(v, 10), 3)
-    .option("--threads <n>", "compute threads (default: all cores)", (v) => Number.parseInt(v, 10))
-    .action(async (opts: { steps: number; threads?: number }) => {
-      const result = await benchGrpo({ ...opts, log: (line) => console.log(line) });
-      console.log(describeGrpoBench(result));
-      console.log(JSON.stringify(result));
-    });
-  bench
-    .command("serve")
-    .description(
-      "64 concurrent chat requests to reasonrl serve (~25M Qwen2) vs the same requests one at a time",
+    .option("--lora-rank <n>", "with --model: LoRA rank, 0 for full fine-tuning", nonNegativeInteger, 16)
+    .addOption(
+      new Option("--dtype <type>", "with --model and LoRA: storage of the frozen base matrices")
+        .choices(["f32", "f16", "bf16"])
+        .default("f32"),
     )
-    .option("--threads <n>", "compute threads", (v) => Number.parseInt(v, 10), 2)
-    .option("--requests <n>", "requests per phase", (v) => Number.parseInt(v, 10), 64)
-    .option("--tokens <n>", "new tokens per request", (v) => Number.parseInt(v, 10), 64)
-    .option("--max-batch <n>", "the server's max batch", (v) => Number.parseInt(v, 10), 64)
+    .addOption(
+      new Option("--peer <name>", "also run the same step in this framework, interleaved with ours").choices([
+        "torch",
+      ]),
+    )
+    .action((opts: BenchFlags & Omit<EngineBenchOptions, "log">) =>
+      report(opts, (log) => benchEngine({ ...opts, log }), describeEngineBench),
+    );
+
+  benchCommand(bench, "verify", "verifier speed and correctness on the benchmarks' gold answers")
+    .option("--workers <n>", "worker threads", positiveInteger, 2)
+    .action((opts: BenchFlags & { workers: number }) =>
+      report(opts, () => runVerifyBench({ workers: opts.workers }), describeVerifyBench),
+    );
+
+  benchCommand(
+    bench,
+    "generate",
+    "greedy decoding tokens/s of a ~25M Qwen2 (or --model): our engine vs llama.cpp (batch 1 and 32), and training tokens/s",
+  )
+    .addOption(threadsOption("compute threads of both engines (default: 2)").default(2))
+    .option("--tokens <n>", "new tokens per sequence", positiveInteger, 128)
+    .option("--repeats <n>", "timed calls per side and batch size (the fastest counts)", positiveInteger, 2)
+    .option("--batches <list>", "batch sizes, comma-separated", positiveIntegerList, [1, 32])
+    .addOption(deviceOption())
+    .option("--model <dir>", "decode with this model folder instead of the built-in one")
+    .addOption(
+      new Option("--dtype <type>", "storage of our model's matrices")
+        .choices(["f32", "f16", "bf16"])
+        .default("f32"),
+    )
+    .option("--no-llamacpp", "our engine only (no llama.cpp side)")
+    .option("--train-steps <n>", "timed training steps of the same model; 0: none", nonNegativeInteger, 3)
+    .action(
+      (
+        opts: BenchFlags & {
+          threads: number;
+          tokens: number;
+          repeats: number;
+          batches: number[];
+          device?: DeviceName;
+          model?: string;
+          dtype: "f32" | "f16" | "bf16";
+          llamacpp: boolean;
+          trainSteps: number;
+        },
+      ) =>
+        report(
+          opts,
+          (log) =>
+            benchGenerate({
+              threads: opts.threads,
+              newTokens: opts.tokens,
+              repeats: opts.repeats,
+              batches: opts.batches,
+              device: opts.device,
+              model: opts.model,
+              dtype: opts.dtype,
+              llamacpp: opts.llamacpp,
+              trainSteps: opts.trainSteps,
+              log,
+              warn: (line) => console.error(line),
+            }),
+          describeGenerateBench,
+        ),
+    );
+
+  benchCommand(
+    bench,
+    "grpo",
+    "GRPO steps of the demo configuration: step time split into generation / scoring / training",
+  )
+    .option("--steps <n>", "timed steps (after one warm-up)", positiveInteger, 3)
+    .addOption(threadsOption())
+    .action((opts: BenchFlags & { steps: number; threads?: number }) =>
+      report(opts, (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, log }), describeGrpoBench),
+    );
+
+  benchCommand(
+    bench,
+    "serve",
+    "64 concurrent chat requests to reasonrl serve (~25M Qwen2) vs the same requests one at a time",
+  )
+    .addOption(threadsOption("compute threads (default: 2)").default(2))
+    .option("--requests <n>", "requests per phase", positiveInteger, 64)
+    .option("--tokens <n>", "new tokens per request", positiveInteger, 64)
+    .option("--max-batch <n>", "the server's max batch", positiveInteger, 64)
     .option(
       "--temperature <t>",
       "sampling temperature (0: greedy; else seeded per request)",
-      Number.parseFloat,
+      decimal({ min: 0 }),
       0,
     )
     .action(
-      async (opts: {
-        threads: number;
-        requests: number;
-        tokens: number;
-        maxBatch: number;
-        temperature: number;
-      }) => {
-        const result = await benchServe({ ...opts, log: (line) => console.log(line) });
-        console.log(describeServeBench(result));
-        console.log(JSON.stringify(result));
-      },
+      (
+        opts: BenchFlags & {
+          threads: number;
+          requests: number;
+          tokens: number;
+          maxBatch: number;
+          temperature: number;
+        },
+      ) =>
+        report(
+          opts,
+          (log) =>
+            benchServe({
+              threads: opts.threads,
+              requests: opts.requests,
+              tokens: opts.tokens,
+              maxBatch: opts.maxBatch,
+              temperature: opts.temperature,
+              log,
+            }),
+          describeServeBench,
+        ),
     );
 }

@@ -1,0 +1,143 @@
+/**
+ * A PyTorch peer for the training benches: bench/peer_torch.py in a python3
+ * child process, running the same training step as ours (same shapes, AdamW
+ * settings and thread count) one step at a time, so the caller can interleave
+ * its own steps with the peer's and both sides see the same machine.
+ *
+ * The child inherits this process's environment, so OpenMP's spin settings
+ * (OMP_WAIT_POLICY, GOMP_SPINCOUNT) are the same on both sides; OMP_NUM_THREADS
+ * is set to the thread count. What BLAS torch uses is reported (Debian's
+ * python3-torch links the reference BLAS unless OpenBLAS is installed: a
+ * ratio against it flatters us, and the result says so).
+ */
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { createInterface, type Interface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { LlamaConfig } from "../src/model/llama.ts";
+
+const SCRIPT = fileURLToPath(new URL("./peer_torch.py", import.meta.url));
+
+/** The Python interpreter: $REASONRL_PYTHON, else python3 on the PATH. */
+export function pythonCommand(): string {
+  return process.env.REASONRL_PYTHON || "python3";
+}
+
+/** The step the peer runs (the first line it reads). */
+export interface PeerSettings {
+  model: LlamaConfig;
+  batch: number;
+  seq: number;
+  /** LoRA adapters on a frozen base; omitted: full fine-tuning. */
+  lora?: { rank: number; alpha: number; targets: string[] };
+  optimizer: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    maxGradNorm?: number;
+  };
+  threads: number;
+  /** "cpu" or "cuda" / "cuda:N" (PyTorch's device names). */
+  device: string;
+  /** Storage of the base weights; bf16 runs the step under autocast. */
+  dtype: "f32" | "bf16";
+}
+
+/** What the peer reports once its model is built. */
+export interface PeerInfo {
+  torch: string;
+  device: string;
+  threads: number;
+  params: number;
+  trainable: number;
+  attention: string;
+  /** "OpenBLAS", "MKL", or the reference BLAS with a warning. */
+  blas: string;
+  reference_blas: boolean;
+  blas_libraries: string[];
+}
+
+/** Why PyTorch cannot run here, or null when `python3 -c 'import torch'` works. */
+export function torchUnavailable(): string | null {
+  const python = pythonCommand();
+  const r = spawnSync(python, ["-c", "import torch"], { encoding: "utf8", timeout: 120_000 });
+  if (r.error) return `${python} is not runnable (${r.error.message})`;
+  if (r.status !== 0) {
+    const last = r.stderr.trim().split("\n").at(-1) ?? "";
+    return (
+      `${python} cannot import torch (${last}); install it (apt-get install python3-torch, or pip install torch) ` +
+      "or point REASONRL_PYTHON at an interpreter that has it"
+    );
+  }
+  return null;
+}
+
+/** The OpenMP settings both sides run under (for the result). */
+export function openMpSettings(): string {
+  const keys = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"];
+  const set = keys.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  return set.length ? set.join(" ") : "defaults (OMP_WAIT_POLICY unset)";
+}
+
+export class TorchPeer {
+  readonly info: PeerInfo;
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string>;
+  readonly #readline: Interface;
+  #stderr = "";
+
+  private constructor(child: ChildProcessWithoutNullStreams, readline: Interface, info: PeerInfo) {
+    this.#child = child;
+    this.#readline = readline;
+    this.#lines = readline[Symbol.asyncIterator]();
+    this.info = info;
+  }
+
+  /** Starts python3 with the step's settings; resolves once its model is built. */
+  static async start(settings: PeerSettings): Promise<TorchPeer> {
+    const child = spawn(pythonCommand(), [SCRIPT], {
+      env: { ...process.env, OMP_NUM_THREADS: String(settings.threads) },
+    });
+    const readline = createInterface({ input: child.stdout });
+    const peer = new TorchPeer(child, readline, {} as PeerInfo);
+    child.stderr.on("data", (d: Buffer) => {
+      peer.#stderr = (peer.#stderr + d.toString()).slice(-4000);
+    });
+    child.stdin.write(`${JSON.stringify(settings)}\n`);
+    const ready = await peer.#reply();
+    Object.assign(peer.info, ready);
+    return peer;
+  }
+
+  /** One training step; returns its seconds, loss and (on a GPU) peak memory in bytes. */
+  async step(): Promise<{ step_s: number; loss: number; peak_bytes: number }> {
+    this.#child.stdin.write("step\n");
+    return (await this.#reply()) as { step_s: number; loss: number; peak_bytes: number };
+  }
+
+  async close(): Promise<void> {
+    if (this.#child.exitCode === null) {
+      const exited = new Promise((resolve) => this.#child.once("exit", resolve));
+      this.#child.stdin.end("quit\n");
+      await exited;
+    }
+    this.#readline.close();
+  }
+
+  /** The peer's next JSON line; its error (or its stderr's tail) as a thrown Error. */
+  async #reply(): Promise<Record<string, unknown>> {
+    const next = await this.#lines.next();
+    if (next.done) {
+      await new Promise((resolve) =>
+        this.#child.exitCode === null ? this.#child.once("exit", resolve) : resolve(0),
+      );
+      throw new Error(
+        `torch peer exited (${this.#child.exitCode}): ${this.#stderr.trim().split("\n").slice(-3).join(" | ")}`,
+      );
+    }
+    const reply = JSON.parse(next.value) as Record<string, unknown>;
+    if (typeof reply.error === "string") throw new Error(`torch peer: ${reply.error}`);
+    return reply;
+  }
+}
