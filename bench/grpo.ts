@@ -1,12 +1,12 @@
 /**
  * `reasonrl bench grpo`: GRPO steps of the demo's configuration (recipes/demo.yaml:
  * its model shape, prompts per step, group size, max tokens, temperature, beta,
- * rewards), timed and split into generation / scoring / training.
+ * rewards), timed and split into generation / rewards / training.
  *
  * The model is made from scratch (random weights), so every completion runs to
  * maxTokens: the slowest case of the demo's steps. Comparison point, measured
  * in the same run on the same batch: one plain SFT step (forward + backward +
- * AdamW, no rollouts, no old/reference passes), i.e. what the training part of
+ * AdamW, no rollouts, no reference pass), i.e. what the training part of
  * a GRPO step would cost if it were only next-token training.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -19,12 +19,11 @@ import { LocalGenerator } from "../src/generate/local.ts";
 import { frozenCopy, trainableParameters } from "../src/model/llama.ts";
 import { loadModel } from "../src/model/load.ts";
 import { Tokenizer } from "../src/model/tokenizer.ts";
-import { REWARD_RECIPES } from "../src/rewards/recipes.ts";
-import { grpoStep, type ScoredCompletion } from "../src/rl/grpo-step.ts";
+import { rewardFunction } from "../src/rewards/reward-function.ts";
+import { GrpoOptions, grpoStep } from "../src/rl/grpo-step.ts";
 import { loadRecipe } from "../src/rl/recipe.ts";
-import { composedRewardFn, composeWithAccuracy } from "../src/rl/rewards.ts";
-import { ensureModelDir, renderPrompts } from "../src/rl/run-setup.ts";
-import { sftStep } from "../src/sft/sft-step.ts";
+import { ensureModelDir, trainingPrompts } from "../src/rl/run-setup.ts";
+import { type SftExample, sftStep } from "../src/sft/sft-step.ts";
 import { VerifierPool } from "../src/verify/pool.ts";
 
 export interface GrpoBenchResult {
@@ -34,11 +33,11 @@ export interface GrpoBenchResult {
   /** Median wall time of a GRPO step. */
   step_s: number;
   gen_frac: number;
-  score_frac: number;
+  reward_frac: number;
   train_frac: number;
   /** Prompt + completion tokens of a step's batch per second of the whole step. */
   tokens_per_s: number;
-  /** Training part of the GRPO step: tokens per second (old + reference passes, loss, backward, AdamW). */
+  /** Training part of the GRPO step: tokens per second (reference pass, loss, backward, AdamW). */
   train_tokens_per_s: number;
   /** The comparison point: one SFT step on the same sequences, tokens per second. */
   sft_tokens_per_s: number;
@@ -63,44 +62,52 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
     const generator = new LocalGenerator(engine, config, weights, { eosIds: [...tok.eosIds] }, tok);
     const optimizer = new AdamW(engine, trainableParameters(weights), g.optimizer);
     const train = await loadProblems(recipe.data.train, "train");
-    const rendered = renderPrompts(tok, recipe.prompt, train);
-    const prompts = rendered.map((r) => r.ids);
-    const rewards = await composeWithAccuracy(
-      typeof g.rewards === "string" ? REWARD_RECIPES[g.rewards] : g.rewards,
-    );
-    const rows = train.map((p, i) => ({ text: rendered[i].text, row: p.row }));
-    const reward = composedRewardFn(rewards, rows, { verifier, warn: () => {} });
-    const { steps: _s, promptsPerStep, rewards: _r, optimizer: _o, schedule: _c, ...stepOptions } = g;
+    const prompts = trainingPrompts(tok, recipe.prompt, train, g.maxPromptTokens, () => {});
+    const reward = await rewardFunction(g.rewards, { verifier, warn: () => {} });
+    const {
+      steps: _s,
+      promptsPerStep,
+      maxPromptTokens: _m,
+      rewards: _r,
+      optimizer: _o,
+      schedule: _c,
+      ...stepOptions
+    } = g;
+    const grpoOptions = GrpoOptions.parse(stepOptions);
     log(
       `demo configuration: ${promptsPerStep} prompts x ${g.groupSize} completions, up to ${g.maxTokens} tokens`,
     );
 
-    const times: { step: number; gen: number; score: number; train: number; tokens: number }[] = [];
-    let lastBatch: { prompt: Int32Array; completion: Int32Array }[] = [];
+    const times: { step: number; gen: number; reward: number; train: number; tokens: number }[] = [];
+    let lastBatch: SftExample[] = [];
     for (let s = 0; s <= steps; s++) {
       const picked = Array.from(
         { length: promptsPerStep },
-        (_, i) => (s * promptsPerStep + i) % prompts.length,
+        (_, i) => prompts[(s * promptsPerStep + i) % prompts.length],
       );
-      let batch: { prompt: Int32Array; completion: Int32Array }[] = [];
+      // The batch of the step: every completion with its prompt, seen as the reward function gets them.
+      let batch: SftExample[] = [];
+      const recording = async (inputs: Parameters<typeof reward>[0]) => {
+        batch = inputs.map((input, i) => ({
+          prompt: picked[Math.floor(i / g.groupSize)].ids,
+          completion: Int32Array.from(input.completion.tokenIds),
+        }));
+        return reward(inputs);
+      };
       const t0 = performance.now();
       const m = await grpoStep(
         { engine, config, policy: weights, reference, generator, optimizer },
-        picked.map((i) => prompts[i]),
-        async (cs: ScoredCompletion[]) => {
-          batch = cs.map((c) => ({ prompt: prompts[picked[c.prompt]], completion: c.ids }));
-          const r = await reward(cs.map((c) => ({ ...c, prompt: picked[c.prompt] })));
-          return "rewards" in r ? r.rewards : r;
-        },
-        { ...stepOptions, lr: g.optimizer.lr, seed: s },
+        recording,
+        grpoOptions,
+        { prompts: picked, lr: g.optimizer.lr, seed: s },
       );
       const wall = (performance.now() - t0) / 1000;
       const tokens = batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
       if (s > 0) {
         // step 0 warms up (graph shapes, allocations)
-        times.push({ step: wall, gen: m.generate_s, score: m.score_s, train: m.train_s, tokens });
+        times.push({ step: wall, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens });
         log(
-          `step ${s}: ${wall.toFixed(2)} s (generate ${m.generate_s.toFixed(2)}, score ${m.score_s.toFixed(2)}, train ${m.train_s.toFixed(2)}), ${tokens} tokens`,
+          `step ${s}: ${wall.toFixed(2)} s (generate ${m.generate_s.toFixed(2)}, reward ${m.reward_s.toFixed(2)}, train ${m.train_s.toFixed(2)}), ${tokens} tokens`,
         );
       }
       lastBatch = batch;
@@ -109,7 +116,10 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
     const sftTimes: number[] = [];
     for (let k = 0; k < 3; k++) {
       const t0 = performance.now();
-      await sftStep({ engine, config, weights, optimizer }, lastBatch, { lr: 0, chunkRows: g.chunkRows });
+      await sftStep({ engine, config, policy: weights, optimizer }, lastBatch, {
+        lr: 0,
+        chunkRows: g.chunkRows,
+      });
       if (k > 0) sftTimes.push((performance.now() - t0) / 1000);
     }
     const sftTokens = lastBatch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
@@ -122,7 +132,7 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
       completions_per_step: promptsPerStep * g.groupSize,
       step_s: round(stepS),
       gen_frac: round(sum((t) => t.gen) / total),
-      score_frac: round(sum((t) => t.score) / total),
+      reward_frac: round(sum((t) => t.reward) / total),
       train_frac: round(sum((t) => t.train) / total),
       tokens_per_s: round(sum((t) => t.tokens) / total, 0),
       train_tokens_per_s: round(sum((t) => t.tokens) / sum((t) => t.train), 0),
@@ -143,7 +153,7 @@ function round(x: number, digits = 3): number {
 export function describeGrpoBench(r: GrpoBenchResult): string {
   return (
     `GRPO step ${r.step_s} s for ${r.completions_per_step} completions: generation ${(100 * r.gen_frac).toFixed(0)}%, ` +
-    `scoring ${(100 * r.score_frac).toFixed(0)}%, training ${(100 * r.train_frac).toFixed(0)}%; ${r.tokens_per_s} tokens/s overall; ` +
+    `rewards ${(100 * r.reward_frac).toFixed(0)}%, training ${(100 * r.train_frac).toFixed(0)}%; ${r.tokens_per_s} tokens/s overall; ` +
     `training ${r.train_tokens_per_s} tokens/s vs a plain SFT step ${r.sft_tokens_per_s} tokens/s`
   );
 }

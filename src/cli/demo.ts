@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { describeDemo, runDemo } from "../demo/grpo-demo.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
+import { jsonOption, setOption } from "./options.ts";
 import { printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
 
@@ -12,14 +13,9 @@ export function register(program: Command): void {
       "RL improving reasoning on this CPU, nothing downloaded: a tiny Qwen2 made from scratch, SFT to a weak start, " +
         "then GRPO on arithmetic; held-out accuracy before/after with 95% intervals, runs/demo/summary.json and chart.png",
     )
-    .option(
-      "--set <key=value>",
-      "override a field of recipes/demo.yaml (repeatable), e.g. --set grpo.steps=20",
-      (v: string, acc: string[]) => [...acc, v],
-      [] as string[],
-    )
+    .addOption(setOption("grpo.steps=20"))
     .option("--resume", "continue the last demo run instead of starting afresh")
-    .option("--json", "print only the JSON summary")
+    .addOption(jsonOption("print only the JSON summary"))
     .action(async (opts: { set: string[]; resume?: boolean; json?: boolean }) => {
       const progress = progressHooks(Boolean(opts.json));
       const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");

@@ -1,25 +1,38 @@
-/** `reasonrl train RECIPE [--set key=value ...]`: runs (or resumes) a training recipe. */
+/** `reasonrl train RECIPE [--set key=value ...] [--device D] [--dtype T]`: runs (or resumes) a training recipe. */
 import type { Command } from "commander";
 import { loadRecipe } from "../rl/recipe.ts";
 import { runRecipe } from "../rl/run.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
+import { deviceOption, dtypeOption, jsonOption, setOption } from "./options.ts";
 import { printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
+
+interface TrainFlags {
+  set: string[];
+  device?: string;
+  dtype?: string;
+  json?: boolean;
+}
 
 export function register(program: Command): void {
   program
     .command("train")
     .description("run a training recipe (SFT and/or GRPO) in runs/<name>/; run it again to resume")
     .argument("<recipe>", "YAML recipe, e.g. recipes/demo.yaml or recipes/open-rs1.yaml")
-    .option(
-      "--set <key=value>",
-      "override a recipe field by its dotted path (repeatable), e.g. --set grpo.steps=20",
-      (v: string, acc: string[]) => [...acc, v],
-      [] as string[],
+    .addOption(setOption("grpo.steps=20"))
+    .addOption(
+      deviceOption("compute device, overrides the recipe's model.device: cpu, vulkan[:N], cuda[:N], metal"),
     )
-    .option("--json", "print only the JSON summary")
-    .action(async (path: string, opts: { set: string[]; json?: boolean }) => {
-      const recipe = await loadRecipe(path, opts.set);
+    .addOption(dtypeOption("storage of the frozen weight matrices, overrides the recipe's model.dtype"))
+    .addOption(jsonOption("print only the JSON summary"))
+    .action(async (path: string, opts: TrainFlags) => {
+      // --device and --dtype are overrides of the recipe's model.device and model.dtype.
+      const sets = [
+        ...opts.set,
+        ...(opts.device ? [`model.device=${opts.device}`] : []),
+        ...(opts.dtype ? [`model.dtype=${opts.dtype}`] : []),
+      ];
+      const recipe = await loadRecipe(path, sets);
       const progress = progressHooks(Boolean(opts.json));
       // Ctrl-C: finish the current step, save a checkpoint, exit cleanly; a second Ctrl-C exits at once.
       const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");

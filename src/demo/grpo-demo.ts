@@ -8,74 +8,58 @@
  *   3. GRPO with the paper's rewards (format + 2 x accuracy by the math verifier);
  *   4. held-out accuracy before and after GRPO, with 95% intervals, a summary.json and a chart.
  */
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Accuracy } from "../eval/accuracy.ts";
-import { writeFileAtomic } from "../model/safetensors-write.ts";
-import { loadRecipe, type Recipe } from "../rl/recipe.ts";
-import { type RunHooks, type RunSummary, runRecipe } from "../rl/run.ts";
+import { loadRecipe } from "../rl/recipe.ts";
+import { type RunHooks, runRecipe } from "../rl/run.ts";
 import { writeMetricsChart } from "../track/chart.ts";
-import { readMetrics } from "../train/metrics-log.ts";
+import { RunFolder, type RunSummary } from "../train/run-folder.ts";
 
 /** The demo's recipe, shipped with the package. */
 export const DEMO_RECIPE = fileURLToPath(new URL("../../recipes/demo.yaml", import.meta.url));
 
-export interface DemoSummary {
-  task: string;
+/** A finished demo's summary: a run's, with its held-out accuracies before and after GRPO. */
+export type DemoSummary = RunSummary & {
   heldout: number;
   before: Accuracy;
   after: Accuracy;
-  /** after - before, in accuracy points (percent). */
   gain_points: number;
-  /** The two 95% intervals do not overlap. */
   significant: boolean;
-  best: RunSummary["best"];
-  sft_steps: number;
-  grpo_steps: number;
   chart: string;
-  wall_s: number;
-}
-
-/** Describes the task of the demo's recipe in words. */
-function taskName(recipe: Recipe): string {
-  const src = recipe.data.train;
-  if (!("synthetic" in src)) return "math problems";
-  const t = src.task;
-  const operands = t.minOperands === t.maxOperands ? `${t.minOperands}` : `${t.minOperands}-${t.maxOperands}`;
-  const digits = t.maxDigits === 1 ? "one-digit" : `up to ${t.maxDigits}-digit`;
-  return `arithmetic: ${operands} ${digits} operands, ${t.ops.join(" ")}`;
-}
+};
 
 /**
- * Runs the demo from scratch (the run folder is emptied first unless `resume`), writes
- * `<run>/summary.json` and `<run>/chart.png`, and returns the summary.
+ * Runs the demo from scratch (the run folder is emptied first unless `resume`), draws
+ * `<run>/chart.png`, adds it to `<run>/summary.json`, and returns the summary.
  */
 export async function runDemo(
   options: { sets?: string[]; resume?: boolean; hooks?: RunHooks } = {},
 ): Promise<DemoSummary> {
   const started = performance.now();
   const recipe = await loadRecipe(DEMO_RECIPE, options.sets ?? []);
-  const runDir = join(recipe.runsDir, recipe.name);
-  if (!options.resume) await rm(runDir, { recursive: true, force: true });
+  const folder = new RunFolder(`${recipe.runsDir}/${recipe.name}`);
+  if (!options.resume) await rm(folder.dir, { recursive: true, force: true });
   const run = await runRecipe(recipe, options.hooks);
   if (run.stopped) throw new Error(`demo stopped; resume with: reasonrl demo --resume`);
-  if (!run.before || !run.after) throw new Error("demo: the recipe has no held-out evaluation");
+  const { before, after, heldout, gain_points, significant } = run;
+  if (!before || !after || heldout === null || gain_points === null || significant === null)
+    throw new Error("demo: the recipe has no held-out evaluation");
 
-  const records = await readMetrics(join(runDir, "metrics.jsonl"));
-  const chart = join(runDir, "chart.png");
+  const chart = `${folder.dir}/chart.png`;
+  const records = await folder.readMetrics();
   await writeMetricsChart(
     chart,
     // The held-out accuracy before GRPO is drawn at step 0.
-    [{ step: 0, heldout_accuracy: run.before.accuracy }, ...records.filter((r) => r.stage === "grpo")],
+    [{ step: 0, heldout_accuracy: before.accuracy }, ...records.filter((r) => r.stage === "grpo")],
     {
       x: "step",
-      title: `GRPO on ${taskName(recipe)}`,
+      title: `GRPO on ${run.task}`,
       series: [
         { title: "reward (format + 2 x accuracy)", field: "reward" },
         {
           title: "accuracy: training samples and held-out",
-          field: ["accuracy", "heldout_accuracy"],
+          field: ["train_accuracy", "heldout_accuracy"],
           domain: [0, 1],
         },
         { title: "completion length (tokens)", field: "completion_length" },
@@ -83,19 +67,16 @@ export async function runDemo(
     },
   );
   const summary: DemoSummary = {
-    task: taskName(recipe),
-    heldout: run.after.n,
-    before: run.before,
-    after: run.after,
-    gain_points: 100 * (run.after.accuracy - run.before.accuracy),
-    significant: run.after.ci95[0] > run.before.ci95[1],
-    best: run.best,
-    sft_steps: run.sft_steps,
-    grpo_steps: run.grpo_steps,
+    ...run,
+    heldout,
+    before,
+    after,
+    gain_points,
+    significant,
     chart,
     wall_s: (performance.now() - started) / 1000,
   };
-  await writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  await folder.writeSummary(summary);
   return summary;
 }
 
@@ -112,9 +93,4 @@ export function describeDemo(s: DemoSummary): string {
     `gain: ${s.gain_points >= 0 ? "+" : ""}${s.gain_points.toFixed(1)} points; intervals ${s.significant ? "do not overlap" : "overlap"}`,
     `chart: ${s.chart}; total ${s.wall_s.toFixed(0)} s`,
   ].join("\n");
-}
-
-/** Reads a finished demo's summary (for tests and the dashboard). */
-export async function readDemoSummary(runDir: string): Promise<DemoSummary> {
-  return JSON.parse(await readFile(join(runDir, "summary.json"), "utf8"));
 }

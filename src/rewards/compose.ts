@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { createReward } from "./registry.ts";
-import type { RewardContext, RewardDefinition, RewardFn, RewardInput } from "./types.ts";
+import type { RewardContext, RewardDefinition, RewardInput, RewardTerm } from "./types.ts";
 
 const OnError = z
   .union([z.literal("skip"), z.number()])
@@ -69,7 +69,10 @@ function isDefinition(x: unknown): x is RewardDefinition {
  * A module reward: either a RewardDefinition (params checked by its own schema), or a
  * function (input, params, ctx) => number | null | Promise<number | null> called per completion.
  */
-async function loadModuleReward(spec: z.output<typeof RewardSpecSchema>, baseDir: string): Promise<RewardFn> {
+async function loadModuleReward(
+  spec: z.output<typeof RewardSpecSchema>,
+  baseDir: string,
+): Promise<RewardTerm> {
   const path = resolve(baseDir, spec.module as string);
   let mod: Record<string, unknown>;
   try {

@@ -1,7 +1,7 @@
 /**
- * reasonrl's reward functions: built-ins by name (registry.ts), their weighted
- * composition with user rewards from modules (compose.ts), and the paper's
- * set-ups (recipes.ts).
+ * reasonrl's rewards: the terms built in by name (registry.ts), their weighted
+ * composition with user terms from modules (compose.ts), the paper's set-ups
+ * (recipes.ts), and GRPO's reward function made of them (reward-function.ts).
  */
 export { accuracy, CorrectnessParams, judge } from "./accuracy.ts";
 export {
@@ -29,11 +29,14 @@ export { ReasoningStepsParams, reasoningSteps } from "./reasoning-steps.ts";
 export { REWARD_RECIPES, type RewardRecipeName } from "./recipes.ts";
 export { createReward, getReward, registerReward, rewardNames } from "./registry.ts";
 export { RepetitionParams, repetition } from "./repetition.ts";
+export { rewardFunction } from "./reward-function.ts";
 export {
   defineReward,
   perItem,
   type RewardContext,
   type RewardDefinition,
-  type RewardFn,
+  type Rewarded,
+  type RewardFunction,
   type RewardInput,
+  type RewardTerm,
 } from "./types.ts";

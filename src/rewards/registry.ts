@@ -8,7 +8,7 @@ import { language } from "./language.ts";
 import { cosine, kimiLength, softOverlong } from "./length.ts";
 import { reasoningSteps } from "./reasoning-steps.ts";
 import { repetition } from "./repetition.ts";
-import type { RewardDefinition, RewardFn } from "./types.ts";
+import type { RewardDefinition, RewardTerm } from "./types.ts";
 
 const registry = new Map<string, RewardDefinition>();
 
@@ -45,7 +45,7 @@ export function getReward(name: string): RewardDefinition {
 }
 
 /** Builds reward `name` with `params` validated (and defaulted) by its schema; errors name the parameter. */
-export function createReward(name: string, params: unknown = {}): RewardFn {
+export function createReward(name: string, params: unknown = {}): RewardTerm {
   const def = getReward(name);
   const r = def.params.safeParse(params ?? {});
   if (!r.success) {

@@ -1,13 +1,19 @@
 /**
- * The shape of a reward function. A reward scores a batch of completions —
- * in GRPO, one prompt's group — and returns one number per completion, or null
- * where it does not apply (TRL's None: left out of the weighted sum).
+ * The shapes of rewards.
+ *
+ * - A `RewardTerm` is one reward of the library (accuracy, format, cosine, ...):
+ *   it gives each completion of a batch a number, or null where it does not
+ *   apply (TRL's None: left out of the weighted sum).
+ * - A `RewardFunction` is what GRPO calls: a batch of completions in, one
+ *   reward per completion and the batch's metrics (each term's mean, ...) out.
+ *   `rewardFunction` (compose.ts) makes one from the weighted terms of a recipe;
+ *   any other function of this type serves as well.
  */
 import type { z } from "zod";
 import type { VerifyOptionsInput } from "../verify/config.ts";
 import type { VerifyResult } from "../verify/verify.ts";
 
-/** One completion to score, with its prompt and dataset row. */
+/** One completion to be rewarded, with its prompt and dataset row. */
 export interface RewardInput {
   /** The prompt as the model saw it (rendered chat template or plain text). */
   prompt: string;
@@ -29,8 +35,8 @@ export interface RewardContext {
   warn(message: string): void;
 }
 
-/** A ready-to-use reward: scores a batch (one group), one value per input. */
-export type RewardFn = (
+/** One reward term, ready to use: a value per input (null where it does not apply). */
+export type RewardTerm = (
   inputs: readonly RewardInput[],
   ctx: RewardContext,
 ) => Promise<(number | null)[]> | (number | null)[];
@@ -40,7 +46,7 @@ export interface RewardDefinition<S extends z.ZodType = z.ZodType> {
   name: string;
   description: string;
   params: S;
-  create(params: z.output<S>): RewardFn;
+  create(params: z.output<S>): RewardTerm;
 }
 
 /** Declares a reward definition, keeping its parameter type. */
@@ -48,7 +54,18 @@ export function defineReward<S extends z.ZodType>(def: RewardDefinition<S>): Rew
   return def;
 }
 
-/** Wraps a per-completion scorer as a batch reward. */
-export function perItem(score: (input: RewardInput) => number | null): RewardFn {
-  return (inputs) => inputs.map(score);
+/** Wraps a reward of one completion as a reward term (of a batch). */
+export function perItem(reward: (input: RewardInput) => number | null): RewardTerm {
+  return (inputs) => inputs.map(reward);
 }
+
+/** What a reward function gives for a batch of completions. */
+export interface Rewarded {
+  /** One finite reward per completion, in order. */
+  rewards: Float32Array;
+  /** Numbers to log for the batch (e.g. `reward_<name>`: each term's mean); may be empty. */
+  metrics: Record<string, number>;
+}
+
+/** GRPO's reward: rewards (and metrics) for a batch of completions. */
+export type RewardFunction = (inputs: readonly RewardInput[]) => Promise<Rewarded>;

@@ -14,6 +14,11 @@
  * and the gradient is -A * w * d lp (REINFORCE with a group baseline), as in
  * TRL. With numIterations > 1 the later updates of the step reuse the stored
  * old log-probs on the updated policy: the ratio leaves 1 and the clip binds.
+ * With numIterations 1 there is no later update, and, as TRL does, no pass
+ * computes `old`: the ratio is then taken as 1 with gradient d lp (lp over
+ * lp detached), which the graph writes as surr_t = -A * lp_t. Its gradient is
+ * the ratio form's; its value is not, so the step reports the ratio form's
+ * value, computed on the host (`lossAtRatioOne`).
  *
  * The normalisation covers the whole step's batch: lossWeights is given every
  * completion of the step, however many micro-batches the loss is then computed
@@ -45,8 +50,11 @@ export type GrpoLossOptions = z.output<typeof GrpoLossOptions>;
 
 /** Per-token inputs of a chunk of tokens (all [n] tensors, f32). */
 export interface GrpoTokenInputs {
-  /** The policy's log-probs before the step's first update ("old"); equal to lp at that update. */
-  old: Tensor;
+  /**
+   * The policy's log-probs before the step's first update ("old"); equal to lp at that update.
+   * Omit when numIterations is 1: the ratio is then 1 with gradient d lp (see above).
+   */
+  old?: Tensor;
   /** Reference model log-probs; omit when beta = 0. */
   ref?: Tensor;
   /** The completion's advantage, repeated on each of its tokens. */
@@ -57,16 +65,48 @@ export interface GrpoTokenInputs {
 
 /** The GRPO loss of the tokens with log-probs lp [n] (with gradient): a scalar. */
 export function grpoTokenLoss(g: Graph, lp: Tensor, inp: GrpoTokenInputs, options: GrpoLossOptions): Tensor {
-  const epsHigh = options.epsHigh ?? options.epsLow;
-  const ratio = g.exp(g.sub(lp, inp.old)); // [n]
-  const unclipped = g.mul(ratio, inp.advantages);
-  const clipped = g.mul(g.clamp(ratio, 1 - options.epsLow, 1 + epsHigh), inp.advantages);
-  let perToken = g.neg(g.minimum(unclipped, clipped)); // [n]
+  let perToken = inp.old
+    ? clippedSurrogate(g, lp, inp.old, inp.advantages, options)
+    : g.neg(g.mul(lp, inp.advantages)); // [n]
   if (options.beta > 0) {
     if (!inp.ref) throw new Error("grpo loss: beta > 0 needs reference log-probs");
     perToken = g.add(perToken, g.scale(k3(g, lp, inp.ref), options.beta));
   }
   return g.sum(g.mul(perToken, inp.weights));
+}
+
+/** -min(ratio * A, clip(ratio, 1 - epsLow, 1 + epsHigh) * A) per token, ratio = exp(lp - old): [n]. */
+function clippedSurrogate(
+  g: Graph,
+  lp: Tensor,
+  old: Tensor,
+  advantages: Tensor,
+  options: GrpoLossOptions,
+): Tensor {
+  const epsHigh = options.epsHigh ?? options.epsLow;
+  const ratio = g.exp(g.sub(lp, old)); // [n]
+  const unclipped = g.mul(ratio, advantages);
+  const clipped = g.mul(g.clamp(ratio, 1 - options.epsLow, 1 + epsHigh), advantages);
+  return g.neg(g.minimum(unclipped, clipped));
+}
+
+/**
+ * The loss at ratio 1 on the host, sum_t w_t * (-A_t + beta * kl_t): the value
+ * of the first update's loss (all arrays [N]; `ref` null when beta = 0).
+ */
+export function lossAtRatioOne(
+  lp: Float32Array,
+  ref: Float32Array | null,
+  advantages: Float32Array,
+  weights: Float32Array,
+  beta: number,
+): number {
+  let loss = 0;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] === 0) continue;
+    loss += weights[i] * (-advantages[i] + (ref && beta > 0 ? beta * k3Value(lp[i], ref[i]) : 0));
+  }
+  return loss;
 }
 
 /** The k3 estimator of KL(policy || reference) per token: exp(d) - d - 1 with d = ref - lp. */

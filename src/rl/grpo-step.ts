@@ -1,30 +1,30 @@
 /**
- * One GRPO step, as data: prompts -> G completions each from the current
- * policy -> rewards -> group-relative advantages -> policy ("old") and
- * reference log-probs on the same tokens -> clipped-surrogate + k3 loss,
- * chunked over the vocabulary -> AdamW, numIterations times on the same batch.
- * The training half (scoring and updates, in micro-batches with gradient
- * accumulation) is in grpo-update.ts.
+ * One GRPO step, top to bottom (grpoStep below):
+ *
+ *   prompts -> G completions each from the policy, rewarded     rollout.ts
+ *           -> group-relative advantages and loss weights       grpo-batch.ts, advantages.ts
+ *           -> micro-batches with the reference's log-probs     grpo-update.ts (fixedLogProbs)
+ *              (and the "old" policy's when numIterations > 1)
+ *           -> numIterations x (loss, backward, AdamW)          grpo-update.ts, grpo-loss.ts
+ *           -> the step's metrics
  *
  * Two options of DAPO shape the batch before training: dynamic sampling drops
  * the groups whose rewards are all equal and generates more prompts in their
  * place; overlong filtering gives no loss weight to completions cut at maxTokens.
  */
 import { z } from "zod";
-import type { AdamW, Engine } from "../engine/index.ts";
-import type { Completion, Generator } from "../generate/types.ts";
-import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
+import type { RewardFunction } from "../rewards/types.ts";
+import type { TrainModels } from "../train/models.ts";
+import { microBatches } from "../train/token-batch.ts";
 import { AdvantageOptions, meanGroupStd } from "./advantages.ts";
-import { type ScoredGroup, trainingRows } from "./grpo-batch.ts";
+import { trainingRows } from "./grpo-batch.ts";
 import { GrpoLossOptions } from "./grpo-loss.ts";
-import { grpoUpdates } from "./grpo-update.ts";
+import { fixedLogProbs, grpoUpdates, lossBatch } from "./grpo-update.ts";
+import type { PromptSource, TrainingPrompt } from "./prompts.ts";
+import { DynamicSamplingOptions, type Rollout, rollOut } from "./rollout.ts";
 
-export const DynamicSamplingOptions = z.object({
-  /** Generation rounds at most, the first one included; each later round asks `refill` for prompts. */
-  maxRounds: z.number().int().positive().default(3),
-});
-
-export const GrpoStepOptions = z.object({
+/** The options of a GRPO step (the `grpo` section of a recipe holds them, with the loop's). */
+export const GrpoOptions = z.object({
   /** Completions per prompt (G; the paper: 6). */
   groupSize: z.number().int().min(2),
   /** Sampling temperature of the rollouts (the paper: 0.7). */
@@ -53,66 +53,55 @@ export const GrpoStepOptions = z.object({
   /**
    * DAPO's dynamic sampling (not in TRL): groups whose G rewards are all equal
    * have no advantage and teach nothing, so they are dropped, and prompts from
-   * grpoStep's `refill` are generated in their place until as many informative
-   * groups as prompts given are kept, or maxRounds rounds were made (without
-   * `refill`, only the dropping). `true` = { maxRounds: 3 }; false = off.
+   * the step's prompt source are generated in their place until as many
+   * informative groups as prompts given are kept, or maxRounds rounds were made
+   * (without a source, only the dropping). `true` = { maxRounds: 3 }; false = off.
    */
-  dynamicSampling: z.union([z.boolean(), DynamicSamplingOptions]).default(false),
+  dynamicSampling: z
+    .union([z.boolean(), DynamicSamplingOptions])
+    .default(false)
+    .transform((d) => (d === true ? DynamicSamplingOptions.parse({}) : d)),
   /**
    * DAPO's overlong filtering (TRL's mask_truncated_completions): completions cut
    * at maxTokens get no loss weight. They still count in the reward metrics.
    */
   overlongFilter: z.boolean().default(false),
 });
-export type GrpoStepOptions = z.input<typeof GrpoStepOptions>;
-type ParsedOptions = z.output<typeof GrpoStepOptions>;
+export type GrpoOptions = z.output<typeof GrpoOptions>;
+export type GrpoOptionsInput = z.input<typeof GrpoOptions>;
 
-/**
- * One completion to score: which prompt it answers (an index into the prompts
- * given to grpoStep followed by those `refill` gave, in order), its text and token ids.
- */
-export interface ScoredCompletion {
-  prompt: number;
-  text: string;
-  ids: Int32Array;
-}
-
-/** Scores a batch of completions (the caller composes reward functions, e.g. with src/rewards). */
-export type RewardFn = (completions: ScoredCompletion[]) => Promise<ArrayLike<number>> | ArrayLike<number>;
-
-/**
- * More prompts for dynamic sampling: at most `count` of them for generation
- * round `round` (1, 2, ...; round 0 is the prompts given). Fewer (none) when the data runs out.
- */
-export type RefillFn = (round: number, count: number) => Int32Array[];
-
-export interface GrpoModels {
-  engine: Engine;
-  config: LlamaConfig;
-  policy: LlamaWeights;
-  /** The frozen reference model (needed when beta > 0). */
-  reference?: LlamaWeights;
-  generator: Generator;
-  optimizer: AdamW;
+/** What changes from step to step. */
+export interface GrpoStepInput {
+  /** The step's prompts (one group each). */
+  prompts: readonly TrainingPrompt[];
+  /** Where dynamic sampling gets more prompts (none: it only drops constant groups). */
+  source?: PromptSource;
+  /** Learning rate of the step's updates. */
+  lr: number;
+  /** Sampling seed of the step's first generation round (src/train/seeds.ts). */
+  seed: number;
 }
 
 /** Why a step made no (or not every) optimizer update. */
 export type SkipReason = "no informative group" | "every completion overlong" | "non-finite gradient";
 
 /**
- * What a step reports. The rollout metrics (reward to clipped_fraction) cover
- * every scored completion, those that dynamic sampling dropped or overlong
- * filtering masked included. The training metrics (kl, entropy, clip_ratio)
- * cover the trained completion tokens, each measured with the policy before
- * each update and averaged over the numIterations updates; loss (summed over
- * the micro-batches) and grad_norm are the last update's. No metric depends on
- * microBatch (up to float rounding). A skipped step reports 0 for all training metrics.
+ * What a step reports. The rollout metrics (reward to clipped_fraction, and the
+ * reward function's own) cover every rewarded completion, those that dynamic
+ * sampling dropped or overlong filtering masked included. The training metrics
+ * (kl, entropy, clip_ratio) cover the trained completion tokens, each measured
+ * with the policy before each update and averaged over the numIterations
+ * updates; loss (summed over the micro-batches) and grad_norm are the last
+ * update's. No metric depends on microBatch (up to float rounding). A skipped
+ * step reports 0 for all training metrics.
  */
 export interface GrpoStepMetrics {
   /** Mean reward. */
   reward: number;
   /** Mean over groups of the reward's std within the group (TRL's reward_std). */
   reward_std: number;
+  /** The reward function's metrics: each term's mean (`reward_<name>`), train_accuracy, ... */
+  [rewardMetric: string]: number | boolean | string | undefined;
   completion_length: number;
   completion_length_max: number;
   /** Share of completions cut at maxTokens. */
@@ -139,136 +128,48 @@ export interface GrpoStepMetrics {
   skip_reason?: SkipReason;
   /** Seconds spent generating. */
   generate_s: number;
-  /** Seconds spent scoring (the reward functions, the verifier). */
-  score_s: number;
-  /** Seconds spent training: the old and reference log-probs, then the updates. */
+  /** Seconds spent in the reward function (the rewards, the verifier). */
+  reward_s: number;
+  /** Seconds spent training: the fixed log-probs, then the updates. */
   train_s: number;
 }
 
-/**
- * Runs one step on `prompts` (token ids) with learning rate `lr`; `seed` makes
- * the rollouts reproducible. `refill` serves dynamic sampling (see its option).
- */
+/** One GRPO step with options `o` (parsed: GrpoOptions.parse). */
 export async function grpoStep(
-  m: GrpoModels,
-  prompts: Int32Array[],
-  reward: RewardFn,
-  options: GrpoStepOptions & { lr: number; seed: number },
-  refill?: RefillFn,
+  m: TrainModels,
+  reward: RewardFunction,
+  o: GrpoOptions,
+  step: GrpoStepInput,
 ): Promise<GrpoStepMetrics> {
-  const o = GrpoStepOptions.parse(options);
-  if (prompts.length === 0) throw new Error("grpo: no prompts");
-  const rollout = await rollOut(m, prompts, reward, o, options.seed, refill);
-  const generated = rolloutMetrics(rollout, o.groupSize);
-  const skip = (reason: SkipReason): GrpoStepMetrics => ({
-    ...generated,
-    kl: 0,
-    entropy: 0,
-    clip_ratio: 0,
-    loss: 0,
-    grad_norm: 0,
-    lr: options.lr,
-    skipped: true,
-    skip_reason: reason,
-    score_s: rollout.scoreSeconds,
-    train_s: 0,
-  });
-  if (rollout.kept.length === 0) return skip("no informative group");
+  if (step.prompts.length === 0) throw new Error("grpo: no prompts");
+  if (!m.generator) throw new Error("grpo: the models have no generator to sample from the policy");
+
+  // 1. G completions per prompt from the policy, rewarded (more rounds with dynamic sampling)
+  const rollout = await rollOut(m.generator, step.prompts, step.source, reward, o, step.seed);
+  if (rollout.kept.length === 0) return skippedStep(rollout, o, step.lr, "no informative group");
+
+  // 2. advantages within each group and loss weights over the step: the training rows
   const rows = trainingRows(rollout.kept, { ...o, lossType: o.loss.lossType });
-  if (rows.length === 0) return skip("every completion overlong");
+  if (rows.length === 0) return skippedStep(rollout, o, step.lr, "every completion overlong");
 
-  const trained = await grpoUpdates(m, rows, o, options.lr);
-  return {
-    ...generated,
-    ...trained.metrics,
-    score_s: rollout.scoreSeconds,
-    train_s: trained.logProbSeconds + trained.trainSeconds,
-  };
+  // 3. micro-batches with the log-probs that stay fixed through the updates
+  const t0 = performance.now();
+  const batches = await fixedLogProbs(m, microBatches(rows, o.microBatch).map(lossBatch), o);
+
+  // 4. numIterations x (loss and backward over the micro-batches, one AdamW step)
+  const trained = await grpoUpdates(m, batches, o, step.lr);
+
+  // 5. the step's metrics
+  return { ...rolloutMetrics(rollout, o.groupSize), ...trained, train_s: (performance.now() - t0) / 1000 };
 }
 
-/** The groups of a step's generation rounds. */
-interface Rollout {
-  /** Every group generated and scored, in the order of the prompts' indices. */
-  groups: ScoredGroup[];
-  /** The groups to train on: all of them, or with dynamic sampling the informative ones. */
-  kept: ScoredGroup[];
-  rounds: number;
-  generateSeconds: number;
-  scoreSeconds: number;
+/** A step that made no update: its rollout metrics, 0 for the training ones. */
+function skippedStep(rollout: Rollout, o: GrpoOptions, lr: number, reason: SkipReason): GrpoStepMetrics {
+  const zero = { kl: 0, entropy: 0, clip_ratio: 0, loss: 0, grad_norm: 0, train_s: 0 };
+  return { ...rolloutMetrics(rollout, o.groupSize), ...zero, lr, skipped: true, skip_reason: reason };
 }
 
-/** Generates and scores groups, in rounds when dynamic sampling asks for more. */
-async function rollOut(
-  m: GrpoModels,
-  prompts: Int32Array[],
-  reward: RewardFn,
-  o: ParsedOptions,
-  seed: number,
-  refill: RefillFn | undefined,
-): Promise<Rollout> {
-  const G = o.groupSize;
-  const dynamic = o.dynamicSampling === true ? DynamicSamplingOptions.parse({}) : o.dynamicSampling || null;
-  const out: Rollout = { groups: [], kept: [], rounds: 0, generateSeconds: 0, scoreSeconds: 0 };
-  let batch = prompts;
-  while (batch.length > 0) {
-    const t0 = performance.now();
-    const generated = await m.generator.generate(batch, {
-      n: G,
-      temperature: o.temperature,
-      maxTokens: o.maxTokens,
-      seed: roundSeed(seed, out.rounds),
-    });
-    const t1 = performance.now();
-    // The index of this round's first prompt among all rounds' prompts is the number of groups so far.
-    const rewards = await score(reward, generated.flat(), out.groups.length, G);
-    out.generateSeconds += (t1 - t0) / 1000;
-    out.scoreSeconds += (performance.now() - t1) / 1000;
-    out.rounds++;
-    for (const [i, completions] of generated.entries()) {
-      const group = { prompt: batch[i], completions, rewards: rewards.subarray(i * G, (i + 1) * G) };
-      out.groups.push(group);
-      if (!dynamic || group.rewards.some((r) => r !== group.rewards[0])) out.kept.push(group);
-    }
-    const missing = prompts.length - out.kept.length;
-    if (!dynamic || !refill || missing === 0 || out.rounds >= dynamic.maxRounds) break;
-    batch = refill(out.rounds, missing);
-    if (batch.length > missing) {
-      throw new Error(`grpo: refill gave ${batch.length} prompts for round ${out.rounds}, ${missing} asked`);
-    }
-  }
-  return out;
-}
-
-/**
- * The sampling seed of generation round `round`: the step's seed for the
- * first, then one mixed from both, so that rounds (and the next steps' seeds,
- * often seed + 1, ...) sample differently.
- */
-function roundSeed(seed: number, round: number): number {
-  if (round === 0) return seed;
-  return Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) ^ Math.imul(round, 0x165667b1);
-}
-
-/** The rewards of completions (groups of G, the first answering prompt `firstPrompt`), checked. */
-async function score(
-  reward: RewardFn,
-  completions: Completion[],
-  firstPrompt: number,
-  G: number,
-): Promise<Float32Array> {
-  const scored = await reward(
-    completions.map((c, i) => ({ prompt: firstPrompt + Math.floor(i / G), text: c.text, ids: c.ids })),
-  );
-  const rewards = Float32Array.from(scored);
-  if (rewards.length !== completions.length || !rewards.every(Number.isFinite)) {
-    throw new Error(
-      `grpo: the reward function gave ${rewards.length} finite scores for ${completions.length} completions`,
-    );
-  }
-  return rewards;
-}
-
-/** The metrics of the rollout: every scored completion counts. */
+/** The metrics of the rollout: every rewarded completion counts. */
 function rolloutMetrics(rollout: Rollout, G: number) {
   const completions = rollout.groups.flatMap((g) => g.completions);
   const rewards = rollout.groups.flatMap((g) => Array.from(g.rewards));
@@ -277,11 +178,13 @@ function rolloutMetrics(rollout: Rollout, G: number) {
   return {
     reward: rewards.reduce((a, b) => a + b, 0) / n,
     reward_std: meanGroupStd(rewards, G),
+    ...rollout.rewardMetrics,
     completion_length: lengths.reduce((a, b) => a + b, 0) / n,
     completion_length_max: Math.max(...lengths),
     clipped_fraction: completions.filter((c) => c.finishReason === "length").length / n,
     groups_kept: rollout.kept.length,
     generation_rounds: rollout.rounds,
     generate_s: rollout.generateSeconds,
+    reward_s: rollout.rewardSeconds,
   };
 }

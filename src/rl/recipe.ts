@@ -3,13 +3,15 @@
  * zod schemas below (which double as its documentation). A recipe names the
  * model, the prompt, the data, an optional SFT stage, the GRPO stage with its
  * rewards, held-out evaluation and checkpointing. `reasonrl train RECIPE
- * --set grpo.steps=10` overrides any field by its dotted path.
+ * --set grpo.steps=10` overrides any field by its dotted path (list items by
+ * index or name: `--set grpo.rewards.rewards.accuracy.weight=1`, src/data/overrides.ts).
  *
  * Paths in a recipe are relative to the working directory.
  */
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { applyOverrides } from "../data/overrides.ts";
 import { ProblemSource } from "../data/problems.ts";
 import { ArithmeticTaskOptions } from "../data/synthetic/arithmetic.ts";
 import { AdamWOptions } from "../engine/adamw.ts";
@@ -17,7 +19,7 @@ import { LoraConfig } from "../model/lora.ts";
 import { RewardsConfigSchema } from "../rewards/compose.ts";
 import { REWARD_RECIPES } from "../rewards/recipes.ts";
 import { ScheduleOptions } from "../train/schedule.ts";
-import { GrpoStepOptions } from "./grpo-step.ts";
+import { GrpoOptions } from "./grpo-step.ts";
 
 /** The architecture of a model made from scratch (field names as in ModelConfig, src/model/hf-config.ts). */
 const InitConfig = z
@@ -47,8 +49,14 @@ export const ModelSection = z
     init: z
       .object({ tokenizer: z.literal("arithmetic"), config: InitConfig, seed: z.number().int().default(0) })
       .optional(),
-    /** Storage of the frozen reference model's matrices: f32, or bf16 to halve its memory. */
-    referenceDtype: z.enum(["f32", "bf16"]).default("f32"),
+    /**
+     * Storage of the frozen weight matrices: the base under LoRA adapters, or the GRPO reference
+     * of a full fine-tune (f32 or bf16 there). f16/bf16 halve their memory; q8_0 where the engine
+     * stores it. Trained weights, adapters and optimizer state stay f32.
+     */
+    dtype: z.enum(["f32", "f16", "bf16", "q8_0"]).default("f32"),
+    /** The compute device: "cpu", "vulkan:0", "cuda:0", "metal", ... (what `reasonrl devices` lists). */
+    device: z.string().min(1).default("cpu"),
     /** Train LoRA adapters instead of all weights (PEFT layout on save). */
     lora: LoraConfig.optional(),
     /** Compute threads (default: the engine's choice, one per core). */
@@ -111,7 +119,7 @@ export const SftSection = z
   })
   .strict();
 
-export const GrpoSection = GrpoStepOptions.extend({
+export const GrpoSection = GrpoOptions.extend({
   /** Optimizer steps (TRL max_steps; the paper's best checkpoints came at 50-100). */
   steps: z.number().int().positive(),
   /** Distinct prompts per step (the paper: 12, each sampled groupSize = 6 times). */
@@ -168,34 +176,6 @@ export const Recipe = z
   .strict();
 export type Recipe = z.output<typeof Recipe>;
 export type RecipeInput = z.input<typeof Recipe>;
-
-/** Parses `--set` values as YAML scalars: numbers, booleans, null, lists, or strings. */
-function parseValue(text: string): unknown {
-  return parseYaml(text);
-}
-
-/** Applies "a.b.c=value" overrides to a plain object (creating missing objects). */
-export function applyOverrides(
-  raw: Record<string, unknown>,
-  sets: readonly string[],
-): Record<string, unknown> {
-  const out = structuredClone(raw);
-  for (const set of sets) {
-    const eq = set.indexOf("=");
-    if (eq <= 0) throw new Error(`--set ${set}: expected key.path=value`);
-    const keys = set.slice(0, eq).split(".");
-    let node: Record<string, unknown> = out;
-    for (const k of keys.slice(0, -1)) {
-      const next = node[k];
-      if (next === undefined) node[k] = {};
-      else if (typeof next !== "object" || next === null || Array.isArray(next))
-        throw new Error(`--set ${set}: "${k}" is not a section`);
-      node = node[k] as Record<string, unknown>;
-    }
-    node[keys[keys.length - 1]] = parseValue(set.slice(eq + 1));
-  }
-  return out;
-}
 
 /** Checks a recipe object; errors name the field ("grpo.groupSize: ..."). `source` names the file. */
 export function parseRecipe(raw: unknown, source = "recipe"): Recipe {

@@ -1,7 +1,8 @@
 /**
  * What a recipe's run is made of before any step: the model folder (made from
  * scratch when the recipe says how), the tokenizer and chat template, the
- * prompts of the problems, and the SFT examples.
+ * prompts of the problems (GRPO's training prompts, by value), the SFT
+ * examples, and the task in words.
  */
 import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +17,7 @@ import { modelConfig } from "../model/hf-config.ts";
 import { createRandomModelDir } from "../model/model-dir-init.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import type { SftExample } from "../sft/sft-step.ts";
+import type { TrainingPrompt } from "./prompts.ts";
 import type { Recipe, SftDataSource } from "./recipe.ts";
 
 async function exists(path: string): Promise<boolean> {
@@ -87,6 +89,39 @@ export function renderPrompts(
   return problems.map((p) =>
     applyChatTemplate(tok, promptMessages(prompt, p.problem), { addGenerationPrompt: true }),
   );
+}
+
+/**
+ * GRPO's training prompts: each problem's rendered prompt (text and ids) with
+ * its dataset row. Prompts longer than `maxTokens` keep their end (TRL's
+ * max_prompt_length); how many were cut goes to `warn`.
+ */
+export function trainingPrompts(
+  tok: Tokenizer,
+  prompt: Recipe["prompt"],
+  problems: readonly Problem[],
+  maxTokens: number | undefined,
+  warn: (message: string) => void,
+): TrainingPrompt[] {
+  const rendered = renderPrompts(tok, prompt, problems);
+  const cut = maxTokens ? rendered.filter((r) => r.ids.length > maxTokens).length : 0;
+  if (cut)
+    warn(`${cut} of ${rendered.length} prompts are longer than ${maxTokens} tokens: their start is cut`);
+  return rendered.map((r, i) => ({
+    ids: maxTokens ? r.ids.subarray(Math.max(0, r.ids.length - maxTokens)) : r.ids,
+    text: r.text,
+    row: problems[i].row,
+  }));
+}
+
+/** The recipe's training task in words (the synthetic task's shape, or "math problems"). */
+export function taskName(recipe: Recipe): string {
+  const src = recipe.data.train;
+  if (!("synthetic" in src)) return "math problems";
+  const t = src.task;
+  const operands = t.minOperands === t.maxOperands ? `${t.minOperands}` : `${t.minOperands}-${t.maxOperands}`;
+  const digits = t.maxDigits === 1 ? "one-digit" : `up to ${t.maxDigits}-digit`;
+  return `arithmetic: ${operands} ${digits} operands, ${t.ops.join(" ")}`;
 }
 
 /**

@@ -1,21 +1,18 @@
 /**
- * Runs a recipe end to end in `<runsDir>/<name>/`:
+ * Runs a recipe end to end in its run folder, `<runsDir>/<name>/`
+ * (src/train/run-folder.ts: config.yaml, metrics.jsonl, checkpoints/, final/,
+ * summary.json).
  *
- *   config.yaml     the recipe as run (after --set overrides)
- *   metrics.jsonl   one line per step (stage "sft" or "grpo") and per evaluation (stage "eval")
- *   checkpoints/    sft/ and grpo/ (resume), best/ (the best held-out accuracy, a model folder)
- *   final/          the trained model (a model folder, or LoRA adapters)
- *   summary.json    held-out accuracy before and after GRPO, best step, steps, wall time
- *
- * SFT (optional) runs first, then GRPO against a frozen copy of the model as it
- * was when GRPO started. Running the same recipe again resumes where the run
- * stopped; a finished run is not redone.
+ * SFT (optional) runs first, then GRPO against a frozen reference: the base
+ * under LoRA adapters, else a copy of the model as it was when GRPO started.
+ * Held-out accuracy is measured before GRPO, every N steps and after it; the
+ * best model is kept in checkpoints/best/. Running the same recipe again
+ * resumes where the run stopped; a finished run is not redone.
  */
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
 import { loadProblems } from "../data/problems.ts";
-import { AdamW, Engine, type Tensor } from "../engine/index.ts";
+import { GGML_TYPE } from "../engine/dtype.ts";
+import { AdamW, Engine, type EngineOptions, type Tensor } from "../engine/index.ts";
 import { type Accuracy, heldoutAccuracy } from "../eval/accuracy.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { frozenCopy, type LlamaWeights, trainableParameters } from "../model/llama.ts";
@@ -23,14 +20,14 @@ import { type LoadedModel, loadModel, saveModel } from "../model/load.ts";
 import { addLora, saveLora } from "../model/lora.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
-import { REWARD_RECIPES } from "../rewards/recipes.ts";
-import { type SftRecord, trainSft } from "../sft/trainer.ts";
-import { appendMetrics, readMetrics } from "../train/metrics-log.ts";
+import { rewardFunction } from "../rewards/reward-function.ts";
+import { type SftRecord, SftTrainingOptions, trainSft } from "../sft/trainer.ts";
+import type { TrainModels } from "../train/models.ts";
+import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import type { Recipe } from "./recipe.ts";
-import { composedRewardFn, composeWithAccuracy } from "./rewards.ts";
-import { ensureModelDir, renderPrompts, sftExamples } from "./run-setup.ts";
-import { type StepRecord, trainGrpo } from "./trainer.ts";
+import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
+import { type GrpoRecord, GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
 /** What a caller (the CLI, the demo) sees of a run as it goes. */
 export interface RunHooks {
@@ -38,37 +35,21 @@ export interface RunHooks {
   warn?: (message: string) => void;
   onStage?: (stage: "sft" | "grpo" | "eval", total: number, done: number) => void;
   onSftStep?: (r: SftRecord) => void;
-  onGrpoStep?: (r: StepRecord) => void;
+  onGrpoStep?: (r: GrpoRecord) => void;
   onEval?: (step: number, result: Accuracy) => void;
   /** Returning true stops the run after the current step, with a checkpoint (Ctrl-C). */
   stop?: () => boolean;
 }
 
-export interface RunSummary {
-  name: string;
-  model: string;
-  heldout: number | null;
-  before: Accuracy | null;
-  after: Accuracy | null;
-  best: { step: number; accuracy: number } | null;
-  sft_steps: number;
-  grpo_steps: number;
-  stopped: boolean;
-  wall_s: number;
-}
-
 /** What the stages of a run share: the recipe, the model being trained, where things go. */
 interface RunContext {
   recipe: Recipe;
-  runDir: string;
-  metricsPath: string;
-  engine: Engine;
+  folder: RunFolder;
   tok: Tokenizer;
   base: LoadedModel;
-  /** The weights being trained: the base's, or the base under LoRA adapters. */
-  policy: LlamaWeights;
+  /** The policy and its generator (no optimizer yet: each stage makes its own). */
+  models: Omit<TrainModels, "optimizer"> & { generator: LocalGenerator };
   params: Tensor[];
-  generator: LocalGenerator;
   hooks: RunHooks;
   warn: (message: string) => void;
   /** True once the caller asked to stop (checked after each step). */
@@ -78,77 +59,90 @@ interface RunContext {
 /** Runs (or resumes) `recipe`; returns the summary also written to summary.json. */
 export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const started = performance.now();
-  const log = hooks.log ?? (() => {});
-  const runDir = join(recipe.runsDir, recipe.name);
-  await mkdir(runDir, { recursive: true });
-  await writeFileAtomic(join(runDir, "config.yaml"), toYaml(recipe));
-
-  if (await ensureModelDir(recipe.model)) log(`made a model from scratch in ${recipe.model.path}`);
-  const tok = Tokenizer.fromDir(recipe.model.path);
-  const engine = new Engine({ threads: recipe.model.threads });
-  const base = await loadModel(engine, recipe.model.path, { trainable: !recipe.model.lora });
-  const policy = recipe.model.lora
-    ? addLora(engine, base.weights, recipe.model.lora, recipe.seed)
-    : base.weights;
-  const params = trainableParameters(policy);
-  log(
-    `model ${recipe.model.path}: ${params.reduce((n, p) => n + p.size, 0).toLocaleString()} trainable parameters`,
-  );
-  const eosIds = tok.eosIds.length ? [...tok.eosIds] : base.hf.eosTokenIds;
+  const folder = new RunFolder(`${recipe.runsDir}/${recipe.name}`);
+  await folder.create();
+  await folder.writeConfig(toYaml(recipe));
   let stopped = false;
-  const ctx: RunContext = {
-    recipe,
-    runDir,
-    metricsPath: join(runDir, "metrics.jsonl"),
-    engine,
-    tok,
-    base,
-    policy,
-    params,
-    generator: new LocalGenerator(engine, base.config, policy, { eosIds }, tok),
-    hooks,
-    warn: hooks.warn ?? console.warn,
-    stop: () => (stopped ||= hooks.stop?.() ?? false),
-  };
+  const ctx = await openModels(recipe, folder, hooks, () => (stopped ||= hooks.stop?.() ?? false));
 
   const sftSteps = recipe.sft ? await sftStage(ctx, recipe.sft) : 0;
   const grpo = recipe.grpo && !stopped ? await grpoStage(ctx, recipe.grpo) : null;
-  if (!stopped) await saveWeights(join(runDir, "final"), ctx, null);
+  if (!stopped) await saveWeights(ctx, folder.finalDir, null);
+  const [before, after] = [grpo?.before ?? null, grpo?.after ?? null];
   const summary: RunSummary = {
     name: recipe.name,
     model: recipe.model.path,
+    task: taskName(recipe),
     heldout: grpo?.heldout ?? null,
-    before: grpo?.before ?? null,
-    after: grpo?.after ?? null,
+    before,
+    after,
+    gain_points: before && after ? 100 * (after.accuracy - before.accuracy) : null,
+    significant: before && after ? after.ci95[0] > before.ci95[1] : null,
     best: grpo?.best ?? null,
     sft_steps: sftSteps,
     grpo_steps: grpo?.steps ?? 0,
     stopped,
+    chart: null,
     wall_s: (performance.now() - started) / 1000,
   };
-  await writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  await folder.writeSummary(summary);
   return summary;
+}
+
+/** The model folder (made if the recipe says how), the engine, the policy and its generator. */
+async function openModels(
+  recipe: Recipe,
+  folder: RunFolder,
+  hooks: RunHooks,
+  stop: () => boolean,
+): Promise<RunContext> {
+  const { model } = recipe;
+  if (!(model.dtype in GGML_TYPE))
+    throw new Error(`model.dtype ${model.dtype}: this engine does not store it`);
+  const log = hooks.log ?? (() => {});
+  if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
+  const tok = Tokenizer.fromDir(model.path);
+  // `device` is passed as given; the engine checks it (a build without GPU backends knows only "cpu").
+  const engine = new Engine({ threads: model.threads, device: model.device } as EngineOptions);
+  const frozenDtype = model.lora ? (model.dtype as keyof typeof GGML_TYPE) : undefined;
+  const base = await loadModel(engine, model.path, { trainable: !model.lora, dtype: frozenDtype });
+  const policy = model.lora ? addLora(engine, base.weights, model.lora, recipe.seed) : base.weights;
+  const params = trainableParameters(policy);
+  log(`model ${model.path}: ${params.reduce((n, p) => n + p.size, 0).toLocaleString()} trainable parameters`);
+  const eosIds = tok.eosIds.length ? [...tok.eosIds] : base.hf.eosTokenIds;
+  const generator = new LocalGenerator(engine, base.config, policy, { eosIds }, tok);
+  return {
+    recipe,
+    folder,
+    tok,
+    base,
+    models: { engine, config: base.config, policy, generator },
+    params,
+    hooks,
+    warn: hooks.warn ?? console.warn,
+    stop,
+  };
 }
 
 /** The SFT stage; returns the steps done. */
 async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise<number> {
-  const { recipe, engine, policy, params, hooks } = ctx;
+  const { recipe, hooks } = ctx;
   const examples = await sftExamples(s.data, ctx.tok, recipe.prompt);
   hooks.log?.(`sft: ${examples.length} examples, ${s.steps} steps of ${s.batchSize}`);
   hooks.onStage?.("sft", s.steps, 0);
+  const optimizer = new AdamW(ctx.models.engine, ctx.params, s.optimizer);
+  const options = SftTrainingOptions.parse({
+    steps: s.steps,
+    batchSize: s.batchSize,
+    microBatch: s.microBatch,
+    schedule: { ...s.schedule, lr: s.optimizer.lr },
+    checkpointEvery: recipe.checkpoint.every,
+    keepLast: recipe.checkpoint.keepLast,
+    seed: recipe.seed,
+  });
   const records = await trainSft(
-    { engine, config: ctx.base.config, weights: policy, optimizer: new AdamW(engine, params, s.optimizer) },
-    examples,
-    {
-      runDir: ctx.runDir,
-      steps: s.steps,
-      batchSize: s.batchSize,
-      microBatch: s.microBatch,
-      schedule: { ...s.schedule, lr: s.optimizer.lr },
-      checkpointEvery: recipe.checkpoint.every,
-      keepLast: recipe.checkpoint.keepLast,
-      seed: recipe.seed,
-    },
+    { models: { ...ctx.models, optimizer }, examples, folder: ctx.folder },
+    options,
     { onStep: hooks.onSftStep, stop: ctx.stop, warn: ctx.warn },
   );
   return records.at(-1)?.step ?? s.steps;
@@ -160,7 +154,7 @@ interface GrpoOutcome {
   heldout: number | null;
   before: Accuracy | null;
   after: Accuracy | null;
-  best: RunSummary["best"];
+  best: BestStep | null;
 }
 
 /**
@@ -168,7 +162,7 @@ interface GrpoOutcome {
  * measure it again), the steps with evaluation every N and the best model kept, after it.
  */
 async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promise<GrpoOutcome> {
-  const { recipe, runDir, metricsPath, tok, warn } = ctx;
+  const { recipe, folder, warn } = ctx;
   const verifier = new VerifierPool();
   try {
     const evaluate = recipe.eval ? await heldoutEvaluator(ctx, recipe.eval, verifier) : null;
@@ -180,74 +174,55 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
       best: null,
     };
     if (evaluate) {
-      const saved = (await readMetrics(metricsPath)).find((r) => r.stage === "eval" && r.step === 0);
-      out.before = (saved?.result as Accuracy | undefined) ?? null;
+      out.before = await folder.evaluation(0);
       if (!out.before) {
         out.before = await evaluate.run(0);
-        await appendMetrics(metricsPath, { stage: "eval", step: 0, result: out.before });
+        await folder.appendEvaluation(0, out.before);
       }
-      out.best = await readBest(runDir);
+      out.best = await folder.readBest();
       if (!out.best) {
         out.best = { step: 0, accuracy: out.before.accuracy };
-        await saveWeights(join(runDir, "checkpoints", "best"), ctx, out.best);
+        await saveWeights(ctx, folder.bestDir, out.best);
       }
     }
-
-    const train = await loadProblems(recipe.data.train, "train", warn);
-    const rewards = await composeWithAccuracy(
-      typeof g.rewards === "string" ? REWARD_RECIPES[g.rewards] : g.rewards,
-    );
-    const rendered = renderPrompts(tok, recipe.prompt, train);
-    const rows = rendered.map((r, i) => ({ text: r.text, row: train[i].row }));
-    const reward = composedRewardFn(rewards, rows, { verifier, warn });
-    const { steps, promptsPerStep, maxPromptTokens, rewards: _r, optimizer, schedule, ...stepOptions } = g;
-    const prompts = cutPrompts(
-      rendered.map((r) => r.ids),
-      maxPromptTokens,
-      warn,
-    );
+    const problems = await loadProblems(recipe.data.train, "train", warn);
+    const prompts = trainingPrompts(ctx.tok, recipe.prompt, problems, g.maxPromptTokens, warn);
+    const reward = await rewardFunction(g.rewards, { verifier, warn });
+    const { steps, promptsPerStep, maxPromptTokens: _, rewards: __, optimizer, schedule, ...grpo } = g;
+    const options = GrpoTrainingOptions.parse({
+      steps,
+      promptsPerStep,
+      grpo,
+      schedule: { ...schedule, lr: optimizer.lr },
+      checkpointEvery: recipe.checkpoint.every,
+      keepLast: recipe.checkpoint.keepLast,
+      evalEvery: recipe.eval?.every ?? 0,
+      seed: recipe.seed,
+    });
+    const models: TrainModels = {
+      ...ctx.models,
+      reference: g.loss.beta > 0 ? referenceOf(ctx) : undefined,
+      optimizer: new AdamW(ctx.models.engine, ctx.params, optimizer),
+    };
     ctx.hooks.onStage?.("grpo", steps, 0);
-    const records = await trainGrpo(
-      {
-        engine: ctx.engine,
-        config: ctx.base.config,
-        policy: ctx.policy,
-        reference: g.loss.beta > 0 ? referenceOf(ctx) : undefined,
-        generator: ctx.generator,
-        optimizer: new AdamW(ctx.engine, ctx.params, optimizer),
-      },
-      prompts,
-      reward,
-      {
-        runDir,
-        steps,
-        promptsPerStep,
-        grpo: stepOptions,
-        schedule: { ...schedule, lr: optimizer.lr },
-        checkpointEvery: recipe.checkpoint.every,
-        keepLast: recipe.checkpoint.keepLast,
-        evalEvery: recipe.eval?.every ?? 0,
-        seed: recipe.seed,
-      },
-      {
-        onStep: ctx.hooks.onGrpoStep,
-        stop: ctx.stop,
-        warn,
-        evaluate: evaluate
-          ? async (step) => {
-              const acc = await evaluate.run(step);
-              await appendMetrics(metricsPath, { stage: "eval", step, result: acc });
-              if (!out.best || acc.accuracy > out.best.accuracy) {
-                out.best = { step, accuracy: acc.accuracy };
-                await saveWeights(join(runDir, "checkpoints", "best"), ctx, out.best);
-              }
-              return { heldout_accuracy: acc.accuracy };
+    const records = await trainGrpo({ models, prompts, reward, folder }, options, {
+      onStep: ctx.hooks.onGrpoStep,
+      stop: ctx.stop,
+      warn,
+      evaluate: evaluate
+        ? async (step) => {
+            const acc = await evaluate.run(step);
+            await folder.appendEvaluation(step, acc);
+            if (!out.best || acc.accuracy > out.best.accuracy) {
+              out.best = { step, accuracy: acc.accuracy };
+              await saveWeights(ctx, folder.bestDir, out.best);
             }
-          : undefined,
-      },
-    );
+            return { heldout_accuracy: acc.accuracy };
+          }
+        : undefined,
+    });
     out.steps = records.at(-1)?.step ?? steps;
-    if (evaluate) out.after = await lastEval(metricsPath);
+    if (evaluate) out.after = await folder.lastEvaluation();
     return out;
   } finally {
     await verifier.close();
@@ -259,12 +234,13 @@ async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>
   const heldout = await loadProblems(ev.data, "heldout", ctx.warn);
   const prompts = renderPrompts(ctx.tok, ctx.recipe.prompt, heldout).map((r) => r.ids);
   const golds = heldout.map((p) => p.answer);
+  const generator = ctx.models.generator;
   return {
     size: heldout.length,
     run: async (step: number): Promise<Accuracy> => {
       ctx.hooks.onStage?.("eval", heldout.length, 0);
       const { completions: _, ...accuracy } = await heldoutAccuracy(
-        ctx.generator,
+        generator,
         prompts,
         golds,
         (g, p) => verifier.verify(g, p),
@@ -276,43 +252,24 @@ async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>
   };
 }
 
-/** Prompts longer than `max` tokens keep their end (TRL's max_prompt_length); the count is reported. */
-function cutPrompts(prompts: Int32Array[], max: number | undefined, warn: (m: string) => void): Int32Array[] {
-  if (!max) return prompts;
-  const cut = prompts.filter((p) => p.length > max).length;
-  if (cut) warn(`${cut} of ${prompts.length} prompts are longer than ${max} tokens: their start is cut`);
-  return prompts.map((p) => p.subarray(Math.max(0, p.length - max)));
-}
-
-/** The frozen reference: the base weights under LoRA adapters, else a copy of the policy as GRPO starts. */
+/**
+ * The frozen reference: the base weights under LoRA adapters, else a copy of the policy as GRPO
+ * starts, its matrices stored as model.dtype.
+ */
 function referenceOf(ctx: RunContext): LlamaWeights {
   if (ctx.recipe.model.lora) return ctx.base.weights;
-  return frozenCopy(ctx.engine, ctx.policy, ctx.recipe.model.referenceDtype);
+  const dtype = ctx.recipe.model.dtype;
+  if (dtype !== "f32" && dtype !== "bf16")
+    throw new Error(`model.dtype ${dtype}: the reference of a full fine-tune is stored as f32 or bf16`);
+  return frozenCopy(ctx.models.engine, ctx.models.policy, dtype);
 }
 
 /** Saves the policy as a model folder (or LoRA adapters) into `dir`, replacing what was there. */
-async function saveWeights(dir: string, ctx: RunContext, best: RunSummary["best"]): Promise<void> {
-  const { recipe } = ctx;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  if (recipe.model.lora) await saveLora(tmp, ctx.policy, recipe.model.lora, recipe.model.path);
-  else await saveModel(tmp, ctx.base.hf, ctx.policy, { tokenizerDir: recipe.model.path });
-  if (best) await writeFileAtomic(join(tmp, "best.json"), `${JSON.stringify(best)}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
-}
-
-async function readBest(runDir: string): Promise<RunSummary["best"]> {
-  try {
-    return JSON.parse(await readFile(join(runDir, "checkpoints", "best", "best.json"), "utf8"));
-  } catch {
-    return null;
-  }
-}
-
-/** The last held-out result logged in metrics.jsonl (a resumed run that had nothing left to do). */
-async function lastEval(metricsPath: string): Promise<Accuracy | null> {
-  const evals = (await readMetrics(metricsPath)).filter((r) => r.stage === "eval");
-  return (evals.at(-1)?.result as Accuracy | undefined) ?? null;
+async function saveWeights(ctx: RunContext, dir: string, best: BestStep | null): Promise<void> {
+  const { model } = ctx.recipe;
+  await ctx.folder.replaceFolder(dir, async (tmp) => {
+    if (model.lora) await saveLora(tmp, ctx.models.policy, model.lora, model.path);
+    else await saveModel(tmp, ctx.base.hf, ctx.models.policy, { tokenizerDir: model.path });
+    if (best) await writeFileAtomic(RunFolder.bestFile(tmp), `${JSON.stringify(best)}\n`);
+  });
 }

@@ -11,14 +11,12 @@
  * gradients add up to those of one pass over all examples.
  */
 import { z } from "zod";
-import type { AdamW, Engine } from "../engine/index.ts";
-import { chunkedTokenLoss } from "../model/chunked-loss.ts";
-import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
+import type { TrainModels } from "../train/models.ts";
+import { atCompletionTokens, microBatches, padBatch, type Sequence } from "../train/token-batch.ts";
+import { tokenLossPass } from "../train/token-loss.ts";
 
-export interface SftExample {
-  prompt: Int32Array;
-  completion: Int32Array;
-}
+/** A prompt and the completion to learn (token ids, EOS included). */
+export type SftExample = Sequence;
 
 export const SftStepOptions = z.object({
   /** Learning rate of the step. */
@@ -39,11 +37,9 @@ export interface SftStepMetrics {
   skipped: boolean;
 }
 
-type SftModels = { engine: Engine; config: LlamaConfig; weights: LlamaWeights; optimizer: AdamW };
-
-/** One optimizer step on a batch of examples, in micro-batches of `microBatch` examples. */
+/** One optimizer step of the policy on a batch of examples, in micro-batches of `microBatch` examples. */
 export async function sftStep(
-  m: SftModels,
+  m: Pick<TrainModels, "engine" | "config" | "policy" | "optimizer">,
   examples: SftExample[],
   options: SftStepOptions,
 ): Promise<SftStepMetrics> {
@@ -55,54 +51,21 @@ export async function sftStep(
   }
   // The weight of every completion token, normalised over the whole step.
   const tokens = examples.reduce((n, e) => n + e.completion.length, 0);
-  const size = o.microBatch ?? examples.length;
+  const policy = { engine: m.engine, config: m.config, weights: m.policy };
   let loss = 0;
-  for (let start = 0; start < examples.length; start += size) {
-    loss += await lossPass(m, examples.slice(start, start + size), 1 / tokens, o.chunkRows);
+  for (const part of microBatches(examples, o.microBatch)) {
+    // -sum(weight * log p(completion token)) over the micro-batch, right-padded into [B, T]
+    const batch = padBatch(part);
+    const weights = atCompletionTokens(batch, () => 1 / tokens); // [B*T]
+    const pass = await tokenLossPass(
+      policy,
+      batch,
+      { weights },
+      (g, lp, t) => g.neg(g.sum(g.mul(lp, t.weights))),
+      { chunkRows: o.chunkRows },
+    );
+    loss += pass.loss;
   }
   const step = await m.optimizer.step({ lr: o.lr });
   return { loss, tokens, grad_norm: step.gradNorm, lr: step.lr, skipped: step.skipped };
-}
-
-/**
- * Forward and backward of -sum(tokenWeight * log p(completion token)) over
- * `examples`, right-padded into one [B, T] batch: the gradient is added to the
- * weights' accumulators. Returns the loss.
- */
-async function lossPass(
-  m: SftModels,
-  examples: SftExample[],
-  tokenWeight: number,
-  chunkRows: number,
-): Promise<number> {
-  const B = examples.length;
-  const T = Math.max(...examples.map((e) => e.prompt.length + e.completion.length)) - 1;
-  const ids = new Int32Array(B * T); // the token read at each position
-  const targets = new Int32Array(B * T); // the token it predicts
-  const mask = new Float32Array(B * T); // tokenWeight where that token is a completion token
-  for (const [b, e] of examples.entries()) {
-    const full = [...e.prompt, ...e.completion];
-    for (let t = 0; t < full.length - 1; t++) {
-      ids[b * T + t] = full[t];
-      targets[b * T + t] = full[t + 1];
-      if (t + 1 >= e.prompt.length) mask[b * T + t] = tokenWeight;
-    }
-  }
-  const { engine } = m;
-  const idsT = engine.tensor([B, T], { dtype: "i32", data: ids });
-  const positions = engine.tensor([T], { dtype: "i32", data: Int32Array.from({ length: T }, (_, i) => i) });
-  const weights = engine.tensor([B * T], { data: mask });
-  try {
-    const { loss } = await chunkedTokenLoss(
-      engine,
-      m.config,
-      m.weights,
-      { ids: idsT, positions, targets },
-      (g, lp, start) => g.neg(g.sum(g.mul(lp, g.narrow(weights, 0, start, lp.size)))),
-      { chunkRows },
-    );
-    return loss;
-  } finally {
-    for (const t of [idsT, positions, weights]) t.free();
-  }
 }

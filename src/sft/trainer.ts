@@ -4,16 +4,15 @@
  * (stage "sft"), checkpoints in checkpoints/sft/ and exact resume.
  */
 import { z } from "zod";
-import type { AdamW, Engine } from "../engine/index.ts";
-import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import { itemsOfStep } from "../train/data-order.ts";
+import type { TrainModels } from "../train/models.ts";
+import type { RunFolder } from "../train/run-folder.ts";
 import { learningRate, ScheduleOptions } from "../train/schedule.ts";
+import { runSeeds } from "../train/seeds.ts";
 import { type StepHooks, TrainingStage } from "../train/stage.ts";
 import { type SftExample, type SftStepMetrics, sftStep } from "./sft-step.ts";
 
-export const SftTrainerOptions = z.object({
-  /** Folder of the run: metrics.jsonl, checkpoints/sft/. */
-  runDir: z.string(),
+export const SftTrainingOptions = z.object({
   steps: z.number().int().positive(),
   /** Examples per optimizer step. */
   batchSize: z.number().int().positive(),
@@ -26,7 +25,7 @@ export const SftTrainerOptions = z.object({
   /** Examples per forward/backward pass; gradients accumulate over a step's passes (default: all at once). */
   microBatch: z.number().int().positive().optional(),
 });
-export type SftTrainerOptions = z.input<typeof SftTrainerOptions>;
+export type SftTrainingOptions = z.output<typeof SftTrainingOptions>;
 
 export interface SftRecord extends SftStepMetrics {
   stage: "sft";
@@ -34,27 +33,35 @@ export interface SftRecord extends SftStepMetrics {
   step_s: number;
 }
 
-export interface SftModels {
-  engine: Engine;
-  config: LlamaConfig;
-  weights: LlamaWeights;
-  optimizer: AdamW;
+/** What an SFT run trains with. */
+export interface SftRun {
+  models: TrainModels;
+  examples: readonly SftExample[];
+  /** Where metrics and checkpoints go. */
+  folder: RunFolder;
 }
 
-/** Trains until `steps`, resuming from the latest SFT checkpoint of the run if there is one. */
+/**
+ * Trains until `steps` (options parsed: SftTrainingOptions.parse), resuming
+ * from the latest SFT checkpoint of the run if there is one.
+ */
 export async function trainSft(
-  models: SftModels,
-  examples: SftExample[],
-  options: SftTrainerOptions,
+  run: SftRun,
+  o: SftTrainingOptions,
   hooks: StepHooks<SftRecord> & { warn?: (message: string) => void } = {},
 ): Promise<SftRecord[]> {
-  const o = SftTrainerOptions.parse(options);
-  const stage = await TrainingStage.open({ ...o, name: "sft", metricStages: ["sft"] }, models.optimizer);
+  const { models, examples } = run;
+  const stage = await TrainingStage.open(
+    { run: run.folder, name: "sft", metricStages: ["sft"], ...o },
+    models.optimizer,
+  );
 
   const records: SftRecord[] = [];
   for (let step = stage.start; step < o.steps; step++) {
     const t0 = performance.now();
-    const batch = itemsOfStep(examples.length, o.batchSize, step, o.seed).map((i) => examples[i]);
+    const batch = itemsOfStep(examples.length, o.batchSize, step, runSeeds.dataOrder(o.seed)).map(
+      (i) => examples[i],
+    );
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
     const metrics = await sftStep(models, batch, { lr, chunkRows: o.chunkRows, microBatch: o.microBatch });
     if (metrics.skipped) {

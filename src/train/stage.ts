@@ -1,7 +1,7 @@
 /**
  * What the GRPO and SFT loops share around their steps: a stage of a run
- * folder, with its checkpoints in `<runDir>/checkpoints/<stage>/` and its
- * lines in `<runDir>/metrics.jsonl`.
+ * folder (run-folder.ts), with its checkpoints in `checkpoints/<stage>/` and
+ * its lines in `metrics.jsonl`.
  *
  * Opening a stage resumes it: the optimizer's parameters and moments are
  * restored from the latest checkpoint, and the metrics lines written after
@@ -12,15 +12,14 @@
  * every `checkpointEvery` steps.
  */
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { AdamW, Tensor } from "../engine/index.ts";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { appendMetrics, truncateMetrics } from "./metrics-log.ts";
+import type { RunFolder } from "./run-folder.ts";
 
 /** Where a stage lives and how often it saves. */
 export interface TrainingStageOptions {
   /** The run folder. */
-  runDir: string;
+  run: RunFolder;
   /** The stage's name: its checkpoint folder, e.g. "grpo" or "sft". */
   name: string;
   /** The `stage` values of the metrics lines this loop writes (e.g. ["grpo", "eval"]). */
@@ -43,7 +42,6 @@ export interface StepHooks<R> {
 /** A stage of a run folder, opened where its latest checkpoint left it. */
 export class TrainingStage {
   readonly #checkpoints: string;
-  readonly #metrics: string;
   readonly #tensors: ReadonlyArray<readonly [string, Tensor]>;
 
   private constructor(
@@ -52,18 +50,17 @@ export class TrainingStage {
     /** The step to go on from: 0 for a fresh run, else the latest checkpoint's. */
     readonly start: number,
   ) {
-    this.#checkpoints = checkpointDir(options);
-    this.#metrics = join(options.runDir, "metrics.jsonl");
+    this.#checkpoints = options.run.checkpointsOf(options.name);
     this.#tensors = namedParameters(optimizer);
   }
 
   /** Opens the stage, restoring `optimizer` (and the tensors it trains) from the latest checkpoint. */
   static async open(options: TrainingStageOptions, optimizer: AdamW): Promise<TrainingStage> {
-    const dir = checkpointDir(options);
+    const dir = options.run.checkpointsOf(options.name);
     await mkdir(dir, { recursive: true });
     const latest = (await listCheckpoints(dir)).at(-1);
     const start = latest ? (await loadCheckpoint(latest, namedParameters(optimizer), optimizer)).step : 0;
-    await truncateMetrics(join(options.runDir, "metrics.jsonl"), options.metricStages, start);
+    await options.run.truncateMetrics(options.metricStages, start);
     return new TrainingStage(options, optimizer, start);
   }
 
@@ -73,7 +70,7 @@ export class TrainingStage {
    * one is due. Returns true when the loop is to stop.
    */
   async endStep<R extends object>(step: number, record: R, hooks: StepHooks<R>): Promise<boolean> {
-    await appendMetrics(this.#metrics, record);
+    await this.options.run.appendMetrics(record);
     hooks.onStep?.(record);
     const stopping = hooks.stop?.() ?? false;
     const { steps, checkpointEvery, keepLast } = this.options;
@@ -87,10 +84,6 @@ export class TrainingStage {
       );
     return stopping;
   }
-}
-
-function checkpointDir(options: TrainingStageOptions): string {
-  return join(options.runDir, "checkpoints", options.name);
 }
 
 /** The optimizer's parameters under the names checkpoints keep them by ("<index>:<name>"). */

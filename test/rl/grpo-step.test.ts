@@ -14,16 +14,39 @@ import {
   parseLlamaConfig,
   trainableParameters,
 } from "../../src/model/llama.ts";
+import type { RewardFunction } from "../../src/rewards/types.ts";
 import { groupAdvantages } from "../../src/rl/advantages.ts";
-import { buildGrpoBatch, trainingRows } from "../../src/rl/grpo-batch.ts";
-import { grpoStep } from "../../src/rl/grpo-step.ts";
+import { trainingRows } from "../../src/rl/grpo-batch.ts";
+import { GrpoOptions, type GrpoOptionsInput, grpoStep } from "../../src/rl/grpo-step.ts";
+import { lossBatch } from "../../src/rl/grpo-update.ts";
+import { listSource } from "../../src/rl/prompts.ts";
+import type { TrainModels } from "../../src/train/models.ts";
+import { idMean, promptIndex, promptsOf, rewardOf } from "./helpers.ts";
 
 const engine = new Engine({ threads: 2 });
 const config = parseLlamaConfig({ vocabSize: 12, hidden: 16, layers: 2, heads: 2, kvHeads: 1, ffn: 32 });
 const TARGET = 7;
-const reward = (cs: Array<{ ids: Int32Array }>) =>
-  cs.map((c) => c.ids.filter((t) => t === TARGET).length / c.ids.length);
-const prompts = [Int32Array.from([1, 2]), Int32Array.from([3])];
+const reward = rewardOf((cs) =>
+  cs.map((c) => c.completion.tokenIds.filter((t) => t === TARGET).length / c.completion.tokenIds.length),
+);
+const prompts = promptsOf([[1, 2], [3]]);
+
+/** One step with options `o` (parsed here, as at any API boundary) at learning rate `lr`, seed `seed`. */
+function step(
+  m: TrainModels,
+  r: RewardFunction,
+  o: GrpoOptionsInput & { lr: number; seed: number },
+  more?: Parameters<typeof listSource>[0],
+  on = prompts,
+) {
+  const { lr, seed, ...options } = o;
+  return grpoStep(m, r, GrpoOptions.parse(options), {
+    prompts: on,
+    source: more && listSource(more),
+    lr,
+    seed,
+  });
+}
 
 for (const beta of [0, 0.04]) {
   test(`the policy learns the rewarded token (beta ${beta})`, async () => {
@@ -33,14 +56,14 @@ for (const beta of [0, 0.04]) {
     const generator = new LocalGenerator(engine, config, policy);
     const models = { engine, config, policy, reference, generator, optimizer };
     const history = [];
-    for (let step = 0; step < 25; step++) {
-      const m = await grpoStep(models, prompts, reward, {
+    for (let i = 0; i < 25; i++) {
+      const m = await step(models, reward, {
         groupSize: 6,
         temperature: 1,
         maxTokens: 6,
         loss: { beta, lossType: "bnpo", epsLow: 0.2 },
         lr: 2e-2,
-        seed: step,
+        seed: i,
         chunkRows: 16,
       });
       assert.ok(Number.isFinite(m.loss) && !m.skipped);
@@ -60,9 +83,9 @@ for (const beta of [0, 0.04]) {
 class RecordingGenerator implements Generator {
   readonly calls: Array<{ prompts: Int32Array[]; seed?: number; groups: Completion[][] }> = [];
   constructor(readonly inner: Generator) {}
-  async generate(prompts: Int32Array[], options: Parameters<Generator["generate"]>[1] = {}) {
-    const groups = await this.inner.generate(prompts, options);
-    this.calls.push({ prompts, seed: options.seed, groups });
+  async generate(ids: Int32Array[], options: Parameters<Generator["generate"]>[1] = {}) {
+    const groups = await this.inner.generate(ids, options);
+    this.calls.push({ prompts: ids, seed: options.seed, groups });
     return groups;
   }
 }
@@ -85,14 +108,12 @@ function tinyModels({ eos = false, reference = false } = {}) {
 }
 
 const base = { groupSize: 4, temperature: 1, maxTokens: 5, loss: { beta: 0 }, chunkRows: 16, seed: 3 };
-/** Reward by token ids: different samples of a prompt score differently. */
-const idSum = (cs: Array<{ ids: Int32Array }>) =>
-  cs.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length);
+const idSum = rewardOf(idMean);
 
 describe("numIterations", () => {
   test("mu = 2 makes two updates on one batch, and the clip binds with a large lr", async () => {
     const m = tinyModels();
-    const metrics = await grpoStep(m, prompts, idSum, { ...base, numIterations: 2, lr: 0.3 });
+    const metrics = await step(m, idSum, { ...base, numIterations: 2, lr: 0.3 });
     assert.equal(m.optimizer.stepCount, 2);
     assert.equal(m.generator.calls.length, 1, "one generation for both updates");
     assert.ok(!metrics.skipped && Number.isFinite(metrics.loss) && metrics.grad_norm > 0);
@@ -105,14 +126,14 @@ describe("numIterations", () => {
     // weights are those the second update of `two` starts from; `initial` gives the old log-probs.
     const [two, one, initial] = [tinyModels(), tinyModels(), tinyModels()];
     const options = { ...base, loss: { beta: 0, epsLow: 0.2, epsHigh: 0.28 }, lr: 0.05 };
-    const metrics = await grpoStep(two, prompts, idSum, { ...options, numIterations: 2 });
-    await grpoStep(one, prompts, idSum, options);
+    const metrics = await step(two, idSum, { ...options, numIterations: 2 });
+    await step(one, idSum, options);
     const groups = two.generator.calls[0].groups.map((completions, i) => ({
       prompt: prompts[i],
       completions,
-      rewards: Float32Array.from(idSum(completions)),
+      rewards: Float32Array.from(completions.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length)),
     }));
-    const batch = buildGrpoBatch(
+    const { batch, weights, advantages } = lossBatch(
       trainingRows(groups, { ...base, scaleRewards: "group", lossType: "bnpo", overlongFilter: false }),
     );
     const tokens = {
@@ -128,9 +149,9 @@ describe("numIterations", () => {
     let clipped = 0;
     let counted = 0;
     for (let i = 0; i < lp.length; i++) {
-      if (batch.weights[i] === 0) continue;
+      if (weights[i] === 0) continue;
       const ratio = Math.exp(lp[i] - old[i]);
-      const a = batch.advantages[i];
+      const a = advantages[i];
       if ((ratio < 0.8 && a < 0) || (ratio > 1.28 && a > 0)) clipped++;
       counted++;
     }
@@ -148,7 +169,7 @@ describe("numIterations", () => {
 
   test("mu = 1: one update, clip_ratio 0, entropy finite, positive and at most log V", async () => {
     const m = tinyModels();
-    const metrics = await grpoStep(m, prompts, idSum, { ...base, lr: 0.3 });
+    const metrics = await step(m, idSum, { ...base, lr: 0.3 });
     assert.equal(m.optimizer.stepCount, 1);
     assert.equal(metrics.clip_ratio, 0);
     assert.ok(
@@ -163,35 +184,39 @@ describe("numIterations", () => {
 
 describe("dynamic sampling", () => {
   // Even prompt indices score 0 whatever the completion (no signal), odd ones by their ids.
-  const byIndex = (seen: number[][]) => (cs: Array<{ prompt: number; ids: Int32Array }>) => {
-    seen.push(cs.map((c) => c.prompt));
-    return cs.map((c, i) => (c.prompt % 2 === 0 ? 0 : idSum(cs)[i]));
+  const byIndex = (seen: number[][]) =>
+    rewardOf((cs) => {
+      seen.push(cs.map(promptIndex));
+      const ids = idMean(cs);
+      return cs.map((c, i) => (promptIndex(c) % 2 === 0 ? 0 : ids[i]));
+    });
+
+  /** A source that serves `prompts` in order and records each count asked for. */
+  const recordingSource = (served: ReturnType<typeof promptsOf>, asked: number[]) => {
+    const inner = listSource(served);
+    return {
+      more(count: number) {
+        asked.push(count);
+        return inner.more(count);
+      },
+    };
   };
 
-  test("drops constant groups, refills them round by round, and maps prompt indices", async () => {
+  test("drops constant groups and asks the prompt source for more, round by round", async () => {
     const m = tinyModels();
-    const given = [[1, 2], [3], [4, 5]].map((p) => Int32Array.from(p));
-    const extra = [[6], [7, 8], [9], [10, 11]].map((p) => Int32Array.from(p));
-    const asked: Array<[number, number]> = [];
-    let served = 0;
-    const refill = (round: number, count: number) => {
-      asked.push([round, count]);
-      served += count;
-      return extra.slice(served - count, served);
-    };
+    const given = promptsOf([[1, 2], [3], [4, 5]]);
+    const extra = promptsOf([[6], [7, 8], [9], [10, 11]], 3);
+    const asked: number[] = [];
     const seen: number[][] = [];
-    const metrics = await grpoStep(
-      m,
-      given,
-      byIndex(seen),
-      { ...base, dynamicSampling: true, lr: 1e-2 },
-      refill,
-    );
-    // Round 0: indices 0..2, only 1 informative; round 1: 3, 4 (3 kept); round 2: 5 (kept).
-    assert.deepEqual(asked, [
-      [1, 2],
-      [2, 1],
-    ]);
+    const o = GrpoOptions.parse({ ...base, dynamicSampling: true });
+    const metrics = await grpoStep(m, byIndex(seen), o, {
+      prompts: given,
+      source: recordingSource(extra, asked),
+      lr: 1e-2,
+      seed: base.seed,
+    });
+    // Round 0: prompts 0..2, only 1 informative; round 1: 3, 4 (3 kept); round 2: 5 (kept).
+    assert.deepEqual(asked, [2, 1]);
     const G = base.groupSize;
     assert.deepEqual(
       seen,
@@ -200,8 +225,7 @@ describe("dynamic sampling", () => {
     const generatedPrompts = m.generator.calls.flatMap((c) => c.prompts);
     assert.deepEqual(
       generatedPrompts,
-      [...given, ...extra.slice(0, 3)],
-      "index i is the i-th prompt generated",
+      [...given, ...extra.slice(0, 3)].map((p) => p.ids),
     );
     assert.equal(metrics.groups_kept, 3);
     assert.equal(metrics.generation_rounds, 3);
@@ -212,36 +236,29 @@ describe("dynamic sampling", () => {
     m.optimizer.free();
   });
 
-  test("reward metrics cover every scored completion, dropped ones included", async () => {
+  test("reward metrics cover every rewarded completion, dropped ones included", async () => {
     const m = tinyModels();
-    const scores: number[] = [];
-    const reward = (cs: Array<{ prompt: number; ids: Int32Array }>) => {
-      const r = byIndex([])(cs);
-      scores.push(...r);
-      return r;
+    const rewards: number[] = [];
+    const inner = byIndex([]);
+    const reward: RewardFunction = async (cs) => {
+      const r = await inner(cs);
+      rewards.push(...r.rewards);
+      return { ...r, metrics: { reward_mean_id: 1 } };
     };
-    const metrics = await grpoStep(m, prompts, reward, {
-      ...base,
-      dynamicSampling: { maxRounds: 1 },
-      lr: 1e-2,
-    });
+    const metrics = await step(m, reward, { ...base, dynamicSampling: { maxRounds: 1 }, lr: 1e-2 });
     assert.equal(metrics.groups_kept, 1);
-    const mean = scores.reduce((a, b) => a + b) / scores.length;
-    assert.equal(scores.length, prompts.length * base.groupSize);
+    const mean = rewards.reduce((a, b) => a + b) / rewards.length;
+    assert.equal(rewards.length, prompts.length * base.groupSize);
     assert.ok(Math.abs(metrics.reward - mean) < 1e-6, `${metrics.reward} vs ${mean}`);
+    assert.equal(metrics.reward_mean_id, 1, "the reward function's metrics join the step's");
     m.optimizer.free();
   });
 
-  test("refill rounds sample with their own seeds (same prompt, other completions)", async () => {
+  test("later rounds sample with their own seeds (same prompt, other completions)", async () => {
     const m = tinyModels();
-    const constant = (cs: unknown[]) => cs.map(() => 1);
-    await grpoStep(
-      m,
-      [prompts[0]],
-      constant,
-      { ...base, dynamicSampling: { maxRounds: 2 }, lr: 1e-2 },
-      () => [prompts[0]],
-    );
+    const constant = rewardOf((cs) => cs.map(() => 1));
+    const options = { ...base, dynamicSampling: { maxRounds: 2 }, lr: 1e-2 };
+    await step(m, constant, options, [prompts[0]], [prompts[0]]);
     const [first, second] = m.generator.calls.map((c) => c.groups[0].map((s) => Array.from(s.ids).join()));
     assert.notDeepEqual(first, second);
     m.optimizer.free();
@@ -251,17 +268,19 @@ describe("dynamic sampling", () => {
     const m = tinyModels();
     const before = trainableParameters(m.policy).map((t) => t.readF32());
     const asked: number[] = [];
+    const o = GrpoOptions.parse({ ...base, dynamicSampling: true });
     const metrics = await grpoStep(
       m,
-      prompts,
-      (cs) => cs.map(() => 0.5),
-      { ...base, dynamicSampling: true, lr: 1e-1 },
-      (round, count) => {
-        asked.push(round);
-        return prompts.slice(0, count);
+      rewardOf((cs) => cs.map(() => 0.5)),
+      o,
+      {
+        prompts,
+        source: recordingSource([...prompts, ...prompts], asked),
+        lr: 1e-1,
+        seed: base.seed,
       },
     );
-    assert.deepEqual(asked, [1, 2]);
+    assert.deepEqual(asked, [2, 2]);
     assert.equal(metrics.skipped, true);
     assert.equal(metrics.skip_reason, "no informative group");
     assert.equal(metrics.groups_kept, 0);
@@ -275,7 +294,11 @@ describe("dynamic sampling", () => {
 
   test("off: constant groups are kept (and teach nothing)", async () => {
     const m = tinyModels();
-    const metrics = await grpoStep(m, prompts, (cs) => cs.map(() => 0.5), { ...base, lr: 1e-2 });
+    const metrics = await step(
+      m,
+      rewardOf((cs) => cs.map(() => 0.5)),
+      { ...base, lr: 1e-2 },
+    );
     assert.equal(metrics.skipped, false);
     assert.equal(metrics.groups_kept, prompts.length);
     assert.equal(m.optimizer.stepCount, 1);
@@ -286,12 +309,7 @@ describe("dynamic sampling", () => {
 describe("overlong filtering", () => {
   test("every completion cut at maxTokens: the step is skipped", async () => {
     const m = tinyModels();
-    const metrics = await grpoStep(m, prompts, idSum, {
-      ...base,
-      maxTokens: 2,
-      overlongFilter: true,
-      lr: 1e-2,
-    });
+    const metrics = await step(m, idSum, { ...base, maxTokens: 2, overlongFilter: true, lr: 1e-2 });
     assert.equal(metrics.clipped_fraction, 1);
     assert.equal(metrics.skipped, true);
     assert.equal(metrics.skip_reason, "every completion overlong");
@@ -304,12 +322,13 @@ describe("overlong filtering", () => {
     test(`the loss weighs ${overlongFilter ? "only completions that stopped" : "every completion"} (bnpo)`, async () => {
       const m = tinyModels({ eos: true });
       const options = { ...base, groupSize: 6, maxTokens: 6, overlongFilter, lr: 1e-2 };
-      const metrics = await grpoStep(m, prompts, idSum, options);
+      const metrics = await step(m, idSum, options);
       const completions = m.generator.calls[0].groups.flat();
       const cut = completions.map((c) => c.finishReason === "length");
       assert.ok(cut.includes(true) && cut.includes(false), "the test needs both kinds");
       // At the first update the ratio is 1, so the loss is -sum_i A_i |o_i| / (tokens counted), beta = 0.
-      const advantages = groupAdvantages(Float32Array.from(idSum(completions)), { groupSize: 6 });
+      const means = completions.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length);
+      const advantages = groupAdvantages(Float32Array.from(means), { groupSize: 6 });
       let sum = 0;
       let tokens = 0;
       for (const [i, c] of completions.entries()) {
@@ -324,23 +343,46 @@ describe("overlong filtering", () => {
   }
 });
 
+describe("numIterations 1 skips the old log-prob pass", () => {
+  test("the same update as the ratio form with the old log-probs computed (numIterations 2, first update)", async () => {
+    // With numIterations 2 the first update uses old log-probs from their own pass; its weights after
+    // that update must equal those of a numIterations 1 step, which takes old = lp (detached).
+    const [once, twice] = [tinyModels({ reference: true }), tinyModels({ reference: true })];
+    const options = { ...base, loss: { beta: 0.04 }, lr: 0.05 };
+    const one = await step(once, idSum, options);
+    const snapshot: Float32Array[] = [];
+    const optimizerStep = twice.optimizer.step.bind(twice.optimizer);
+    twice.optimizer.step = async (o) => {
+      const r = await optimizerStep(o);
+      if (snapshot.length === 0) snapshot.push(...trainableParameters(twice.policy).map((t) => t.readF32()));
+      return r;
+    };
+    await step(twice, idSum, { ...options, numIterations: 2 });
+    const after = trainableParameters(once.policy).map((t) => t.readF32());
+    for (const [i, w] of after.entries()) {
+      let diff = 0;
+      for (let j = 0; j < w.length; j++) diff = Math.max(diff, Math.abs(w[j] - snapshot[i][j]));
+      assert.ok(diff < 1e-6, `tensor ${i}: off by ${diff}`);
+    }
+    assert.ok(Number.isFinite(one.loss) && one.kl >= 0);
+    for (const m of [once, twice]) m.optimizer.free();
+  });
+});
+
 test("the same seed gives the same step", async () => {
   const run = async () => {
     const m = tinyModels({ reference: true });
-    const reward = (cs: Array<{ prompt: number; ids: Int32Array }>) =>
-      cs.map((c, i) => (c.prompt === 0 ? 0 : idSum(cs)[i]));
-    const metrics = await grpoStep(
-      m,
-      prompts,
-      reward,
-      { ...base, loss: { beta: 0.04 }, numIterations: 2, dynamicSampling: true, lr: 1e-2 },
-      (_round, count) => prompts.slice(0, count),
-    );
+    const reward = rewardOf((cs) => {
+      const ids = idMean(cs);
+      return cs.map((c, i) => (promptIndex(c) === 0 ? 0 : ids[i]));
+    });
+    const options = { ...base, loss: { beta: 0.04 }, numIterations: 2, dynamicSampling: true, lr: 1e-2 };
+    const metrics = await step(m, reward, options, [prompts[0], prompts[1], prompts[0]]);
     m.optimizer.free();
-    const { generate_s, score_s, train_s, ...rest } = metrics;
+    const { generate_s, reward_s, train_s, ...rest } = metrics;
     return { rest, weights: trainableParameters(m.policy).map((t) => Array.from(t.readF32())) };
   };
   const [a, b] = [await run(), await run()];
   assert.deepEqual(a, b);
-  assert.ok(a.rest.kl > 0 && a.rest.generation_rounds > 1);
+  assert.ok((a.rest.kl as number) > 0 && (a.rest.generation_rounds as number) > 1);
 });

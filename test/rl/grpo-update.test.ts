@@ -17,16 +17,19 @@ import {
   parseLlamaConfig,
   trainableParameters,
 } from "../../src/model/llama.ts";
-import { microBatches } from "../../src/rl/grpo-batch.ts";
-import { type GrpoStepMetrics, GrpoStepOptions, grpoStep } from "../../src/rl/grpo-step.ts";
+import {
+  GrpoOptions,
+  type GrpoOptionsInput,
+  type GrpoStepMetrics,
+  grpoStep,
+} from "../../src/rl/grpo-step.ts";
+import { microBatches } from "../../src/train/token-batch.ts";
+import { idMean, promptsOf, rewardOf } from "./helpers.ts";
 
 const engine = new Engine({ threads: 2 });
 const config = parseLlamaConfig({ vocabSize: 12, hidden: 16, layers: 2, heads: 2, kvHeads: 1, ffn: 32 });
-const prompts = [Int32Array.from([1, 2]), Int32Array.from([3])];
-/** Reward by token ids: different samples of a prompt score differently. */
-const idSum = (cs: Array<{ ids: Int32Array }>) =>
-  cs.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length);
-const base = { groupSize: 4, temperature: 1, maxTokens: 6, chunkRows: 16, seed: 3, lr: 0.5 };
+const prompts = promptsOf([[1, 2], [3]]);
+const base = { groupSize: 4, temperature: 1, maxTokens: 6, chunkRows: 16 };
 
 /** The trainable weights, flattened. */
 const weightsOf = (policy: ReturnType<typeof initLlamaWeights>) =>
@@ -38,17 +41,19 @@ const initial = weightsOf(initLlamaWeights(engine, config, 5));
  * same seed, EOS = token 0 so that lengths differ). Returns the metrics, the
  * weights' change and the lengths of the completions.
  */
-async function step(options: Partial<GrpoStepOptions> & { microBatch?: number }) {
+async function step(options: Partial<GrpoOptionsInput> & { lr?: number }) {
   const policy = initLlamaWeights(engine, config, 5);
   const generator = new LocalGenerator(engine, config, policy, { eosIds: [0] });
   const optimizer = new AdamW(engine, trainableParameters(policy), { eps: 1 });
   let lengths: number[] = [];
-  const reward = (cs: Array<{ ids: Int32Array }>) => {
-    lengths = cs.map((c) => c.ids.length);
-    return idSum(cs);
-  };
+  const reward = rewardOf((cs) => {
+    lengths = cs.map((c) => c.completion.tokenIds.length);
+    return idMean(cs);
+  });
   const models = { engine, config, policy, reference: frozenCopy(engine, policy), generator, optimizer };
-  const metrics = await grpoStep(models, prompts, reward, { ...base, ...options });
+  const { lr = 0.5, ...rest } = options;
+  const o = GrpoOptions.parse({ ...base, ...rest });
+  const metrics = await grpoStep(models, reward, o, { prompts, lr, seed: 3 });
   const steps = optimizer.stepCount;
   optimizer.free();
   const after = weightsOf(policy);
@@ -121,10 +126,10 @@ describe("micro-batches", () => {
   test("an invalid microBatch is refused", async () => {
     const options = { groupSize: 4, maxTokens: 6 };
     for (const microBatch of [0, -2, 1.5]) {
-      assert.equal(GrpoStepOptions.safeParse({ ...options, microBatch }).success, false, `${microBatch}`);
+      assert.equal(GrpoOptions.safeParse({ ...options, microBatch }).success, false, `${microBatch}`);
       await assert.rejects(step({ microBatch }), /microBatch/);
     }
-    assert.equal(GrpoStepOptions.safeParse({ ...options, microBatch: 4 }).success, true);
+    assert.equal(GrpoOptions.safeParse({ ...options, microBatch: 4 }).success, true);
   });
 
   test("microBatches cuts consecutive runs, the last one shorter", () => {

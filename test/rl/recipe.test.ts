@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { applyOverrides, loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
+import { stringify } from "yaml";
+import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-recipe-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -44,12 +45,46 @@ test("--set overrides nested fields with YAML scalars", async () => {
   assert.equal(r.model.path, "/models/x");
   assert.equal(r.grpo?.loss.beta, 0);
   assert.equal((r.eval?.data as { limit?: number } | undefined)?.limit, 5);
-  assert.deepEqual(applyOverrides({ a: { b: 1 } }, ["a.c=[1, 2]", "d=true"]), {
-    a: { b: 1, c: [1, 2] },
-    d: true,
-  });
-  assert.throws(() => applyOverrides({ a: 1 }, ["a.b=2"]), /"a" is not a section/);
-  assert.throws(() => applyOverrides({}, ["novalue"]), /expected key.path=value/);
+});
+
+test("--set reaches list items by index or name; model.dtype and model.device", async () => {
+  const path = join(root, "rewards.yaml");
+  await writeFile(
+    path,
+    stringify({
+      name: "r",
+      model: { path: "m" },
+      data: { train: { path: "t.jsonl" } },
+      grpo: {
+        steps: 1,
+        promptsPerStep: 1,
+        groupSize: 2,
+        maxTokens: 8,
+        optimizer: { lr: 1e-6 },
+        rewards: { rewards: [{ name: "format" }, { name: "accuracy", weight: 2 }] },
+      },
+    }),
+  );
+  const r = await loadRecipe(path, [
+    "grpo.rewards.rewards.0.weight=0.5",
+    "grpo.rewards.rewards.accuracy.weight=1",
+    "model.dtype=bf16",
+    "model.device=vulkan:0",
+  ]);
+  const rewards = r.grpo?.rewards;
+  assert.ok(rewards && typeof rewards !== "string");
+  assert.deepEqual(
+    rewards.rewards.map((x) => x.weight),
+    [0.5, 1],
+  );
+  assert.equal(r.model.dtype, "bf16");
+  assert.equal(r.model.device, "vulkan:0");
+  const defaults = await loadRecipe(path);
+  assert.equal(defaults.model.dtype, "f32");
+  assert.equal(defaults.model.device, "cpu");
+  await assert.rejects(loadRecipe(path, ["model.dtype=f8"]), /model\.dtype/);
+  await assert.rejects(loadRecipe(path, ["grpo.rewards.rewards.cosine.weight=1"]), /no item "cosine"/);
+  await assert.rejects(loadRecipe(path, ["novalue"]), /expected key.path=value/);
 });
 
 test("invalid recipes are refused with the file and the field", async () => {

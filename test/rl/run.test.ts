@@ -110,7 +110,16 @@ test("a run writes config, metrics, checkpoints, best and final models, summary"
       "grpo8",
     ],
   );
-  for (const key of ["reward", "accuracy", "reward_format", "kl", "grad_norm", "lr", "entropy", "generate_s"])
+  for (const key of [
+    "reward",
+    "train_accuracy",
+    "reward_format",
+    "kl",
+    "grad_norm",
+    "lr",
+    "entropy",
+    "generate_s",
+  ])
     assert.ok(typeof metrics[4][key] === "number", `metric ${key}: ${metrics[4][key]}`);
   assert.equal(typeof metrics[8].heldout_accuracy, "number");
   assert.deepEqual(JSON.parse(await readFile(join(dir, "summary.json"), "utf8")).after, summary.after);
@@ -130,7 +139,7 @@ test("killed mid-run (SIGKILL) and resumed: same weights and metrics as uninterr
   const a = await readFile(join(runDir("runs"), "final", "model.safetensors"));
   const b = await readFile(join(runDir("killed"), "final", "model.safetensors"));
   assert.ok(a.equals(b), "final weights differ from the uninterrupted run");
-  const strip = (rs: Record<string, unknown>[]) => rs.map(({ generate_s, score_s, train_s, ...r }) => r);
+  const strip = (rs: Record<string, unknown>[]) => rs.map(({ generate_s, reward_s, train_s, ...r }) => r);
   assert.deepEqual(strip(await grpoLines("killed")), strip(await grpoLines("runs")));
 });
 

@@ -7,17 +7,23 @@ import { after, test } from "node:test";
 import { AdamW, Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import { initLlamaWeights, parseLlamaConfig, trainableParameters } from "../../src/model/llama.ts";
-import { trainGrpo } from "../../src/rl/trainer.ts";
+import { GrpoTrainingOptions, trainGrpo } from "../../src/rl/trainer.ts";
 import { itemsOfStep } from "../../src/train/data-order.ts";
+import { RunFolder } from "../../src/train/run-folder.ts";
+import { promptIndex, promptsOf, rewardOf } from "./helpers.ts";
 
 const engine = new Engine({ threads: 2 });
 const root = await mkdtemp(join(tmpdir(), "reasonrl-train-"));
 after(() => rm(root, { recursive: true, force: true }));
 
 const config = parseLlamaConfig({ vocabSize: 12, hidden: 16, layers: 1, heads: 2, kvHeads: 1, ffn: 16 });
-const prompts = [[1, 2], [3], [4, 5, 6], [7, 8], [9]].map((p) => Int32Array.from(p));
-const reward = (cs: Array<{ prompt: number; ids: Int32Array }>) =>
-  cs.map((c) => c.ids.filter((t) => t === (c.prompt % 3) + 2).length / c.ids.length);
+const prompts = promptsOf([[1, 2], [3], [4, 5, 6], [7, 8], [9]]);
+const reward = rewardOf((cs) =>
+  cs.map((c) => {
+    const ids = c.completion.tokenIds;
+    return ids.filter((t) => t === (promptIndex(c) % 3) + 2).length / ids.length;
+  }),
+);
 
 function models() {
   const policy = initLlamaWeights(engine, config, 3);
@@ -25,14 +31,19 @@ function models() {
   return { engine, config, policy, generator: new LocalGenerator(engine, config, policy), optimizer };
 }
 
-const options = (runDir: string) => ({
-  runDir,
+const options = GrpoTrainingOptions.parse({
   steps: 6,
   promptsPerStep: 2,
   grpo: { groupSize: 4, temperature: 1, maxTokens: 4, loss: { beta: 0 }, chunkRows: 16 },
   schedule: { lr: 2e-2, warmupRatio: 0.2 },
   checkpointEvery: 2,
   seed: 5,
+});
+const run = (dir: string, m: ReturnType<typeof models>) => ({
+  models: m,
+  prompts,
+  reward,
+  folder: new RunFolder(join(root, dir)),
 });
 
 test("prompt order: seeded, every prompt once per epoch", () => {
@@ -43,14 +54,14 @@ test("prompt order: seeded, every prompt once per epoch", () => {
 
 test("resume equals uninterrupted", async () => {
   const full = models();
-  const uninterrupted = await trainGrpo(full, prompts, reward, options(join(root, "a")));
+  const uninterrupted = await trainGrpo(run("a", full), options);
   assert.equal(uninterrupted.length, 6);
 
   const first = models();
   let steps = 0;
-  await trainGrpo(first, prompts, reward, options(join(root, "b")), { stop: () => ++steps === 3 });
+  await trainGrpo(run("b", first), options, { stop: () => ++steps === 3 });
   const second = models(); // a fresh process: new weights, restored from step 3
-  const resumed = await trainGrpo(second, prompts, reward, options(join(root, "b")));
+  const resumed = await trainGrpo(run("b", second), options);
   assert.deepEqual(
     resumed.map((r) => r.step),
     [4, 5, 6],

@@ -24,7 +24,10 @@ test("SFT teaches a fixed completion and the loss falls", async () => {
   }));
   const losses: number[] = [];
   for (let step = 0; step < 60; step++) {
-    const r = await sftStep({ engine, config, weights, optimizer }, examples, { lr: 1e-2, chunkRows: 8 });
+    const r = await sftStep({ engine, config, policy: weights, optimizer }, examples, {
+      lr: 1e-2,
+      chunkRows: 8,
+    });
     assert.equal(r.tokens, 11);
     losses.push(r.loss);
   }
@@ -50,7 +53,7 @@ test("empty examples are refused by index", async () => {
   const optimizer = new AdamW(engine, trainableParameters(weights));
   await assert.rejects(
     sftStep(
-      { engine, config, weights, optimizer },
+      { engine, config, policy: weights, optimizer },
       [{ prompt: Int32Array.from([1]), completion: new Int32Array(0) }],
       { lr: 1e-3 },
     ),
@@ -82,7 +85,7 @@ describe("micro-batches", () => {
   async function step(microBatch?: number) {
     const weights = initLlamaWeights(engine, config, 3);
     const optimizer = new AdamW(engine, trainableParameters(weights), { eps: 1 });
-    const r = await sftStep({ engine, config, weights, optimizer }, examples, {
+    const r = await sftStep({ engine, config, policy: weights, optimizer }, examples, {
       lr: 0.5,
       chunkRows: 8,
       microBatch,

@@ -1,0 +1,24 @@
+/** GRPO test helpers: training prompts by value, and reward functions from plain scorers. */
+import type { RewardFunction, RewardInput } from "../../src/rewards/types.ts";
+import type { TrainingPrompt } from "../../src/rl/prompts.ts";
+
+/** Training prompts with the given token ids; prompt i (counting from `from`) has row { index: i }. */
+export function promptsOf(ids: readonly (readonly number[])[], from = 0): TrainingPrompt[] {
+  return ids.map((p, i) => ({
+    ids: Int32Array.from(p),
+    text: `prompt ${from + i}`,
+    row: { index: from + i },
+  }));
+}
+
+/** The index of the prompt a completion answers (its row's). */
+export const promptIndex = (input: RewardInput) => input.row.index as number;
+
+/** A reward function (no metrics) from a scorer of the whole batch. */
+export function rewardOf(score: (inputs: readonly RewardInput[]) => ArrayLike<number>): RewardFunction {
+  return async (inputs) => ({ rewards: Float32Array.from(score(inputs)), metrics: {} });
+}
+
+/** Reward by token ids: the mean id, so different samples of a prompt score differently. */
+export const idMean = (inputs: readonly RewardInput[]) =>
+  inputs.map((c) => c.completion.tokenIds.reduce((a, b) => a + b, 0) / c.completion.tokenIds.length);
