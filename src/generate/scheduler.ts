@@ -29,7 +29,7 @@ import { z } from "zod";
 import type { Engine } from "../engine/index.ts";
 import type { KvDtype } from "../model/kv-cache.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
-import { IncrementalDecoder, type Tokenizer } from "../model/tokenizer.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
 import { DecodeSlots, type StepOutput } from "./decode-slots.ts";
 import { SamplingOptions, sampleToken, sequenceRandom } from "./sampling.ts";
 import { StopText } from "./stop-text.ts";
@@ -157,7 +157,7 @@ export class GenerationScheduler {
         prompt: request.prompt,
         options,
         random: request.random ?? sequenceRandom(0, 0),
-        text: tokenizer ? new StopText(textDecoder(tokenizer), options.stop) : null,
+        text: tokenizer ? StopText.forTokenizer(tokenizer, options.stop) : null,
         onToken: request.onToken,
         ids: [],
         logprobs: [],
@@ -398,20 +398,6 @@ export class GenerationScheduler {
     });
     while (this.#seated.length > 0 && this.#seated[this.#seated.length - 1] === null) this.#seated.pop();
   }
-}
-
-/**
- * A streaming decoder of completion text (special tokens left out). Ids the tokenizer does not
- * know decode as nothing: a model's embedding is often padded past the tokenizer's vocabulary,
- * and sampling may pick one of those rows.
- */
-function textDecoder(tokenizer: Tokenizer): IncrementalDecoder {
-  return new IncrementalDecoder((ids) =>
-    tokenizer.decode(
-      ids.filter((id) => tokenizer.idToToken(id) !== undefined),
-      { skipSpecialTokens: true },
-    ),
-  );
 }
 
 /** Whether a sequence needs its step's probabilities (to sample, or to report log-probs). */

@@ -4,8 +4,13 @@
  * is cut before the first stop string, and text that could still turn out to
  * be the start of a stop string is held back until the next tokens decide.
  * So the pieces handed out, concatenated, are exactly the final text.
+ *
+ * This is the one stop-string implementation: each token costs a decode of
+ * the few ids since the last whole character and a search of the last
+ * (longest stop) characters, never a decode of the whole completion.
  */
-import type { IncrementalDecoder } from "../model/tokenizer-stream.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
+import { type DecodeFn, IncrementalDecoder } from "../model/tokenizer-stream.ts";
 
 export class StopText {
   /** Decoded text so far (not yet cut at a stop string). */
@@ -24,6 +29,30 @@ export class StopText {
   ) {
     this.#stops = stops.filter((s) => s.length > 0);
     this.#longestStop = Math.max(0, ...this.#stops.map((s) => s.length));
+  }
+
+  /**
+   * The completion text of ids decoded by `decodeIds` (any engine's detokenizer, special tokens left
+   * out), cut at `stops`: the one stop-string path of every engine, whatever decodes its tokens.
+   */
+  static decoding(decodeIds: DecodeFn, stops: readonly string[]): StopText {
+    return new StopText(new IncrementalDecoder(decodeIds), stops);
+  }
+
+  /**
+   * The completion text of a tokenizer's ids (special tokens left out), cut at `stops`. Ids the
+   * tokenizer does not know decode as nothing: a model's embedding is often padded past the
+   * tokenizer's vocabulary, and sampling may pick one of those rows.
+   */
+  static forTokenizer(tokenizer: Tokenizer, stops: readonly string[]): StopText {
+    return StopText.decoding(
+      (ids) =>
+        tokenizer.decode(
+          ids.filter((id) => tokenizer.idToToken(id) !== undefined),
+          { skipSpecialTokens: true },
+        ),
+      stops,
+    );
   }
 
   /** Adds a token; returns true when the text now holds a stop string (the completion should end). */
