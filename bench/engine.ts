@@ -77,6 +77,9 @@ export interface TorchSide {
   /** Why not, when unavailable. */
   reason?: string;
   version?: string;
+  /** PyTorch's model: the same parameter counts as ours when the shapes match. */
+  params?: number;
+  trainable_params?: number;
   step_s?: number;
   tokens_per_s?: number;
   /** Our tokens/s over PyTorch's: above 1, ours is faster. */
@@ -173,6 +176,8 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
     const torchS = median(peerTimes);
     Object.assign(torch, {
       version: peer.info.torch,
+      params: peer.info.params,
+      trainable_params: peer.info.trainable,
       step_s: round(torchS),
       tokens_per_s: round(tokens / torchS),
       ratio: round(torchS / stepS),
@@ -316,7 +321,8 @@ async function startTorch(
       `(${(p.trainable / 1e6).toFixed(2)}M trained), ${p.attention}; OpenMP ${openMpSettings()}`,
   );
   opts.log(
-    `BLAS: ours ${engineBlas(hasBlas)}, torch ${p.blas}${p.reference_blas ? " -- the ratio below flatters us" : ""}`,
+    `BLAS: ours ${engineBlas(hasBlas)}, torch ${p.blas}${p.blas_libraries.length ? ` (${p.blas_libraries.join(", ")})` : ""}` +
+      (p.reference_blas ? " -- the ratio below flatters us" : ""),
   );
   return peer;
 }

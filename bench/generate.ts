@@ -251,15 +251,18 @@ async function timeSides(
  * (llama.cpp's, ggml's) fight over cores and the figures stop meaning much.
  * Warns once, the first time it sees that.
  */
-class LoadWatch {
-  readonly cores = availableParallelism();
+export class LoadWatch {
   highest = 0;
   warning: string | null = null;
 
-  constructor(private readonly warn: (line: string) => void) {}
+  constructor(
+    private readonly warn: (line: string) => void,
+    readonly cores = availableParallelism(),
+    private readonly oneMinuteLoad = () => loadavg()[0],
+  ) {}
 
   check(when: string): void {
-    const [oneMinute] = loadavg();
+    const oneMinute = this.oneMinuteLoad();
     this.highest = Math.max(this.highest, oneMinute);
     if (oneMinute > this.cores && this.warning === null) {
       this.warning =

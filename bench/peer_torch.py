@@ -10,6 +10,7 @@ stored in f32 or bf16 (bf16: the step runs under autocast, as TRL with bf16=True
 Protocol, one JSON object per line:
   stdin  line 1: the settings (see PeerSettings in bench/peer-torch.ts)
   stdout line 1: {"ready": true, "torch": ..., "blas": ..., "device": ..., "params": ..., "trainable": ...}
+                 (params: the base model's, adapters not counted; trainable: what AdamW updates)
   stdin  "step" -> stdout {"step_s": s, "loss": l, "peak_bytes": n}
   stdin  "quit" (or end of input) -> exit 0
 Errors: one line {"error": "..."} on stdout, exit 1.
@@ -62,6 +63,8 @@ def build_model(torch, s):
     D = m.get("headDim") or C // H
     eps, theta = m.get("rmsEps", 1e-6), m.get("ropeTheta", 10000.0)
     lora = s.get("lora")
+    if m.get("qkNorm"):
+        raise ValueError("the torch peer has no per-head q/k norms (Qwen3)")
 
     class RMSNorm(nn.Module):
         def __init__(self, n):
@@ -199,7 +202,7 @@ def main():
                 "torch": torch.__version__,
                 "device": torch.cuda.get_device_name(device) if cuda else "cpu",
                 "threads": torch.get_num_threads(),
-                "params": sum(p.numel() for p in model.parameters()),
+                "params": sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name),
                 "trainable": sum(p.numel() for p in trainable),
                 "attention": "scaled_dot_product_attention"
                 if hasattr(torch.nn.functional, "scaled_dot_product_attention")
