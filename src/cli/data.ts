@@ -2,7 +2,7 @@
  * `reasonrl data ...`: look at data files, download hub datasets, and run
  * curation recipes (src/data).
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { runCuration } from "../data/curate/pipeline.ts";
 import { loadCurationRecipe } from "../data/curate/recipe.ts";
 import { defaultRegistry } from "../data/curate/registry.ts";
@@ -11,7 +11,8 @@ import type { FileFormat } from "../data/files.ts";
 import { hubDatasetFiles } from "../data/hub.ts";
 import { describeInspect, inspectFile } from "../data/inspect.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
-import { printResult } from "./output.ts";
+import { datasetsOption, jsonOption, setOption } from "./options.ts";
+import { printResult, progressLog } from "./output.ts";
 
 export function register(program: Command): void {
   const data = program
@@ -28,8 +29,14 @@ export function register(program: Command): void {
     .option("--answer-field <name>", "field of the gold answer", "answer")
     .option("--solution-field <name>", "field of the worked solution", "solution")
     .option("--id-field <name>", "field of the row id", "id")
-    .option("--format <format>", "jsonl, json or parquet (default: by extension)")
-    .option("--json", "print only the JSON result")
+    .addOption(
+      new Option("--format <format>", "jsonl, json or parquet (default: by extension)").choices([
+        "jsonl",
+        "json",
+        "parquet",
+      ]),
+    )
+    .addOption(jsonOption("print only the JSON result"))
     .action(
       async (
         file: string,
@@ -61,18 +68,10 @@ export function register(program: Command): void {
     .description("run a curation recipe: sources -> steps -> funnel report and output files in --out")
     .argument("<recipe>", "YAML recipe, e.g. recipes/data/local-demo.yaml")
     .requiredOption("--out <dir>", "output folder (report.md, report.json, dropped.jsonl, written files)")
-    .option(
-      "--set <key=value>",
-      "override a recipe field by its dotted path (repeatable), e.g. --set sources.math.limit=100",
-      (v: string, acc: string[]) => [...acc, v],
-      [] as string[],
-    )
+    .addOption(setOption("sources.math.limit=100"))
     .option("--cache-dir <dir>", "cache of steps that call models (default ~/.cache/reasonrl/curate)")
-    .option(
-      "--datasets <dir>",
-      "hub dataset cache (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)",
-    )
-    .option("--json", "print only the JSON summary")
+    .addOption(datasetsOption())
+    .addOption(jsonOption("print only the JSON summary; progress goes to stderr"))
     .action(
       async (
         path: string,
@@ -84,8 +83,8 @@ export function register(program: Command): void {
           const { report } = await runCuration(plan, {
             outDir: opts.out,
             cacheDir: opts.cacheDir,
-            hub: { cacheDir: opts.datasets, log: opts.json ? undefined : (m) => console.error(m) },
-            log: opts.json ? undefined : (m) => console.error(m),
+            hub: { cacheDir: opts.datasets, log: progressLog(opts.json) },
+            log: progressLog(opts.json),
             signal,
           });
           const text = `${formatFunnel(report)}\nreport: ${opts.out}/report.md (and report.json, dropped.jsonl)`;
@@ -108,7 +107,7 @@ export function register(program: Command): void {
   data
     .command("steps")
     .description("list the curation steps recipes can use")
-    .option("--json", "print only the JSON list")
+    .addOption(jsonOption("print only the JSON list"))
     .action((opts: { json?: boolean }) => {
       const steps = defaultRegistry()
         .all()
@@ -122,13 +121,13 @@ export function register(program: Command): void {
     .argument("<repo>", "owner/name, e.g. knoveleng/open-rs")
     .option("--split <split>", "split", "train")
     .option("--revision <rev>", "branch, tag or commit", "main")
-    .option("--datasets <dir>", "cache folder (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)")
-    .option("--json", "print only the JSON result")
+    .addOption(datasetsOption())
+    .addOption(jsonOption("print only the JSON result"))
     .action(
       async (repo: string, opts: { split: string; revision: string; datasets?: string; json?: boolean }) => {
         const files = await hubDatasetFiles(
           { repo, split: opts.split, revision: opts.revision },
-          { cacheDir: opts.datasets, log: opts.json ? undefined : (m) => console.error(m) },
+          { cacheDir: opts.datasets, log: progressLog(opts.json) },
         );
         printResult({ repo, split: opts.split, files }, opts, files.map((f) => f.path).join("\n"));
       },

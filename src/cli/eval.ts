@@ -3,7 +3,6 @@
  * `reasonrl eval compare`: several result folders in one table.
  */
 import { writeFile } from "node:fs/promises";
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { BUILTIN_NAMES } from "../eval/benchmarks.ts";
 import { evaluate } from "../eval/evaluate.ts";
@@ -11,23 +10,37 @@ import { readResults } from "../eval/results.ts";
 import type { EvalHooks } from "../eval/runner.ts";
 import { renderReport } from "../eval/table.ts";
 import type { TargetSpec } from "../eval/targets.ts";
-import { printResult } from "./output.ts";
+import {
+  commaList,
+  concurrencyOption,
+  type DeviceName,
+  datasetsOption,
+  decimal,
+  deviceOption,
+  dtypeOption,
+  frozenDType,
+  integer,
+  jsonOption,
+  nonNegativeInteger,
+  positiveInteger,
+  repeatable,
+  threadsOption,
+  timeoutMs,
+  timeoutOption,
+  type WeightDType,
+} from "./options.ts";
+import { fail, type JsonFlag, printResult } from "./output.ts";
+import { ProgressBar } from "./progress.ts";
 
-const int = (v: string) => Number.parseInt(v, 10);
-const list = (v: string) =>
-  v
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-const collect = (v: string, acc: string[]) => [...acc, v];
-
-interface EvalFlags {
+interface EvalFlags extends JsonFlag {
   model?: string;
   endpoint?: string;
   apiKey?: string;
   modelName?: string;
   gguf?: string;
   threads?: number;
+  device?: DeviceName;
+  dtype?: WeightDType;
   maxBatch?: number;
   timeout?: number;
   retries?: number;
@@ -35,12 +48,12 @@ interface EvalFlags {
   benchmarks?: string[];
   benchmark: string[];
   dataDir?: string;
-  cacheDir?: string;
+  datasets?: string;
   hubUrl?: string;
   prompt: string;
   system?: string;
   n: number;
-  k?: string[];
+  k?: number[];
   temperature: number;
   topP: number;
   maxTokens: number;
@@ -50,17 +63,22 @@ interface EvalFlags {
   out?: string;
   fresh?: boolean;
   skipBadRows?: boolean;
-  json?: boolean;
 }
 
 /** The target of the flags: exactly one of --model, --endpoint, --gguf. */
 function targetOf(o: EvalFlags): TargetSpec {
   const given = [o.model && "--model", o.endpoint && "--endpoint", o.gguf && "--gguf"].filter(Boolean);
   if (given.length !== 1)
-    throw new Error(
-      `give exactly one of --model DIR, --endpoint URL, --gguf FILE (got ${given.join(", ") || "none"})`,
-    );
-  if (o.model) return { kind: "local", dir: o.model, threads: o.threads, maxBatch: o.maxBatch };
+    fail(`give exactly one of --model DIR, --endpoint URL, --gguf FILE (got ${given.join(", ") || "none"})`);
+  if (o.model)
+    return {
+      kind: "local",
+      dir: o.model,
+      threads: o.threads,
+      device: o.device,
+      dtype: frozenDType(o.dtype),
+      maxBatch: o.maxBatch,
+    };
   if (o.endpoint)
     return {
       kind: "endpoint",
@@ -68,7 +86,7 @@ function targetOf(o: EvalFlags): TargetSpec {
       apiKey: o.apiKey ?? process.env.OPENAI_API_KEY,
       model: o.modelName,
       concurrency: o.concurrency,
-      timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
+      timeoutMs: timeoutMs(o.timeout),
       retries: o.retries,
     };
   return {
@@ -81,52 +99,25 @@ function targetOf(o: EvalFlags): TargetSpec {
   };
 }
 
-/** Progress as a bar with ETA on a terminal (stderr), else a plain line every ~10 s. */
-function progressDisplay(): EvalHooks & { log(message: string): void; done(): void } {
-  const tty = Boolean(process.stderr.isTTY);
-  let bar: cliProgress.SingleBar | null = null;
-  let started = 0;
-  let lastLine = 0;
+/** Progress as a bar with ETA on a terminal, else a plain line every ~10 s; on stderr, silent with --json. */
+function progressDisplay(
+  quiet: boolean,
+): EvalHooks & { log(message: string): void; warn(message: string): void; done(): void } {
+  const bar = new ProgressBar({
+    quiet,
+    format: "[{bar}] {value}/{total} samples | {info} | {duration_formatted} | ETA {eta_formatted}",
+    plainEveryMs: 10_000,
+  });
   return {
-    log: (message) => {
-      if (bar) bar.stop();
-      console.error(message);
-      bar = null;
-    },
+    log: (message) => bar.log(message),
+    warn: (message) => bar.warn(message),
     onStart: (todo, cached) => {
-      started = performance.now();
       if (todo === 0) return;
-      if (tty) {
-        bar = new cliProgress.SingleBar(
-          {
-            format:
-              "eval [{bar}] {value}/{total} samples | {benchmark} | {duration_formatted} | ETA {eta_formatted}",
-            stream: process.stderr,
-            hideCursor: true,
-            etaBuffer: 50,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(todo, 0, { benchmark: "" });
-      } else console.error(`eval: ${todo} samples to generate (${cached} cached)`);
+      bar.log(`eval: ${todo} samples to generate (${cached} cached)`);
+      bar.start("eval", todo);
     },
-    onProgress: (done, todo, benchmark) => {
-      if (bar) bar.update(done, { benchmark });
-      else {
-        const now = performance.now();
-        if (done < todo && now - lastLine < 10_000) return;
-        lastLine = now;
-        const elapsed = (now - started) / 1000;
-        const eta = done > 0 ? (elapsed / done) * (todo - done) : Number.NaN;
-        console.error(
-          `eval ${done}/${todo} samples (${benchmark}), ${elapsed.toFixed(0)} s, eta ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : "-"}`,
-        );
-      }
-    },
-    done: () => {
-      bar?.stop();
-      bar = null;
-    },
+    onProgress: (done, _todo, benchmark) => bar.update(done, benchmark),
+    done: () => bar.done(),
   };
 }
 
@@ -141,26 +132,31 @@ export function register(program: Command): void {
     .option("--api-key <key>", "bearer key of the endpoint (default $OPENAI_API_KEY)")
     .option("--model-name <name>", "model to ask the endpoint for (default: the first it lists)")
     .option("--gguf <file>", "a GGUF file, run in llama.cpp")
-    .option("--threads <n>", "compute threads of --model / --gguf (default: all cores)", int)
-    .option("--max-batch <n>", "sequences decoded together (--model; --gguf: parallel sequences)", int)
-    .option("--timeout <s>", "time limit of one endpoint request, seconds", Number.parseFloat)
-    .option("--retries <n>", "retries of a failed endpoint request (with backoff)", int)
+    .addOption(threadsOption("compute threads of --model / --gguf (default: all cores)"))
+    .addOption(
+      deviceOption("compute device of --model: cpu, vulkan[:N], cuda[:N], metal or auto (default: cpu)"),
+    )
+    .addOption(dtypeOption("storage of --model's weight matrices: f32, f16, bf16 or q8_0 (default: f32)"))
+    .option(
+      "--max-batch <n>",
+      "sequences decoded together (--model; --gguf: parallel sequences)",
+      positiveInteger,
+    )
+    .addOption(timeoutOption("one endpoint request"))
+    .option("--retries <n>", "retries of a failed endpoint request (with backoff)", nonNegativeInteger)
     .option("--name <label>", "row label in the tables (default: the model's name)")
-    .option("--benchmarks <list>", `built-in benchmarks, comma-separated (default: all)`, list)
+    .option("--benchmarks <list>", "built-in benchmarks, comma-separated (default: all)", commaList)
     .option(
       "--benchmark <file.jsonl>",
       "a custom benchmark: JSONL with problem and answer (repeatable)",
-      collect,
+      repeatable,
       [],
     )
     .option(
       "--data-dir <dir>",
       "read <name>.jsonl or <name>.parquet from here instead of the Hugging Face hub",
     )
-    .option(
-      "--cache-dir <dir>",
-      "hub download cache (default $REASONRL_DATASETS or ~/.cache/reasonrl/datasets)",
-    )
+    .addOption(datasetsOption())
     .option("--hub-url <url>", "Hugging Face hub address (a mirror; default $HF_ENDPOINT)")
     .option(
       "--prompt <name|file>",
@@ -168,22 +164,23 @@ export function register(program: Command): void {
       "lighteval",
     )
     .option("--system <text>", "a system prompt (default: none, as the paper)")
-    .option("--n <n>", "samples per problem", int, 1)
-    .option("--k <list>", "k values of pass@k and maj@k (default: powers of two up to n, and n)", list)
-    .option("--temperature <t>", "sampling temperature (0: greedy)", Number.parseFloat, 0.6)
-    .option("--top-p <p>", "nucleus sampling", Number.parseFloat, 0.95)
-    .option("--max-tokens <n>", "new tokens at most per completion", int, 32768)
-    .option("--seed <n>", "sampling seed", int, 1234)
-    .option("--limit <n>", "only the first N problems of each benchmark", int)
-    .option("--concurrency <n>", "problems per generation call (endpoint: requests in flight)", int, 8)
+    .option("--n <n>", "samples per problem", positiveInteger, 1)
+    .option("--k <list>", "k values of pass@k and maj@k (default: powers of two up to n, and n)", (v) =>
+      commaList(v).map((k) => positiveInteger(k)),
+    )
+    .option("--temperature <t>", "sampling temperature (0: greedy)", decimal({ min: 0 }), 0.6)
+    .option("--top-p <p>", "nucleus sampling", decimal({ min: 0, max: 1 }), 0.95)
+    .option("--max-tokens <n>", "new tokens at most per completion", positiveInteger, 32768)
+    .option("--seed <n>", "sampling seed", integer(), 1234)
+    .option("--limit <n>", "only the first N problems of each benchmark", positiveInteger)
+    .addOption(concurrencyOption(8))
     .option("--out <dir>", "output folder (default runs/eval/<model>); rerun to resume")
     .option("--fresh", "discard the samples already in the output folder")
     .option("--skip-bad-rows", "leave out unusable data rows (reported) instead of stopping")
-    .option("--json", "print only the JSON results")
+    .addOption(jsonOption("print only the JSON results"))
     .action(async (o: EvalFlags) => {
       const target = targetOf(o);
-      const progress = progressDisplay();
-      const quiet = Boolean(o.json);
+      const progress = progressDisplay(Boolean(o.json));
       const { results, out } = await evaluate(
         target,
         {
@@ -191,12 +188,12 @@ export function register(program: Command): void {
           benchmarks: o.benchmarks,
           customBenchmarks: o.benchmark,
           dataDir: o.dataDir,
-          cacheDir: o.cacheDir,
+          cacheDir: o.datasets,
           hubUrl: o.hubUrl,
           prompt: o.prompt,
           system: o.system,
           n: o.n,
-          k: o.k?.map(int),
+          k: o.k,
           temperature: o.temperature,
           topP: o.topP,
           maxTokens: o.maxTokens,
@@ -209,8 +206,8 @@ export function register(program: Command): void {
         },
         {
           ...progress,
-          log: (m) => (quiet ? undefined : progress.log(m)),
-          warn: (m) => progress.log(`warning: ${m}`),
+          log: (m) => progress.log(m),
+          warn: (m) => progress.warn(`warning: ${m}`),
         },
       ).finally(() => progress.done());
       const text = `${renderReport([results])}\nwrote ${out}/results.json, table.md, samples.jsonl`;
@@ -223,7 +220,7 @@ export function register(program: Command): void {
     .argument("<dirs...>", "result folders (or results.json files)")
     .option("--metric <name>", "only this metric (e.g. pass@1, pass@16, maj@16); default: all shared ones")
     .option("--out <file>", "also write the table to this file")
-    .option("--json", "print only the JSON rows")
+    .addOption(jsonOption("print only the JSON rows"))
     .action(async (dirs: string[], _o, command: Command) => {
       // --out and --json are also eval's own flags; commander hands them to the parent.
       const o = command.optsWithGlobals() as { metric?: string; out?: string; json?: boolean };

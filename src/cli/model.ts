@@ -5,7 +5,7 @@ import { checkModelDir, formatTensorDiff, parameterCount } from "../model/model-
 import { createRandomModelDir } from "../model/model-dir-init.ts";
 import type { FloatDType } from "../model/safetensors-dtype.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
-import { decimal, integer, positiveInteger } from "./options.ts";
+import { decimal, integer, jsonOption, positiveInteger } from "./options.ts";
 import { fail, printResult } from "./output.ts";
 
 const int = positiveInteger;
@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "random seed", integer({ min: 0 }), 0)
     .option("--overwrite", "replace an existing folder")
     .requiredOption("--out <dir>", "model folder to write")
-    .option("--json", "print only the JSON result")
+    .addOption(jsonOption("print only the JSON result"))
     .action(async (o) => {
       const tokenizer = o.vocabFrom.endsWith(".json")
         ? Tokenizer.fromFiles(o.vocabFrom)
@@ -84,7 +84,7 @@ export function register(program: Command): void {
   model
     .command("check <dir>")
     .description("check a model folder's tensors against its config.json")
-    .option("--json", "print only the JSON result")
+    .addOption(jsonOption("print only the JSON result"))
     .action(async (dir: string, o) => {
       const report = await checkModelDir(dir);
       const problems = formatTensorDiff(report);

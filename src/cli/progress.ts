@@ -72,7 +72,11 @@ export class ProgressBar {
 
   /** Prints a line (above the bar on a terminal); nothing when quiet. */
   log(line: string): void {
-    if (this.#quiet) return;
+    if (!this.#quiet) this.warn(line);
+  }
+
+  /** Prints a line (above the bar on a terminal), even when quiet: warnings. */
+  warn(line: string): void {
     const bar = this.#bar;
     if (bar) bar.stop();
     console.error(line);
@@ -109,10 +113,10 @@ export function progressHooks(quiet: boolean): Required<
     onGrpoStep: (r) => {
       const info = [
         `reward ${fmt(r.reward)}`,
-        `acc ${fmt(r.accuracy)}`,
+        `acc ${fmt(r.train_accuracy)}`,
         `len ${fmt(r.completion_length, 1)}`,
         `kl ${fmt(r.kl, 4)}`,
-        `gen/score/train ${fmt(r.generate_s, 1)}/${fmt(r.score_s, 1)}/${fmt(r.train_s, 1)} s`,
+        `gen/reward/train ${fmt(r.generate_s, 1)}/${fmt(r.reward_s, 1)}/${fmt(r.train_s, 1)} s`,
       ].join("  ");
       bar.update(r.step, info);
     },

@@ -4,8 +4,9 @@
  */
 import type { Command } from "commander";
 import { VerifyInputError, verifyFile } from "../verify/batch.ts";
-import { type VerifyOptionsInput, VerifyOptionsSchema } from "../verify/config.ts";
+import type { VerifyOptionsInput } from "../verify/config.ts";
 import { VerifierPool } from "../verify/pool.ts";
+import { integer, jsonOption, timeoutMs, timeoutOption } from "./options.ts";
 import { fail, printResult } from "./output.ts";
 
 interface VerifyCliOptions {
@@ -13,24 +14,21 @@ interface VerifyCliOptions {
   pred?: string;
   in?: string;
   out?: string;
-  precision?: string;
-  timeout?: string;
+  /** Decimal places (checked by its parser). */
+  precision?: number;
+  /** Seconds. */
+  timeout?: number;
   loose?: boolean;
   json?: boolean;
 }
 
+/** The verifier's options of the flags (each already checked where it was parsed). */
 function options(o: VerifyCliOptions): VerifyOptionsInput {
-  const raw: Record<string, unknown> = {};
-  if (o.precision !== undefined) raw.precision = Number(o.precision);
-  if (o.timeout !== undefined) raw.timeoutMs = Number(o.timeout);
-  if (o.loose) raw.strict = false;
-  const r = VerifyOptionsSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const flag = issue.path[0] === "timeoutMs" ? "--timeout" : `--${String(issue.path[0])}`;
-    fail(`${flag}: ${issue.message}`);
-  }
-  return raw as VerifyOptionsInput;
+  return {
+    ...(o.precision !== undefined ? { precision: o.precision } : {}),
+    ...(o.timeout !== undefined ? { timeoutMs: timeoutMs(o.timeout) } : {}),
+    ...(o.loose ? { strict: false } : {}),
+  };
 }
 
 async function single(o: VerifyCliOptions): Promise<void> {
@@ -88,10 +86,14 @@ export function register(program: Command): void {
     .option("--pred <text>", "model output or answer to check")
     .option("--in <cases.jsonl>", 'JSONL file of {"gold": ..., "pred": ...} cases')
     .option("--out <results.jsonl>", "where --in results are written (JSONL)")
-    .option("--precision <digits>", "decimal places that must agree for decimal answers (default 6)")
-    .option("--timeout <ms>", "time limit per comparison in milliseconds (default 3000)")
+    .option(
+      "--precision <digits>",
+      "decimal places that must agree for decimal answers (default 6)",
+      integer({ min: 0, max: 15 }),
+    )
+    .addOption(timeoutOption("one comparison (default 3)"))
     .option("--loose", "match variables by position instead of by name")
-    .option("--json", "print the result as one JSON line")
+    .addOption(jsonOption("print the result as one JSON line"))
     .action(async (o: VerifyCliOptions) => {
       const pair = o.gold !== undefined || o.pred !== undefined;
       const file = o.in !== undefined || o.out !== undefined;
