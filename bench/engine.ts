@@ -67,6 +67,8 @@ export interface EngineBenchResult {
   threads: number;
   device: string;
   backends: string[];
+  /** Peak resident memory of this process (host memory; on a GPU the device's is measured outside). */
+  peak_rss_bytes: number;
   /** PyTorch's side, present with --peer torch (null figures when torch is not importable). */
   torch?: TorchSide;
 }
@@ -201,6 +203,7 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
     threads: info.threads,
     device: opts.device ?? "cpu",
     backends: info.backends,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     ...(torch ? { torch } : {}),
   };
 }
@@ -313,7 +316,9 @@ async function startTorch(
     opts.log(`torch peer: ${missing}; reporting our side only`);
     return null;
   }
-  const device = opts.device?.startsWith("cuda") ? opts.device : "cpu";
+  // On a GPU, PyTorch runs on CUDA (ROCm builds call it "cuda" too), whatever ggml backend ours uses.
+  const device =
+    !opts.device || opts.device === "cpu" ? "cpu" : opts.device.startsWith("cuda:") ? opts.device : "cuda";
   const peer = await TorchPeer.start({ ...step.peer, threads, device });
   const p = peer.info;
   opts.log(

@@ -90,6 +90,8 @@ export type GenerateBenchResult = DecodeFigures & {
   cores: number;
   /** Set when the load average went above the cores: the figures (llama.cpp's most) are then unreliable. */
   load_warning: string | null;
+  /** Peak resident memory of this process (host memory; on a GPU the device's is measured outside). */
+  peak_rss_bytes: number;
 };
 
 const PROMPT_TOKENS = 16;
@@ -207,6 +209,7 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
       load_avg_1m: round(load.highest, 2),
       cores: load.cores,
       load_warning: load.warning,
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -170,6 +170,8 @@ def main():
     torch.manual_seed(settings.get("seed", 1))
     torch.set_num_threads(settings["threads"])
     device = torch.device(settings.get("device", "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"this PyTorch {torch.__version__} sees no CUDA device")
     dtype = settings.get("dtype", "f32")
     lora = settings.get("lora")
     if hasattr(torch, "set_default_device"):
