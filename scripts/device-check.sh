@@ -25,6 +25,7 @@
 #   --device D          our engine's device: auto (the first GPU; default), cpu, cuda:0, vulkan:0
 #   --gpu G             the build: auto (default: cuda if nvcc, else vulkan), cuda, vulkan, off
 #   --skip-build        use the addon as built
+#   --skip-tests        no backend tests
 #   --shapes LIST       comma-separated: 0.5b, 1.5b, tiny (default 0.5b,1.5b)
 #   --seq N             tokens per training row (default 2048)
 #   --train-batch N     rows per training step (default 4)
@@ -39,6 +40,7 @@ set -uo pipefail
 DEVICE=${DEVICE:-auto}
 GPU=${GPU:-auto}
 SKIP_BUILD=${SKIP_BUILD:-0}
+SKIP_TESTS=${SKIP_TESTS:-0}
 SHAPES=${SHAPES:-0.5b,1.5b}
 SEQ=${SEQ:-2048}
 TRAIN_BATCH=${TRAIN_BATCH:-4}
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
     --device) DEVICE=$2; shift ;;
     --gpu) GPU=$2; shift ;;
     --skip-build) SKIP_BUILD=1 ;;
+    --skip-tests) SKIP_TESTS=1 ;;
     --shapes) SHAPES=$2; shift ;;
     --seq) SEQ=$2; shift ;;
     --train-batch) TRAIN_BATCH=$2; shift ;;
@@ -169,7 +172,9 @@ if "${CLI[@]}" --help 2>/dev/null | grep -q '^  devices'; then
   stage devices 60 "${CLI[@]}" devices --json
 fi
 mapfile -t TESTS < <(find test/engine test/device -name '*.test.ts' 2>/dev/null | sort)
-if [ "${#TESTS[@]}" -gt 0 ]; then
+if [ "$SKIP_TESTS" = 1 ]; then
+  printf '{"name":"backend-tests","status":"skipped","reason":"--skip-tests"}\n' >>"$STAGES"
+elif [ "${#TESTS[@]}" -gt 0 ]; then
   stage backend-tests 150 node --import tsx --test --test-concurrency=1 "${TESTS[@]}"
 else
   printf '{"name":"backend-tests","status":"skipped","reason":"no test files in test/engine or test/device"}\n' >>"$STAGES"

@@ -52,6 +52,11 @@ async function report<R extends { bench: string }>(
   console.log(JSON.stringify(result));
 }
 
+/** `--dtype`: how a bench stores a model's matrices (engine storage types; q8_0 is not one). */
+function storageDtypeOption(description: string): Option {
+  return new Option("--dtype <type>", description).choices(["f32", "f16", "bf16"]).default("f32");
+}
+
 /** "1,64" -> [1, 64]: positive whole numbers (commander names the flag when one is not). */
 function positiveIntegerList(value: string): number[] {
   const items = commaList(value).map((item) => positiveInteger(item));
@@ -99,11 +104,7 @@ export function register(program: Command): void {
       "train this model folder (e.g. from `reasonrl model init`) instead of the built-in one",
     )
     .option("--lora-rank <n>", "with --model: LoRA rank, 0 for full fine-tuning", nonNegativeInteger, 16)
-    .addOption(
-      new Option("--dtype <type>", "with --model and LoRA: storage of the frozen base matrices")
-        .choices(["f32", "f16", "bf16"])
-        .default("f32"),
-    )
+    .addOption(storageDtypeOption("with --model and LoRA: storage of the frozen base matrices"))
     .addOption(
       new Option("--peer <name>", "also run the same step in this framework, interleaved with ours").choices([
         "torch",
@@ -130,11 +131,7 @@ export function register(program: Command): void {
     .option("--batches <list>", "batch sizes, comma-separated", positiveIntegerList, [1, 32])
     .addOption(deviceOption())
     .option("--model <dir>", "decode with this model folder instead of the built-in one")
-    .addOption(
-      new Option("--dtype <type>", "storage of our model's matrices")
-        .choices(["f32", "f16", "bf16"])
-        .default("f32"),
-    )
+    .addOption(storageDtypeOption("storage of our model's matrices"))
     .option("--no-llamacpp", "our engine only (no llama.cpp side)")
     .option("--train-steps <n>", "timed training steps of the same model; 0: none", nonNegativeInteger, 3)
     .action(
