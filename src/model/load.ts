@@ -6,7 +6,13 @@ import { join } from "node:path";
 import type { DType, Engine, Tensor } from "../engine/index.ts";
 import type { ModelConfig } from "./hf-config.ts";
 import type { GenerationConfig } from "./hf-config-generation.ts";
-import { type LayerWeights, type LlamaConfig, type LlamaWeights, parseLlamaConfig } from "./llama.ts";
+import {
+  type LayerWeights,
+  type LlamaConfig,
+  type LlamaWeights,
+  llamaParameters,
+  parseLlamaConfig,
+} from "./llama.ts";
 import {
   expectedTensors,
   type ModelTensor,
@@ -71,12 +77,44 @@ export function namedTensors(hf: ModelConfig, w: LlamaWeights): Array<[string, T
   });
 }
 
-export interface LoadedModel {
-  dir: string;
-  hf: ModelConfig;
-  config: LlamaConfig;
-  weights: LlamaWeights;
-  generation: GenerationConfig | null;
+/**
+ * A model folder's weights on the engine. `dispose()` (or `using`) frees
+ * every tensor loadModel made; reading `weights` afterwards throws, and so
+ * does any graph that still holds one of the tensors. Adapters added on top
+ * (addLora, loadLora) are the caller's to free.
+ */
+export class LoadedModel implements Disposable {
+  #weights: LlamaWeights | null;
+
+  constructor(
+    readonly dir: string,
+    readonly hf: ModelConfig,
+    readonly config: LlamaConfig,
+    weights: LlamaWeights,
+    readonly generation: GenerationConfig | null,
+  ) {
+    this.#weights = weights;
+  }
+
+  get weights(): LlamaWeights {
+    if (!this.#weights) throw new Error(`model ${this.dir}: used after dispose()`);
+    return this.#weights;
+  }
+
+  get disposed(): boolean {
+    return this.#weights === null;
+  }
+
+  /** Frees the model's tensors. Idempotent. */
+  dispose(): void {
+    if (!this.#weights) return;
+    for (const t of llamaParameters(this.#weights)) t.free();
+    this.#weights = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 export interface LoadOptions {
@@ -86,16 +124,16 @@ export interface LoadOptions {
   dtype?: DType;
 }
 
-/** Reads a model folder into engine tensors; the folder is checked against its config first. */
+/** Reads a model folder into engine tensors (all freed again if any tensor fails to load). */
 export async function loadModel(
   engine: Engine,
   dir: string,
   options: LoadOptions = {},
 ): Promise<LoadedModel> {
   const md = await openModelDir(dir);
+  const byName = new Map<string, Tensor>();
   try {
     const config = toLlamaConfig(md.config);
-    const byName = new Map<string, Tensor>();
     for (const spec of expectedTensors(md.config)) {
       if (!md.weights.has(spec.name)) throw new Error(`model ${dir}: tensor ${spec.name} is missing`);
       const shape = md.weights.entry(spec.name).shape;
@@ -133,7 +171,10 @@ export async function loadModel(
       finalNorm: get("model.norm.weight"),
       lmHead: config.tieEmbeddings ? embed : get("lm_head.weight"),
     };
-    return { dir, hf: md.config, config, weights, generation: md.generation };
+    return new LoadedModel(dir, md.config, config, weights, md.generation);
+  } catch (err) {
+    for (const t of byName.values()) t.free();
+    throw err;
   } finally {
     await md.close();
   }

@@ -16,11 +16,16 @@ import {
   type TensorData,
 } from "./safetensors-dtype.ts";
 
-/** A tensor to write: its stored dtype, shape and data (see `writeSafetensors` for accepted data). */
+/**
+ * A tensor to write: its stored dtype, shape and data (see `writeSafetensors`
+ * for accepted data). The data may be a function that returns it, called when
+ * the tensor's turn comes: then only one tensor's data is in memory at a time
+ * (e.g. read from the engine just before it is written).
+ */
 export interface TensorToWrite {
   dtype: StDType;
   shape: readonly number[];
-  data: TensorData;
+  data: TensorData | (() => TensorData);
 }
 
 /**
@@ -75,10 +80,7 @@ export async function writeSafetensors(
     if (!isStDType(t.dtype)) throw new Error(`${where}: dtype ${t.dtype} is not supported`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw new Error(`${where}: shape ${JSON.stringify(t.shape)} is not a list of non-negative integers`);
-    if (!acceptsData(t.dtype, t.data))
-      throw new Error(`${where}: ${t.data.constructor.name} cannot hold ${t.dtype} data`);
-    if (t.data.length !== numel(t.shape))
-      throw new Error(`${where}: ${t.data.length} elements for shape ${JSON.stringify(t.shape)}`);
+    if (typeof t.data !== "function") checkData(where, t.dtype, t.shape, t.data);
   }
   const header = encodeSafetensorsHeader(list, { format: "pt", ...options.metadata });
   const length = new Uint8Array(8);
@@ -86,8 +88,24 @@ export async function writeSafetensors(
   await writeFileAtomically(path, async (fh) => {
     await writeAll(fh, length);
     await writeAll(fh, header);
-    for (const [, t] of list) await writeTensorData(fh, t);
+    for (const [name, t] of list) {
+      if (typeof t.data !== "function") {
+        await writeTensorData(fh, t.dtype, t.data);
+        continue;
+      }
+      const data = t.data(); // the only copy of this tensor's data, dropped after the write
+      checkData(`safetensors ${path}: tensor ${JSON.stringify(name)}`, t.dtype, t.shape, data);
+      await writeTensorData(fh, t.dtype, data);
+    }
   });
+}
+
+/** Throws unless `data` can hold `dtype` values and has the shape's element count. */
+function checkData(where: string, dtype: StDType, shape: readonly number[], data: TensorData): void {
+  if (!acceptsData(dtype, data))
+    throw new Error(`${where}: ${data.constructor.name} cannot hold ${dtype} data`);
+  if (data.length !== numel(shape))
+    throw new Error(`${where}: ${data.length} elements for shape ${JSON.stringify(shape)}`);
 }
 
 function acceptsData(dtype: StDType, data: TensorData): boolean {
@@ -109,13 +127,12 @@ function acceptsData(dtype: StDType, data: TensorData): boolean {
 const CONVERT_CHUNK = 1 << 20;
 
 /** Writes one tensor's bytes; f32 -> f16/bf16 conversion goes through a reused 2 MiB buffer. */
-async function writeTensorData(fh: FileHandle, t: TensorToWrite): Promise<void> {
-  const d = t.data;
-  if (!(d instanceof Float32Array) || t.dtype === "F32") {
+async function writeTensorData(fh: FileHandle, dtype: StDType, d: TensorData): Promise<void> {
+  if (!(d instanceof Float32Array) || dtype === "F32") {
     await writeAll(fh, new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     return;
   }
-  const convert = t.dtype === "F16" ? f32ToF16 : f32ToBf16;
+  const convert = dtype === "F16" ? f32ToF16 : f32ToBf16;
   const buf = new Uint16Array(Math.min(CONVERT_CHUNK, d.length));
   for (let i = 0; i < d.length; i += CONVERT_CHUNK) {
     const part = d.subarray(i, i + CONVERT_CHUNK);

@@ -3,7 +3,9 @@
  * and step, and the loop's own state (data position, RNG seeds, ...), in
  * `<dir>/step-<N>/`. Each checkpoint is written into a temporary folder and
  * renamed into place, so a crash never leaves a half-written one; the oldest
- * are removed beyond `keepLast`.
+ * are removed beyond `keepLast`. The trained tensors are read from the engine
+ * one at a time, each just before it is written, so saving costs one
+ * tensor's copy, not the model's.
  */
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,7 +34,7 @@ export async function saveCheckpoint(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
-    const f32 = (t: Tensor) => ({ dtype: "F32" as const, shape: [...t.shape], data: t.readF32() });
+    const f32 = (t: Tensor) => ({ dtype: "F32" as const, shape: [...t.shape], data: () => t.readF32() });
     await writeSafetensors(
       join(tmp, "weights.safetensors"),
       tensors.map(([name, t]) => [name, f32(t)] as const),

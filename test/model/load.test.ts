@@ -80,4 +80,26 @@ describe("loadModel and saveModel", () => {
     await saveModelDir(dir, hf, initRandomModel(hf, 9));
     await assert.rejects(loadModel(engine, dir), /rope_scaling "linear" is not supported/);
   });
+
+  test("dispose frees every tensor; use after dispose throws by name", async () => {
+    const hf = modelConfig(configs[1][1]);
+    const dir = join(root, "dispose");
+    await saveModelDir(dir, hf, initRandomModel(hf, 10));
+    const m = await loadModel(engine, dir);
+    const tensors = namedTensors(hf, m.weights).map(([, t]) => t);
+    const { weights } = m;
+    m.dispose();
+    assert.ok(m.disposed);
+    assert.ok(tensors.every((t) => t.freed));
+    assert.throws(() => m.weights, /model .*dispose: used after dispose\(\)/);
+    assert.throws(() => weights.layers[0].wq.readF32(), /it was freed/);
+    m.dispose(); // idempotent
+
+    let held: typeof weights | undefined;
+    {
+      using scoped = await loadModel(engine, dir);
+      held = scoped.weights;
+    }
+    assert.ok(held.embed.freed, "a `using` model is freed at the end of its block");
+  });
 });
