@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "reasonrl",
-      "sources": ["src/addon.cpp", "src/tensors.cpp", "src/graph.cpp", "src/ops.cpp"],
+      "sources": ["src/addon.cpp", "src/devices.cpp", "src/tensors.cpp", "src/graph.cpp", "src/ops.cpp"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node ggml-config.mjs include)"

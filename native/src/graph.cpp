@@ -9,33 +9,68 @@
 #include "addon.h"
 
 // REASONRL_PROFILE=1 times every node (computed one at a time, so totals are
-// slower than a normal run) and prints the time per op and backend at exit.
+// slower than a normal run) and prints the time per op and backend at exit, then,
+// for engines on a GPU device, every op that fell back to the CPU with its time.
 namespace profile {
 using Clock = std::chrono::steady_clock;
-static std::map<std::string, double> totals;
+struct Row {
+  double ms = 0;
+  int count = 0;
+};
+static std::map<std::string, Row> totals;
+static std::map<std::string, Row> fallbacks;  // op -> time on the CPU while a device was in use
 static Clock::time_point last;
+static bool device_in_use = false;
 
 static bool Enabled() {
   static const bool on = std::getenv("REASONRL_PROFILE") != nullptr;
   return on;
 }
 
-static void Print() {
+static void PrintRows(const std::map<std::string, Row>& rows_by_key, double all) {
   std::vector<std::pair<double, std::string>> rows;
-  double all = 0;
-  for (auto& [k, v] : totals) rows.push_back({v, k}), all += v;
+  for (auto& [k, v] : rows_by_key) rows.push_back({v.ms, k});
   std::sort(rows.rbegin(), rows.rend());
+  for (auto& [v, k] : rows) {
+    std::fprintf(stderr, "  %10.1f ms  %5.1f%%  x%-6d %s\n", v, 100 * v / all, rows_by_key.at(k).count, k.c_str());
+  }
+}
+
+static void Print() {
+  double all = 0;
+  for (auto& [k, v] : totals) all += v.ms;
   std::fprintf(stderr, "reasonrl profile: %.1f ms in nodes\n", all);
-  for (auto& [v, k] : rows) std::fprintf(stderr, "  %10.1f ms  %5.1f%%  %s\n", v, 100 * v / all, k.c_str());
+  PrintRows(totals, all);
+  if (!device_in_use) return;
+  double cpu = 0;
+  for (auto& [k, v] : fallbacks) cpu += v.ms;
+  std::fprintf(stderr, "reasonrl profile: %zu op kinds fell back to the CPU next to the device (%.1f ms)%s\n",
+               fallbacks.size(), cpu, fallbacks.empty() ? "" : ":");
+  PrintRows(fallbacks, all);
+}
+
+static bool OnDevice(ggml_backend_t be) {
+  ggml_backend_dev_t dev = be ? ggml_backend_get_device(be) : nullptr;
+  if (!dev) return false;
+  const auto type = ggml_backend_dev_type(dev);
+  return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
 }
 
 static bool Callback(ggml_tensor* t, bool ask, void* user_data) {
   auto* sched = static_cast<ggml_backend_sched_t>(user_data);
   if (ask) return true;
   auto now = Clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - last).count();
   ggml_backend_t be = ggml_backend_sched_get_tensor_backend(sched, t);
-  std::string key = std::string(ggml_op_desc(t)) + " @" + (be ? ggml_backend_name(be) : "?");
-  totals[key] += std::chrono::duration<double, std::milli>(now - last).count();
+  Row& row = totals[std::string(ggml_op_desc(t)) + " @" + (be ? ggml_backend_name(be) : "?")];
+  row.ms += ms;
+  row.count++;
+  // A node on the CPU in a scheduler whose first backend is a GPU is a fallback.
+  if (OnDevice(ggml_backend_sched_get_backend(sched, 0)) && !OnDevice(be)) {
+    Row& f = fallbacks[ggml_op_desc(t)];
+    f.ms += ms;
+    f.count++;
+  }
   last = now;
   return true;
 }
@@ -43,10 +78,24 @@ static bool Callback(ggml_tensor* t, bool ask, void* user_data) {
 static void Attach(ggml_backend_sched_t sched) {
   static bool registered = false;
   if (!registered) std::atexit(Print), registered = true;
+  if (OnDevice(ggml_backend_sched_get_backend(sched, 0))) device_in_use = true;
   ggml_backend_sched_set_eval_callback(sched, Callback, sched);
   last = Clock::now();
 }
 }  // namespace profile
+
+// The first op of `graph` that writes into a persistent tensor in the device's memory
+// but that the device cannot run, or null. ggml's scheduler aborts the process on those
+// (it cannot move such an op to the CPU), so they become an error here instead.
+static ggml_tensor* UnplaceableOp(const Backends& b, ggml_cgraph* graph) {
+  if (!b.device) return nullptr;
+  for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
+    ggml_tensor* node = ggml_graph_node(graph, i);
+    ggml_backend_buffer_t buf = node->view_src ? node->view_src->buffer : node->buffer;
+    if (buf && !ggml_backend_buffer_is_host(buf) && !ggml_backend_supports_op(b.device, node)) return node;
+  }
+  return nullptr;
+}
 
 // Makes sure no scheduler still points at `g` as the graph it is laid out for.
 static void Forget(Graph* g) {
@@ -70,7 +119,7 @@ Graph* GraphArg(const Napi::Value& value) {
 static Napi::Value NewGraph(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* g = new Graph();
-  g->backends = BackendsArg(info[0]);
+  g->backends = LiveBackendsArg(info[0]);
   const size_t capacity = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   ggml_init_params params = {ggml_tensor_overhead() * capacity + ggml_graph_overhead_custom(capacity, true),
                              nullptr, /*no_alloc=*/true};
@@ -180,6 +229,10 @@ class ComputeWorker : public Napi::AsyncWorker {
   void Execute() override {
     auto& b = *graph_->backends;
     std::lock_guard<std::mutex> lock(ComputeMutex());
+    if (b.disposed) {
+      SetError("the engine was disposed before this graph could compute");
+      return;
+    }
     // Graphs without large products skip the BLAS backend: decoding one token ran at
     // 72-83 tokens/s through the BLAS+CPU scheduler, 99-108 through the CPU one.
     Scheduler& s = graph_->use_blas && b.with_blas.sched ? b.with_blas : b.cpu_only;
@@ -189,6 +242,12 @@ class ComputeWorker : public Napi::AsyncWorker {
       s.allocated_for = nullptr;
       ggml_backend_sched_reset(s.sched);
       ForgetAllocation(graph_->ctx);
+      if (ggml_tensor* op = UnplaceableOp(b, graph_->cgraph)) {
+        SetError(std::string("device ") + ggml_backend_name(b.device) + " cannot run " + ggml_op_desc(op) +
+                 " (" + ggml_type_name(op->type) + ") writing into tensor '" +
+                 (op->view_src ? op->view_src->name : op->name) + "' in its memory; use the cpu device");
+        return;
+      }
       if (!ggml_backend_sched_alloc_graph(s.sched, graph_->cgraph)) {
         SetError("ggml could not allocate the graph's compute buffers (out of memory?)");
         return;
@@ -228,10 +287,6 @@ class ComputeWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  static std::mutex& ComputeMutex() {
-    static std::mutex m;
-    return m;
-  }
   Napi::Promise::Deferred deferred_;
   Graph* graph_;
   Napi::ObjectReference keep_;  // keeps the graph handle (and its context) alive

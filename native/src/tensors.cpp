@@ -1,12 +1,24 @@
 // Persistent tensors: parameters, inputs and constants that live across graphs.
-// Each has its own context and backend buffer so it can be freed on its own.
+// Each has its own context and backend buffer so it can be freed on its own. They
+// live in the engine's device memory (host memory for a CPU engine); host reads and
+// writes copy through ggml_backend_tensor_get/set, converting f16, bf16 and q8_0.
+#include <algorithm>
 #include <cstring>
 
 #include "addon.h"
 
-Persistent::~Persistent() {
+void Persistent::Release() {
+  if (views > 0) return;  // a JS view still reads this host memory; its finalizer frees it
   if (buffer) ggml_backend_buffer_free(buffer);
   if (ctx) ggml_free(ctx);
+  buffer = nullptr;
+  ctx = nullptr;
+  tensor = nullptr;
+}
+
+Persistent::~Persistent() {
+  views = 0;
+  Release();
 }
 
 static PersistentRef OwnerArg(const Napi::Value& value) {
@@ -17,7 +29,7 @@ static PersistentRef OwnerArg(const Napi::Value& value) {
 // createTensor(engine, type, [ne0..ne3], name, isParam) -> [owner, handle]
 static Napi::Value CreateTensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto b = BackendsArg(info[0]);
+  auto b = LiveBackendsArg(info[0]);
   const auto type = static_cast<ggml_type>(info[1].As<Napi::Number>().Int32Value());
   Napi::Array ne = info[2].As<Napi::Array>();
   const std::string name = info[3].As<Napi::String>().Utf8Value();
@@ -32,12 +44,21 @@ static Napi::Value CreateTensor(const Napi::CallbackInfo& info) {
   p->tensor = ggml_new_tensor_4d(p->ctx, type, dims[0], dims[1], dims[2], dims[3]);
   ggml_set_name(p->tensor, name.c_str());
   if (is_param) ggml_set_param(p->tensor);
-  p->buffer = ggml_backend_alloc_ctx_tensors(p->ctx, b->cpu);
+  p->buffer = ggml_backend_alloc_ctx_tensors_from_buft(p->ctx, b->persistent_buft);
   if (!p->buffer) {
     ThrowError(env, "reasonrl native: out of memory allocating " + std::to_string(ggml_nbytes(p->tensor)) +
-                        " bytes for tensor " + name);
+                        " bytes for tensor " + name + " on " + ggml_backend_buft_name(b->persistent_buft));
   }
+  // On a device, ops reading a persistent tensor are placed where it lives (the
+  // scheduler's rule for weights); the CPU engine keeps ggml's default placement.
+  if (b->device) ggml_backend_buffer_set_usage(p->buffer, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   ggml_backend_buffer_clear(p->buffer, 0);
+  // Remember it for dispose(), dropping entries of tensors already gone now and then.
+  if (b->persistents.size() >= 64 && (b->persistents.size() & (b->persistents.size() - 1)) == 0) {
+    auto& list = b->persistents;
+    list.erase(std::remove_if(list.begin(), list.end(), [](const auto& w) { return w.expired(); }), list.end());
+  }
+  b->persistents.push_back(p);
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::External<PersistentRef>::New(env, new PersistentRef(p),
                                                  [](Napi::Env, PersistentRef* r) { delete r; }));
@@ -69,13 +90,20 @@ static Napi::Value ReadBytes(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// writeF32(handle, Float32Array): converts to the tensor's storage type (f32, f16, bf16).
+// writeF32(handle, Float32Array): converts to the tensor's storage type (f32, f16, bf16,
+// or q8_0, quantized here: TypeScript checked that rows hold whole blocks of 32).
 static Napi::Value WriteF32(const Napi::CallbackInfo& info) {
   ggml_tensor* t = TensorArg(info[0]);
   Napi::Float32Array src = info[1].As<Napi::Float32Array>();
   const int64_t n = static_cast<int64_t>(src.ElementLength());
   if (t->type == GGML_TYPE_F32) {
     ggml_backend_tensor_set(t, src.Data(), 0, n * sizeof(float));
+    return info.Env().Undefined();
+  }
+  if (ggml_is_quantized(t->type)) {
+    std::vector<uint8_t> q(ggml_nbytes(t));
+    ggml_quantize_chunk(t->type, src.Data(), q.data(), 0, n / t->ne[0], t->ne[0], nullptr);
+    ggml_backend_tensor_set(t, q.data(), 0, q.size());
     return info.Env().Undefined();
   }
   std::vector<uint16_t> tmp(n);
@@ -97,12 +125,14 @@ static Napi::Value ReadF32(const Napi::CallbackInfo& info) {
     ggml_backend_tensor_get(t, out.Data(), 0, n * sizeof(float));
     return out;
   }
-  std::vector<uint16_t> tmp(n);
-  ggml_backend_tensor_get(t, tmp.data(), 0, n * sizeof(uint16_t));
+  std::vector<uint8_t> tmp(ggml_nbytes(t));
+  ggml_backend_tensor_get(t, tmp.data(), 0, tmp.size());
   if (t->type == GGML_TYPE_F16) {
     ggml_fp16_to_fp32_row(reinterpret_cast<ggml_fp16_t*>(tmp.data()), out.Data(), n);
-  } else {
+  } else if (t->type == GGML_TYPE_BF16) {
     ggml_bf16_to_fp32_row(reinterpret_cast<ggml_bf16_t*>(tmp.data()), out.Data(), n);
+  } else {
+    ggml_get_type_traits(t->type)->to_float(tmp.data(), out.Data(), n);
   }
   return out;
 }
@@ -114,14 +144,44 @@ static Napi::Value FillZero(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// view(owner) -> ArrayBuffer over the tensor's memory (host buffers only), or null.
+// Moves a persistent tensor from device memory to host memory, keeping its values.
+// It then crosses to the device at each compute, as a graph input does.
+static void MoveToHost(Napi::Env env, Backends& b, Persistent& p) {
+  std::vector<uint8_t> data(ggml_nbytes(p.tensor));
+  ggml_backend_tensor_get(p.tensor, data.data(), 0, data.size());
+  ggml_backend_buffer_t old = p.buffer;
+  p.tensor->buffer = nullptr;
+  p.tensor->data = nullptr;
+  p.buffer = ggml_backend_alloc_ctx_tensors_from_buft(p.ctx, ggml_backend_cpu_buffer_type());
+  if (!p.buffer) {
+    p.buffer = old;  // leave it where it was
+    ggml_backend_tensor_alloc(old, p.tensor, ggml_backend_buffer_get_base(old));
+    ThrowError(env, "reasonrl native: out of host memory moving tensor " + std::string(p.tensor->name));
+  }
+  ggml_backend_buffer_free(old);
+  ggml_backend_tensor_set(p.tensor, data.data(), 0, data.size());
+  // Graphs laid out with the tensor on the device must be split again.
+  b.with_blas.allocated_for = nullptr;
+  b.cpu_only.allocated_for = nullptr;
+}
+
+// view(engine, owner) -> ArrayBuffer over the tensor's host memory. A tensor in device
+// memory is first moved to host memory (once): callers that write through views (the KV
+// cache's index inputs and mask) keep working, and their tensors become graph inputs.
 static Napi::Value View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  PersistentRef p = OwnerArg(info[0]);
-  if (!p || !ggml_backend_buffer_is_host(p->buffer)) return env.Null();
+  auto b = LiveBackendsArg(info[0]);
+  PersistentRef p = OwnerArg(info[1]);
+  if (!p || !p->tensor) ThrowError(env, "reasonrl native: view of a freed tensor");
+  if (!ggml_backend_buffer_is_host(p->buffer)) MoveToHost(env, *b, *p);
   auto* keep = new PersistentRef(p);
+  p->views++;
   return Napi::ArrayBuffer::New(env, p->tensor->data, ggml_nbytes(p->tensor),
-                                [](Napi::Env, void*, PersistentRef* r) { delete r; }, keep);
+                                [](Napi::Env, void*, PersistentRef* r) {
+                                  (*r)->views--;
+                                  delete r;
+                                },
+                                keep);
 }
 
 void InitTensors(Napi::Env env, Napi::Object exports) {

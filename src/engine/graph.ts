@@ -164,7 +164,7 @@ export class Graph extends Ops {
   /** Releases the graph's memory; its nodes can no longer be used. Idempotent. */
   free(): void {
     if (this.#freed) return;
-    if (this.#engine.computing) {
+    if (this.#engine.computing && !this.#engine.disposed) {
       throw new Error(
         `reasonrl engine: cannot free graph ${this.label} while a graph is computing; await it first`,
       );
@@ -261,6 +261,7 @@ export class Graph extends Ops {
   }
 
   #assertUsable(what: string): void {
+    this.#engine.assertUsable(`${what} graph ${this.label} of`);
     if (this.#freed) throw new Error(`reasonrl engine: cannot ${what} graph ${this.label}: it was freed`);
   }
 }

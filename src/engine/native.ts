@@ -13,9 +13,25 @@ export type Handle = { readonly __handle: unique symbol };
 /** What `op()` returns: the new node, its ggml type, its ggml shape ne0..ne3, its layout (0 contiguous, 1 strided, 2 transposed). */
 export type OpResult = [Handle, number, number, number, number, number, number];
 
+/** A GPU of ggml's device registry, as the addon reports it. */
+export interface NativeGpu {
+  index: number;
+  backend: string;
+  name: string;
+  description: string;
+  memoryFree: number;
+  memoryTotal: number;
+  integrated: boolean;
+}
+
 export interface NativeAddon {
   hasBlas: boolean;
-  createBackends(threads: number, maxNodes: number, useBlas: boolean): Handle;
+  compiledBackends(): string[];
+  gpuDevices(): NativeGpu[];
+  /** gpuIndex: a NativeGpu's index, or -1 for the CPU alone. */
+  createBackends(threads: number, maxNodes: number, useBlas: boolean, gpuIndex: number): Handle;
+  /** Waits for a running graph, then frees every persistent tensor and the backends. */
+  dispose(engine: Handle): void;
   setThreads(engine: Handle, threads: number): void;
   backendInfo(engine: Handle): { threads: number; blas: boolean; maxNodes: number; backends: string[] };
   createTensor(engine: Handle, type: number, ne: number[], name: string, isParam: boolean): [Handle, Handle];
@@ -25,7 +41,8 @@ export interface NativeAddon {
   writeF32(tensor: Handle, data: Float32Array): void;
   readF32(tensor: Handle): Float32Array;
   fillZero(tensor: Handle): void;
-  view(owner: Handle): ArrayBuffer | null;
+  /** Host memory of the tensor (moved there from the device first when needed). */
+  view(engine: Handle, owner: Handle): ArrayBuffer;
   newGraph(engine: Handle, capacity: number): Handle;
   freeGraph(graph: Handle): void;
   buildForward(graph: Handle, outputs: Handle[], loss: Handle | null, effects: Handle[]): void;

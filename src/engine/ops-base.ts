@@ -8,7 +8,7 @@
  * Shapes are outermost first ([B, T, C]); "rows" are the last dimension.
  * Ops marked "no gradient" pass none back (usable as masks).
  */
-import type { DType } from "./dtype.ts";
+import { type DType, GGML_TYPE } from "./dtype.ts";
 import type { Tensor } from "./tensor.ts";
 
 export abstract class TensorOps {
@@ -141,7 +141,7 @@ export abstract class TensorOps {
 
   /** Same data, new shape (same element count; a must be contiguous: call cont() after permute). */
   reshape(a: Tensor, shape: readonly number[]): Tensor {
-    this.alive("reshape", a);
+    this.unquantized("reshape", a);
     const size = shape.reduce((x, y) => x * y, 1);
     if (
       shape.length < 1 ||
@@ -160,7 +160,7 @@ export abstract class TensorOps {
 
   /** Reorders dims as torch.permute: output dim i is input dim perm[i]. */
   permute(a: Tensor, perm: readonly number[]): Tensor {
-    this.alive("permute", a);
+    this.unquantized("permute", a);
     const r = a.shape.length;
     const sorted = [...perm].sort();
     if (perm.length !== r || !sorted.every((d, i) => d === i)) {
@@ -178,7 +178,7 @@ export abstract class TensorOps {
 
   /** Swaps the last two dims (a view; cont() makes it contiguous). */
   transpose(a: Tensor): Tensor {
-    this.alive("transpose", a);
+    this.unquantized("transpose", a);
     if (a.shape.length < 2)
       throw new Error(`reasonrl engine: transpose needs >= 2 dims, got ${a.describe()}`);
     return this.node("transpose", [a]);
@@ -192,7 +192,7 @@ export abstract class TensorOps {
 
   /** Elements [start, start+length) of dim `dim` (a contiguous view). */
   narrow(a: Tensor, dim: number, start: number, length: number): Tensor {
-    this.alive("narrow", a);
+    this.unquantized("narrow", a);
     const r = a.shape.length;
     if (
       !Number.isInteger(dim) ||
@@ -216,18 +216,29 @@ export abstract class TensorOps {
     return this.node("view", [c], [...outNe, nb[1], nb[2], nb[3], start * nb[g]]);
   }
 
-  /** Converts to another dtype (e.g. bf16 weights to f32). */
+  /** Converts to another dtype (e.g. bf16 weights to f32; q8_0 dequantizes to f32 only). */
   cast(a: Tensor, dtype: DType): Tensor {
     this.alive("cast", a);
-    if (dtype === "i32" || a.dtype === "i32")
+    if (dtype === "i32" || a.dtype === "i32" || dtype === "q8_0" || (a.dtype === "q8_0" && dtype !== "f32"))
       throw new Error(`reasonrl engine: cast of ${a.describe()} to ${dtype} is not supported`);
-    return this.node("cast", [this.cont(a)], [{ f32: 0, f16: 1, bf16: 30 }[dtype]]);
+    return this.node("cast", [this.cont(a)], [GGML_TYPE[dtype]]);
   }
 
   // ---- checks -------------------------------------------------------------
 
   protected alive(op: string, ...ts: Tensor[]): void {
     for (const t of ts) t.assertAlive(`use in ${op}`);
+  }
+
+  /** q8_0 tensors are read whole, by products, embeddings and cast(); their blocks cannot be re-laid out. */
+  protected unquantized(op: string, a: Tensor): Tensor {
+    this.alive(op, a);
+    if (a.dtype === "q8_0") {
+      throw new Error(
+        `reasonrl engine: ${op} of q8_0 tensor ${a.describe()} is not supported (use it in linear/embedding, or cast it to f32)`,
+      );
+    }
+    return a;
   }
 
   protected f32(op: string, a: Tensor): Tensor {

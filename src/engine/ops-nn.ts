@@ -28,7 +28,7 @@ export abstract class Ops extends TensorOps {
   /**
    * x @ w^T over the last dim, as torch.nn.functional.linear: x [..., K],
    * w [..., N, K] -> [..., N]. w's leading dims broadcast over x's. w may be
-   * f16/bf16 (frozen weights); x must be f32. Also the attention products:
+   * f16/bf16/q8_0 (frozen weights: x still gets its gradient); x must be f32. Also the attention products:
    * linear(q [B,H,T,D], k [B,H,S,D]) = q @ k^T -> [B,H,T,S].
    */
   linear(x: Tensor, w: Tensor): Tensor {

@@ -6,15 +6,18 @@
  * A tensor is either persistent (a parameter, input or constant that lives
  * across graphs, with host data in and out) or a node of one graph.
  */
-import { BYTES, type DType } from "./dtype.ts";
+import { type DType, storageBytes } from "./dtype.ts";
 import type { Handle, NativeAddon } from "./native.ts";
 
 export type TensorKind = "param" | "input" | "node";
 
-/** What a tensor needs from its engine: the addon and whether a graph is computing. */
+/** What a tensor needs from its engine: the addon, its handle, whether a graph is computing or it was disposed. */
 export interface TensorHost {
   readonly native: NativeAddon;
+  readonly handle: Handle;
   readonly computing: boolean;
+  readonly disposed: boolean;
+  readonly device: string;
 }
 
 /** Something that can be freed and checked for it (an engine-owned tensor or a graph). */
@@ -39,6 +42,8 @@ export class Tensor {
    * be strided, or "transposed" (a row's elements are not adjacent in memory).
    */
   layout: "contiguous" | "strided" | "transposed" = "contiguous";
+  /** Known to be in host memory (a view() moved it there). */
+  #inHostMemory = false;
 
   constructor(
     readonly host: TensorHost,
@@ -73,8 +78,13 @@ export class Tensor {
     return `${this.name || this.kind} [${this.shape.join(", ")}] ${this.dtype}`;
   }
 
-  /** Throws unless this tensor is usable (not freed). */
+  /** Throws unless this tensor is usable (not freed, its engine not disposed). */
   assertAlive(what = "use"): void {
+    if (this.host.disposed) {
+      throw new Error(
+        `reasonrl engine: cannot ${what} tensor ${this.describe()}: its engine (${this.host.device}) was disposed`,
+      );
+    }
     if (this.freed) {
       const where = this.lifetime ? ` (its graph ${this.lifetime.label} was freed)` : "";
       throw new Error(`reasonrl engine: cannot ${what} tensor ${this.describe()}: it was freed${where}`);
@@ -97,8 +107,9 @@ export class Tensor {
   }
 
   /**
-   * Writes host data. f32/f16/bf16 tensors take a Float32Array (converted to the
-   * storage type); i32 tensors an Int32Array; any tensor takes its raw bytes as a Uint8Array.
+   * Writes host data. f32/f16/bf16/q8_0 tensors take a Float32Array (converted to the
+   * storage type, quantized for q8_0); i32 tensors an Int32Array; any tensor takes its
+   * raw bytes (ggml's layout) as a Uint8Array.
    */
   write(data: Float32Array | Int32Array | Uint8Array | readonly number[]): this {
     this.assertHostAccess("write");
@@ -106,7 +117,7 @@ export class Tensor {
       data = this.dtype === "i32" ? Int32Array.from(data) : Float32Array.from(data);
     }
     if (data instanceof Uint8Array) {
-      const want = this.size * BYTES[this.dtype];
+      const want = storageBytes(this.dtype, this.size);
       if (data.byteLength !== want) {
         throw new Error(`reasonrl engine: ${this.describe()} needs ${want} bytes, got ${data.byteLength}`);
       }
@@ -135,7 +146,7 @@ export class Tensor {
     return this;
   }
 
-  /** Reads a copy of the data: Float32Array (converted from f16/bf16) or Int32Array for i32. */
+  /** Reads a copy of the data: Float32Array (converted from f16/bf16/q8_0) or Int32Array for i32. */
   read(): Float32Array | Int32Array {
     this.assertHostAccess("read");
     if (this.dtype === "i32") return new Int32Array(this.host.native.readBytes(this.handle));
@@ -151,19 +162,27 @@ export class Tensor {
   }
 
   /**
-   * A zero-copy view of an f32 or i32 tensor's memory (host backends only).
+   * A zero-copy view of an f32 or i32 tensor's memory. On a GPU engine the tensor
+   * is first moved to host memory, once, and from then on crosses to the device at
+   * each compute (as an input does): use views for inputs written from JS, and
+   * read()/write() for weights and state that should stay on the device.
    * The view keeps the memory alive even after free(). Do not write through it
    * while a graph is computing.
    */
   view(): Float32Array | Int32Array {
     this.assertHostAccess("view");
-    if (this.dtype === "f16" || this.dtype === "bf16") {
+    if (this.dtype !== "f32" && this.dtype !== "i32") {
       throw new Error(
         `reasonrl engine: view() needs an f32 or i32 tensor, ${this.describe()} is ${this.dtype}`,
       );
     }
-    const ab = this.host.native.view(this.owner as Handle);
-    if (!ab) throw new Error(`reasonrl engine: ${this.describe()} is not in host memory; use read()`);
+    if (!this.#inHostMemory && this.host.device !== "cpu" && this.host.computing) {
+      throw new Error(
+        `reasonrl engine: cannot move ${this.describe()} to host memory for view() while a graph is computing; await it first`,
+      );
+    }
+    const ab = this.host.native.view(this.host.handle, this.owner as Handle);
+    this.#inHostMemory = true;
     return this.dtype === "i32" ? new Int32Array(ab) : new Float32Array(ab);
   }
 
@@ -174,7 +193,7 @@ export class Tensor {
     return this;
   }
 
-  /** Releases the memory of a persistent tensor (and of its gradient). Idempotent. */
+  /** Releases the memory of a persistent tensor (and of its gradient). Idempotent; a no-op once the engine is disposed. */
   free(): void {
     if (this.kind === "node") throw new Error("reasonrl engine: graph nodes are freed with their graph");
     if (this.host.computing && this.owner) {
