@@ -118,37 +118,21 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
   opts.log(
     `engine: ${info.backends.join(" + ")}, ${info.threads} threads${opts.device ? `, device ${opts.device}` : ""}`,
   );
-
-  // --- the comparison point: a 1024^3 single-precision matrix product ---
-  const n = 1024;
-  const a = engine.tensor([n, n], { data: Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3) });
-  const b = engine.tensor([n, n], { data: Float32Array.from({ length: n * n }, (_, i) => (i % 5) - 2) });
-  const mm = engine.graph({ name: "sgemm" });
-  mm.build({ effects: [mm.linear(a, b)] });
-  /** Seconds per sgemm, averaged over a few repetitions. */
-  const timeSgemm = async (reps: number) => {
-    const t = performance.now();
-    for (let i = 0; i < reps; i++) await mm.compute();
-    return (performance.now() - t) / 1000 / reps;
-  };
-
+  const sgemm = sgemmProbe(engine);
   const step = opts.model ? await modelDirStep(engine, opts) : builtinStep(engine, opts);
   const tokens = opts.batch * opts.seq;
   opts.log(
     `model: ${step.name}, ${(step.params / 1e6).toFixed(2)}M parameters (${(step.trainable / 1e6).toFixed(2)}M trained), ${tokens} tokens per step`,
   );
   const peer = opts.peer === "torch" ? await startTorch(step, info, opts) : null;
-  const torch: TorchSide | undefined =
-    opts.peer === "torch" ? { available: peer !== null, openmp: openMpSettings() } : undefined;
-  if (torch && !peer) torch.reason = torchUnavailable() ?? "the peer did not start";
 
+  // sgemm, our step, the peer's step: one after the other, every round
   const times: number[] = [];
   const sgemmTimes: number[] = [];
-  const peerTimes: number[] = [];
-  let peerPeak = 0;
+  const peerSteps: PeerStep[] = [];
   try {
     for (let s = 0; s <= opts.steps; s++) {
-      const sgemmS = await timeSgemm(3);
+      const sgemmS = await sgemm.seconds(3);
       const t0 = performance.now();
       const loss = await step.run();
       const ours = (performance.now() - t0) / 1000;
@@ -157,37 +141,21 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
         // step 0 warms up allocations (and the peer's)
         times.push(ours);
         sgemmTimes.push(sgemmS);
-        if (theirs) peerTimes.push(theirs.step_s);
+        if (theirs) peerSteps.push(theirs);
       }
-      peerPeak = Math.max(peerPeak, theirs?.peak_bytes ?? 0);
-      const gf = (2 * n ** 3) / sgemmS / 1e9;
       opts.log(
         `step ${s}: loss ${loss.toFixed(4)}, ${ours.toFixed(3)} s${theirs ? `; torch ${theirs.step_s.toFixed(3)} s (loss ${theirs.loss.toFixed(4)})` : ""}` +
-          `${s === 0 ? " (warm-up)" : ""}; sgemm ${gf.toFixed(1)} GFLOP/s`,
+          `${s === 0 ? " (warm-up)" : ""}; sgemm ${(sgemm.flops / sgemmS / 1e9).toFixed(1)} GFLOP/s`,
       );
     }
   } finally {
     await peer?.close();
-    mm.free();
+    sgemm.free();
     step.free();
   }
-  const sgemmGflops = (2 * n ** 3) / median(sgemmTimes) / 1e9;
+  const sgemmGflops = sgemm.flops / median(sgemmTimes) / 1e9;
   const stepS = median(times);
   const trainGflops = (6 * step.params * tokens) / stepS / 1e9;
-  if (torch && peer) {
-    const torchS = median(peerTimes);
-    Object.assign(torch, {
-      version: peer.info.torch,
-      params: peer.info.params,
-      trainable_params: peer.info.trainable,
-      step_s: round(torchS),
-      tokens_per_s: round(tokens / torchS),
-      ratio: round(torchS / stepS),
-      blas: peer.info.blas,
-      reference_blas: peer.info.reference_blas,
-      ...(peerPeak > 0 ? { peak_bytes: peerPeak } : {}),
-    });
-  }
   return {
     bench: "engine",
     model: step.name,
@@ -204,7 +172,58 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
     device: opts.device ?? "cpu",
     backends: info.backends,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
-    ...(torch ? { torch } : {}),
+    ...(opts.peer === "torch" ? { torch: torchSide(peer, peerSteps, tokens, stepS) } : {}),
+  };
+}
+
+/** The comparison point: a 1024^3 single-precision matrix product on the engine. */
+function sgemmProbe(engine: Engine) {
+  const n = 1024;
+  const a = engine.tensor([n, n], { data: Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3) }); // [n, n]
+  const b = engine.tensor([n, n], { data: Float32Array.from({ length: n * n }, (_, i) => (i % 5) - 2) }); // [n, n]
+  const mm = engine.graph({ name: "sgemm" });
+  mm.build({ effects: [mm.linear(a, b)] }); // [n, n]
+  return {
+    flops: 2 * n ** 3,
+    /** Seconds per sgemm, averaged over `reps` repetitions. */
+    async seconds(reps: number): Promise<number> {
+      const t = performance.now();
+      for (let i = 0; i < reps; i++) await mm.compute();
+      return (performance.now() - t) / 1000 / reps;
+    },
+    free() {
+      mm.free();
+      a.free();
+      b.free();
+    },
+  };
+}
+
+type PeerStep = Awaited<ReturnType<TorchPeer["step"]>>;
+
+/** PyTorch's figures from its timed steps, or why there are none. */
+function torchSide(peer: TorchPeer | null, steps: PeerStep[], tokens: number, ourStepS: number): TorchSide {
+  if (!peer) {
+    return {
+      available: false,
+      reason: torchUnavailable() ?? "the peer did not start",
+      openmp: openMpSettings(),
+    };
+  }
+  const torchS = median(steps.map((s) => s.step_s));
+  const peak = Math.max(0, ...steps.map((s) => s.peak_bytes));
+  return {
+    available: true,
+    version: peer.info.torch,
+    params: peer.info.params,
+    trainable_params: peer.info.trainable,
+    step_s: round(torchS),
+    tokens_per_s: round(tokens / torchS),
+    ratio: round(torchS / ourStepS),
+    blas: peer.info.blas,
+    reference_blas: peer.info.reference_blas,
+    ...(peak > 0 ? { peak_bytes: peak } : {}),
+    openmp: openMpSettings(),
   };
 }
 

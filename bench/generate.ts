@@ -38,7 +38,7 @@ import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
 import { exportGguf } from "../src/model/gguf.ts";
 import { modelConfig } from "../src/model/hf-config.ts";
 import { trainableParameters } from "../src/model/llama.ts";
-import { loadModel } from "../src/model/load.ts";
+import { type LoadedModel, loadModel } from "../src/model/load.ts";
 import { parameterCount, saveModelDir, TOKENIZER_FILES } from "../src/model/model-dir.ts";
 import { initRandomModel } from "../src/model/model-dir-init.ts";
 import { benchEngineOn } from "./engine.ts";
@@ -144,33 +144,13 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
     const prompts = Array.from({ length: maxBatch }, (_, b) =>
       Int32Array.from({ length: PROMPT_TOKENS }, (_, t) => (1000 + 7919 * (b * PROMPT_TOKENS + t)) % vocab),
     );
-    const gen = new LocalGenerator(engine, m.config, m.weights, {
-      maxBatch,
-      maxPositions: PROMPT_TOKENS + newTokens,
+    const decoders = await openDecoders(engine, m, dir, prompts, {
+      newTokens,
+      threads,
+      llamacpp: withLlamaCpp,
+      root,
     });
-    const sides: Record<string, (B: number) => Promise<void>> = {
-      ours: async (B) => {
-        const out = await gen.generate(prompts.slice(0, B), { temperature: 0, maxTokens: newTokens });
-        if (out.some(([c]) => c.ids.length !== newTokens)) throw new Error("ours: a sequence ended early");
-      },
-    };
-    let reference: LlamaCppRunner | undefined;
-    if (withLlamaCpp) {
-      const gguf = join(root, "model.gguf");
-      await exportGguf(dir, gguf);
-      const runner = await LlamaCppRunner.open(gguf, {
-        threads,
-        sequences: maxBatch,
-        contextSize: Math.max(256, PROMPT_TOKENS + newTokens),
-        batchSize: 512,
-        flashAttention: "auto",
-      });
-      reference = runner;
-      sides["llama.cpp"] = async (B) => {
-        const out = await runner.greedy(prompts.slice(0, B), newTokens);
-        if (out.some((ids) => ids.length !== newTokens)) throw new Error("llama.cpp: a sequence ended early");
-      };
-    }
+    const { sides } = decoders;
     const figures: Record<string, number> = {};
     try {
       for (const B of batches) {
@@ -180,15 +160,14 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
           ),
         );
         figures[`ours_tps_b${B}`] = round((B * newTokens) / seconds.ours);
-        if (reference) {
+        if (withLlamaCpp) {
           figures[`llamacpp_tps_b${B}`] = round((B * newTokens) / seconds["llama.cpp"]);
           figures[`ratio_b${B}`] = round(seconds["llama.cpp"] / seconds.ours, 3);
         }
         load.check(`after batch ${B}`);
       }
     } finally {
-      await reference?.close();
-      await gen.dispose();
+      await decoders.close();
     }
 
     // --- training forward + backward of the same model ---
@@ -214,6 +193,50 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** Our decoder and (optionally) llama.cpp on the same weights, each as a call that decodes the first B prompts. */
+async function openDecoders(
+  engine: Engine,
+  m: Pick<LoadedModel, "config" | "weights">,
+  dir: string,
+  prompts: Int32Array[],
+  o: { newTokens: number; threads: number; llamacpp: boolean; root: string },
+): Promise<{ sides: Record<string, (B: number) => Promise<void>>; close(): Promise<void> }> {
+  const gen = new LocalGenerator(engine, m.config, m.weights, {
+    maxBatch: prompts.length,
+    maxPositions: PROMPT_TOKENS + o.newTokens,
+  });
+  const sides: Record<string, (B: number) => Promise<void>> = {
+    ours: async (B) => {
+      const out = await gen.generate(prompts.slice(0, B), { temperature: 0, maxTokens: o.newTokens });
+      if (out.some(([c]) => c.ids.length !== o.newTokens)) throw new Error("ours: a sequence ended early");
+    },
+  };
+  let reference: LlamaCppRunner | undefined;
+  if (o.llamacpp) {
+    const gguf = join(o.root, "model.gguf");
+    await exportGguf(dir, gguf);
+    const runner = await LlamaCppRunner.open(gguf, {
+      threads: o.threads,
+      sequences: prompts.length,
+      contextSize: Math.max(256, PROMPT_TOKENS + o.newTokens),
+      batchSize: 512,
+      flashAttention: "auto",
+    });
+    reference = runner;
+    sides["llama.cpp"] = async (B) => {
+      const out = await runner.greedy(prompts.slice(0, B), o.newTokens);
+      if (out.some((ids) => ids.length !== o.newTokens)) throw new Error("llama.cpp: a sequence ended early");
+    };
+  }
+  return {
+    sides,
+    async close() {
+      await reference?.close();
+      await gen.dispose();
+    },
+  };
 }
 
 /** Writes the built-in benchmark model (see the file comment) with the real Qwen tokenizer; returns its folder. */
