@@ -19,7 +19,7 @@
  * sees the same machine; the medians after one warm-up step are reported.
  */
 import { readFileSync } from "node:fs";
-import { AdamW, Engine, type EngineOptions, type Tensor } from "../src/engine/index.ts";
+import { AdamW, Engine, type Tensor } from "../src/engine/index.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
 import {
   countParameters,
@@ -39,7 +39,7 @@ export interface EngineBenchOptions {
   threads?: number;
   batch: number;
   seq: number;
-  /** A compute device ("cpu", "vulkan:0", "cuda:0", ...); default the CPU. */
+  /** A compute device ("cpu", "auto", "vulkan:0", "cuda:0", ...); default the CPU. */
   device?: string;
   /** A model folder to train instead of the built-in ~10M Llama. */
   model?: string;
@@ -105,19 +105,19 @@ interface TrainingStep {
 
 const ADAMW = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 };
 
-/** A bench's engine: `threads` compute threads on `device` (the CPU when unset). */
-export function benchEngineOn(threads: number | undefined, device: string | undefined): Engine {
-  // Passed as a variable: engines built without GPU backends take no `device` (and zod drops it).
-  const options: EngineOptions & { device?: string } = { threads, ...(device ? { device } : {}) };
-  return new Engine(options);
+export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBenchResult> {
+  const engine = new Engine({ threads: opts.threads, device: opts.device });
+  try {
+    return await measure(engine, opts);
+  } finally {
+    await engine[Symbol.asyncDispose]();
+  }
 }
 
-export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBenchResult> {
-  const engine = benchEngineOn(opts.threads, opts.device);
+/** The bench on an engine: rounds of sgemm, our step and the peer's step, then the figures. */
+async function measure(engine: Engine, opts: EngineBenchOptions): Promise<EngineBenchResult> {
   const info = engine.info();
-  opts.log(
-    `engine: ${info.backends.join(" + ")}, ${info.threads} threads${opts.device ? `, device ${opts.device}` : ""}`,
-  );
+  opts.log(`engine: ${info.backends.join(" + ")} on ${engine.device}, ${info.threads} threads`);
   const sgemm = sgemmProbe(engine);
   const step = opts.model ? await modelDirStep(engine, opts) : builtinStep(engine, opts);
   const tokens = opts.batch * opts.seq;
@@ -169,7 +169,7 @@ export async function benchEngine(opts: EngineBenchOptions): Promise<EngineBench
     sgemm_backend: info.blas ? "OpenBLAS" : "ggml",
     ratio: round(trainGflops / sgemmGflops),
     threads: info.threads,
-    device: opts.device ?? "cpu",
+    device: engine.device,
     backends: info.backends,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     ...(opts.peer === "torch" ? { torch: torchSide(peer, peerSteps, tokens, stepS) } : {}),

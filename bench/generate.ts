@@ -31,7 +31,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { DType, Engine, Tensor } from "../src/engine/index.ts";
+import { type DType, Engine, type Tensor } from "../src/engine/index.ts";
 import { LlamaCppRunner, llamaCppUnavailable } from "../src/generate/llamacpp.ts";
 import { LocalGenerator } from "../src/generate/local.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
@@ -41,7 +41,6 @@ import { trainableParameters } from "../src/model/llama.ts";
 import { type LoadedModel, loadModel } from "../src/model/load.ts";
 import { parameterCount, saveModelDir, TOKENIZER_FILES } from "../src/model/model-dir.ts";
 import { initRandomModel } from "../src/model/model-dir-init.ts";
-import { benchEngineOn } from "./engine.ts";
 
 export interface GenerateBenchOptions {
   /** Compute threads of both engines (default 2). */
@@ -125,10 +124,10 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
     if (unavailable) throw new Error(`bench generate needs llama.cpp: ${unavailable}`);
   }
 
+  const engine = new Engine({ threads, device: options.device });
   const root = await mkdtemp(join(tmpdir(), "reasonrl-bench-generate-"));
   try {
     const dir = options.model ?? (await writeBenchModel(join(root, "model")));
-    const engine = benchEngineOn(threads, options.device);
     const m = await loadModel(engine, dir, { dtype: options.dtype ?? "f32" });
     const params = parameterCount(m.hf);
     log(
@@ -184,13 +183,14 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
       new_tokens: newTokens,
       prompt_tokens: PROMPT_TOKENS,
       threads,
-      device: options.device ?? "cpu",
+      device: engine.device,
       load_avg_1m: round(load.highest, 2),
       cores: load.cores,
       load_warning: load.warning,
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
   } finally {
+    await engine[Symbol.asyncDispose]();
     await rm(root, { recursive: true, force: true });
   }
 }
