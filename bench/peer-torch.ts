@@ -80,34 +80,54 @@ export function openMpSettings(): string {
   return set.length ? set.join(" ") : "defaults (OMP_WAIT_POLICY unset)";
 }
 
+/** A running peer: one python3 process, its model built, stepping on request. */
 export class TorchPeer {
-  readonly info: PeerInfo;
   readonly #child: ChildProcessWithoutNullStreams;
-  readonly #lines: AsyncIterator<string>;
   readonly #readline: Interface;
+  readonly #lines: AsyncIterator<string>;
+  /** Settles when the child has exited, or could not start. */
+  readonly #exited: Promise<unknown>;
+  #info: PeerInfo | null = null;
+  /** The tail of the child's stderr (and a spawn error), for the error when it dies. */
   #stderr = "";
 
-  private constructor(child: ChildProcessWithoutNullStreams, readline: Interface, info: PeerInfo) {
-    this.#child = child;
-    this.#readline = readline;
-    this.#lines = readline[Symbol.asyncIterator]();
-    this.info = info;
+  private constructor(settings: PeerSettings) {
+    this.#child = spawn(pythonCommand(), [SCRIPT], {
+      env: { ...process.env, OMP_NUM_THREADS: String(settings.threads) },
+    });
+    this.#exited = new Promise((resolve) => {
+      this.#child.once("exit", resolve);
+      this.#child.once("error", (err) => {
+        this.#stderr += `\n${err.message}`;
+        resolve(err);
+      });
+    });
+    this.#child.stderr.on("data", (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-4000);
+    });
+    this.#readline = createInterface({ input: this.#child.stdout });
+    this.#lines = this.#readline[Symbol.asyncIterator]();
+    this.#child.stdin.on("error", () => {}); // a dead child's pipe: its exit is reported by #reply
+    this.#child.stdin.write(`${JSON.stringify(settings)}\n`);
   }
 
   /** Starts python3 with the step's settings; resolves once its model is built. */
   static async start(settings: PeerSettings): Promise<TorchPeer> {
-    const child = spawn(pythonCommand(), [SCRIPT], {
-      env: { ...process.env, OMP_NUM_THREADS: String(settings.threads) },
-    });
-    const readline = createInterface({ input: child.stdout });
-    const peer = new TorchPeer(child, readline, {} as PeerInfo);
-    child.stderr.on("data", (d: Buffer) => {
-      peer.#stderr = (peer.#stderr + d.toString()).slice(-4000);
-    });
-    child.stdin.write(`${JSON.stringify(settings)}\n`);
-    const ready = await peer.#reply();
-    Object.assign(peer.info, ready);
+    const peer = new TorchPeer(settings);
+    try {
+      peer.#info = (await peer.#reply()) as unknown as PeerInfo;
+    } catch (err) {
+      peer.#child.kill();
+      peer.#readline.close();
+      throw err;
+    }
     return peer;
+  }
+
+  /** What the peer reported once its model was built. */
+  get info(): PeerInfo {
+    if (!this.#info) throw new Error("torch peer: not started");
+    return this.#info;
   }
 
   /** One training step; returns its seconds, loss and (on a GPU) peak memory in bytes. */
@@ -116,12 +136,10 @@ export class TorchPeer {
     return (await this.#reply()) as { step_s: number; loss: number; peak_bytes: number };
   }
 
+  /** Ends the child (it exits on "quit") and waits for it. */
   async close(): Promise<void> {
-    if (this.#child.exitCode === null) {
-      const exited = new Promise((resolve) => this.#child.once("exit", resolve));
-      this.#child.stdin.end("quit\n");
-      await exited;
-    }
+    this.#child.stdin.end("quit\n");
+    await this.#exited;
     this.#readline.close();
   }
 
@@ -129,12 +147,9 @@ export class TorchPeer {
   async #reply(): Promise<Record<string, unknown>> {
     const next = await this.#lines.next();
     if (next.done) {
-      await new Promise((resolve) =>
-        this.#child.exitCode === null ? this.#child.once("exit", resolve) : resolve(0),
-      );
-      throw new Error(
-        `torch peer exited (${this.#child.exitCode}): ${this.#stderr.trim().split("\n").slice(-3).join(" | ")}`,
-      );
+      await this.#exited;
+      const tail = this.#stderr.trim().split("\n").slice(-3).join(" | ");
+      throw new Error(`torch peer exited (${this.#child.exitCode ?? this.#child.signalCode}): ${tail}`);
     }
     const reply = JSON.parse(next.value) as Record<string, unknown>;
     if (typeof reply.error === "string") throw new Error(`torch peer: ${reply.error}`);
