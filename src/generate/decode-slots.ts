@@ -10,6 +10,9 @@
  *   (blocks of 64 positions, at least half again what it had, never past what
  *   the seated sequences can reach), so memory follows the tokens generated,
  *   not prompt + max tokens up front. It is freed when the scheduler is idle.
+ * - A prefill puts any set of entering prompts, whatever slots they were
+ *   given, in one graph (a prompt attends only to itself, so the graph reads
+ *   its keys and values from its own nodes and only writes them to the cache).
  * - A decode step runs over slots [0, span): occupied slots advance their
  *   sequence by one token; free slots inside the span compute a dummy token at
  *   position 0 of their own slot (harmless: a sequence entering a slot
@@ -130,16 +133,16 @@ export class DecodeSlots {
   }
 
   /**
-   * Prefills prompts into the consecutive slots from `slot` (right-padded, at most 4,096 tokens per
+   * Prefills prompts into the given slots, any distinct ones (right-padded, at most 4,096 tokens per
    * graph). With `scales` (1 / temperature per row), returns each row's next-token probabilities;
    * with null, each row's most likely next token.
    */
   async prefill(
-    slot: number,
+    slots: readonly number[],
     prompts: readonly Int32Array[],
     scales: Float32Array | null,
   ): Promise<StepOutput> {
-    const cache = this.#need(slot + prompts.length, Math.max(...prompts.map((p) => p.length)));
+    const cache = this.#need(Math.max(...slots) + 1, Math.max(...prompts.map((p) => p.length)));
     const V = this.config.vocabSize;
     const probs = new Float32Array(scales ? prompts.length * V : 0);
     const argmax = new Int32Array(prompts.length);
@@ -160,9 +163,10 @@ export class DecodeSlots {
       }
       const lengths = Int32Array.from(group, (p) => p.length);
       const rowScales = scales?.subarray(start, end) ?? null;
-      const step = new ScaledStep(this, cache, slot + start, B, T, T, outputOf(rowScales));
+      const step = new ScaledStep(this, cache, B, T, T, true, outputOf(rowScales));
       try {
-        const out = await step.run({ slot: slot + start, B, T, ids, positions, used: T, lengths }, rowScales);
+        const rows = Int32Array.from(slots.slice(start, end));
+        const out = await step.run({ slots: rows, B, T, ids, positions, used: T, lengths }, rowScales);
         if (out.kind === "probs") probs.set(out.probs, start * V);
         else argmax.set(out.argmax, start);
       } finally {
@@ -190,10 +194,11 @@ export class DecodeSlots {
     if (!step || step.inputs.B !== B || step.inputs.used !== bucket || !sameOutput(step.output, output)) {
       this.#decode?.free();
       this.#decode = null;
-      step = new ScaledStep(this, cache, 0, B, 1, bucket, output);
+      step = new ScaledStep(this, cache, B, 1, bucket, false, output);
       this.#decode = step;
     }
-    return step.run({ slot: 0, B, T: 1, ids, positions, used }, scales);
+    const slots = Int32Array.from({ length: B }, (_, b) => b);
+    return step.run({ slots, B, T: 1, ids, positions, used }, scales);
   }
 
   /** Frees the cache and graphs (the next reserve allocates afresh). */
@@ -241,23 +246,25 @@ class ScaledStep {
   constructor(
     slots: DecodeSlots,
     cache: KvCache,
-    slot: number,
     B: number,
     T: number,
     used: number,
+    prefill: boolean,
     readonly output: Output,
   ) {
     const { engine, config, weights } = slots;
-    this.inputs = new CachedInputs(engine, cache, slot, B, T, used);
+    this.inputs = new CachedInputs(engine, cache, B, T, used, prefill);
     const perRow = output.kind === "probs" && output.scale === "rows";
     this.#scales = perRow ? engine.tensor([B, 1, 1], { name: "row scales" }) : null;
     let g: Graph | null = null;
     try {
       g = engine.graph({ name: T === 1 ? "batched decode step" : "batched prefill" });
-      const logits = cachedLogits(g, config, weights, cache, this.inputs, true, this.#scales ?? undefined); // [B, 1, V]
+      const scaled = this.#scales ?? undefined;
+      const { logits, writes } = cachedLogits(g, config, weights, cache, this.inputs, true, scaled); // [B, 1, V]
       const rows = g.reshape(logits, [B, config.vocabSize]); // [B, V]
       const scale = output.kind === "probs" && output.scale !== "rows" ? output.scale : 1;
-      g.build({ outputs: [output.kind === "probs" ? g.softmax(rows, { scale }) : g.argmax(rows)] }); // [B, V] or [B]
+      const out = output.kind === "probs" ? g.softmax(rows, { scale }) : g.argmax(rows); // [B, V] or [B]
+      g.build({ outputs: [out], effects: writes });
     } catch (err) {
       g?.free();
       this.inputs.free();

@@ -6,7 +6,9 @@
  * 1. drops the sequences whose consumer went away (aborted), freeing their slots;
  * 2. seats waiting sequences, first come first served, in the free slots
  *    (lowest first, so the decoded span stays short), up to maxBatch, and
- *    prefills them together (the others wait for that one prefill);
+ *    prefills them together (the others wait for that one prefill); when more
+ *    wait than fit, it lets a quarter of the slots free up first, so entrants
+ *    are prefilled in groups rather than one by one;
  * 3. decodes one token for every seated sequence in one graph;
  * 4. samples each row with that sequence's options and generator, applies its
  *    stop rules, reports the token to its callback, and frees the slots of
@@ -282,9 +284,19 @@ export class GenerationScheduler {
     this.#slots.release();
   }
 
-  /** Seats waiting sequences in free slots (first come first served) and makes room in the cache. */
+  /**
+   * Seats waiting sequences in free slots (first come first served) and makes room in the cache.
+   * When more sequences wait than slots are free (a GRPO batch, an overloaded server), it waits
+   * until a quarter of the slots are free and prefills those entrants together: one prefill graph
+   * per sequence cost as much as a decoding step of the whole batch on the demo's model.
+   */
   #seat(): Array<{ live: Live; slot: number }> {
     const entering: Array<{ live: Live; slot: number }> = [];
+    const occupied = this.#seated.filter((s) => s !== null).length;
+    const free = this.#options.maxBatch - occupied;
+    if (occupied > 0 && this.#waiting.length > free && free < Math.ceil(this.#options.maxBatch / 4)) {
+      return entering;
+    }
     while (this.#waiting.length > 0) {
       let slot = this.#seated.indexOf(null);
       if (slot < 0) slot = this.#seated.length;
@@ -301,22 +313,16 @@ export class GenerationScheduler {
     return entering;
   }
 
-  /** Prefills entering sequences, one graph per run of consecutive slots, and takes their first token. */
+  /** Prefills entering sequences together (whatever their slots) and takes their first token. */
   async #prefill(entering: Array<{ live: Live; slot: number }>): Promise<void> {
-    entering.sort((a, b) => a.slot - b.slot);
-    for (let start = 0; start < entering.length; ) {
-      let end = start + 1;
-      while (end < entering.length && entering[end].slot === entering[end - 1].slot + 1) end++;
-      const run = entering.slice(start, end).map((e) => e.live);
-      const out = await this.#slots.prefill(
-        entering[start].slot,
-        run.map((s) => s.prompt),
-        run.some(needsProbs) ? Float32Array.from(run, (s) => scaleOf(s.options, run)) : null,
-      );
-      if (this.#disposed) return; // its sequences were rejected meanwhile
-      for (const [i, s] of run.entries()) this.#accept(s, out, i);
-      start = end;
-    }
+    const run = entering.map((e) => e.live);
+    const out = await this.#slots.prefill(
+      entering.map((e) => e.slot),
+      run.map((s) => s.prompt),
+      run.some(needsProbs) ? Float32Array.from(run, (s) => scaleOf(s.options, run)) : null,
+    );
+    if (this.#disposed) return; // its sequences were rejected meanwhile
+    for (const [i, s] of run.entries()) this.#accept(s, out, i);
   }
 
   /** One decoding step for every seated sequence. */

@@ -6,7 +6,9 @@
  * Layout per layer (outermost first): keys [B, Hkv, S, D], stored as rows of
  * D so new keys are written with setRows; values transposed, [B, Hkv, D, S],
  * stored as rows of one element, so attention's second product reads them
- * without a copy. (B slots, Hkv kv heads, S capacity, D head dim.)
+ * without a copy. (B slots, Hkv kv heads, S capacity, D head dim.) Stored in
+ * f32 or f16 (half the memory; ggml rounds the keys and values as it writes
+ * them). A cache grows (grow) by whole new tensors, its contents copied.
  */
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
 import {
@@ -142,10 +144,10 @@ function spread(src: Float32Array, count: number, from: number, to: number, size
   return out;
 }
 
-/** Host-side description of one cached forward step over `B` consecutive slots. */
+/** Host-side description of one cached forward step over B rows of T tokens. */
 export interface CachedStep {
-  /** First cache slot of the batch. */
-  slot: number;
+  /** Cache slot of each row (B). A decode step's rows are slots 0..B-1; a prefill's may be any slots. */
+  slots: Int32Array;
   /** Token ids, B rows of T tokens, row-major. */
   ids: Int32Array;
   B: number;
@@ -159,9 +161,11 @@ export interface CachedStep {
 }
 
 /**
- * The persistent input tensors of cached steps of one shape (B rows of T
- * tokens in slots [slot, slot + B), reading `used` positions), rewritten for
- * each step so a graph built over them can be computed again and again.
+ * The persistent input tensors of cached steps of one shape, rewritten for each step so a graph
+ * built over them can be computed again and again. Two kinds of step:
+ * - decode (`prefill` false): B rows in slots [0, B), reading positions [0, used) of the cache;
+ * - prefill: B prompts, from position 0, into any B distinct slots; each row's context is its own
+ *   new tokens, so attention reads them from the graph, not the cache (used = T).
  */
 export class CachedInputs {
   readonly ids: Tensor; // i32 [B, T]
@@ -174,11 +178,13 @@ export class CachedInputs {
   constructor(
     engine: Engine,
     readonly cache: KvCache,
-    readonly slot: number,
     readonly B: number,
     readonly T: number,
     readonly used: number,
+    readonly prefill: boolean,
   ) {
+    if (prefill && used !== T)
+      throw new Error(`kv cache: a prefill of ${T} tokens reads ${T} positions, not ${used}`);
     const Hkv = cache.config.kvHeads;
     const D = headDim(cache.config);
     this.ids = engine.tensor([B, T], { dtype: "i32" });
@@ -192,14 +198,23 @@ export class CachedInputs {
   /** Writes a step of this shape: its tokens, positions, cache rows and attention mask. */
   write(step: CachedStep): void {
     const { B, T, used } = this;
-    if (step.slot !== this.slot || step.B !== B || step.T !== T || step.used > used) {
+    const S = this.cache.capacity;
+    if (step.B !== B || step.T !== T || step.used > used || step.slots.length !== B) {
       throw new Error(
-        `kv cache: step at slot ${step.slot} [${step.B}, ${step.T}] reading ${step.used} does not fit inputs at slot ${this.slot} [${B}, ${T}] ${used}`,
+        `kv cache: a step of [${step.B}, ${step.T}] reading ${step.used} does not fit inputs of [${B}, ${T}] reading ${used}`,
       );
+    }
+    for (const [b, slot] of step.slots.entries()) {
+      const ok = this.prefill
+        ? slot >= 0 && slot < this.cache.batch && step.slots.indexOf(slot) === b
+        : slot === b;
+      if (!ok)
+        throw new Error(
+          `kv cache: row ${b} of a ${this.prefill ? "prefill" : "decode step"} in slot ${slot}`,
+        );
     }
     const Hkv = this.cache.config.kvHeads;
     const D = headDim(this.cache.config);
-    const S = this.cache.capacity;
     const keyRows = this.keyRows.view();
     const valueRows = this.valueRows.view();
     const mask = this.mask.view();
@@ -210,7 +225,7 @@ export class CachedInputs {
         if (!(p >= 0 && p < S && p < used))
           throw new Error(`kv cache: position ${p} outside [0, ${Math.min(S, used)})`);
         for (let h = 0; h < Hkv; h++) {
-          const head = (this.slot + b) * Hkv + h;
+          const head = step.slots[b] * Hkv + h;
           keyRows[(b * Hkv + h) * T + t] = head * S + p;
           for (let d = 0; d < D; d++) valueRows[((b * Hkv + h) * D + d) * T + t] = (head * D + d) * S + p;
         }
@@ -235,7 +250,11 @@ function ropePerToken(g: Graph, c: LlamaConfig, x: Tensor, positions: Tensor): T
   return g.reshape(r, [B, T, n, D]);
 }
 
-/** Attention of x [B, T, C] that appends its keys and values to the cache, then attends to [0, used). */
+/**
+ * Attention of x [B, T, C] that appends its keys and values to the cache (pushing the writes to
+ * `writes`), then attends to positions [0, used) of each row's slot, or, in a prefill, to the new
+ * tokens themselves.
+ */
 function cachedAttention(
   g: Graph,
   c: LlamaConfig,
@@ -244,8 +263,9 @@ function cachedAttention(
   cache: KvCache,
   inp: CachedInputs,
   x: Tensor,
+  writes: Tensor[],
 ): Tensor {
-  const { B, T, used, slot } = inp;
+  const { B, T, used } = inp;
   const { heads: H, kvHeads: Hkv } = c;
   const D = headDim(c);
   const S = cache.capacity;
@@ -262,9 +282,14 @@ function cachedAttention(
   const keysAll = g.setRows(cache.keys[layer], newKeys, inp.keyRows); // [Bc*Hkv*S, D]
   const newValues = g.reshape(g.cont(g.permute(v, [0, 2, 3, 1])), [B * Hkv * D * T, 1]); // [B*Hkv*D*T, 1]
   const valuesAll = g.setRows(cache.values[layer], newValues, inp.valueRows); // [Bc*Hkv*D*S, 1]
+  writes.push(keysAll, valuesAll);
   const Bc = cache.batch;
-  const keys = g.narrow(g.narrow(g.reshape(keysAll, [Bc, Hkv, S, D]), 0, slot, B), 2, 0, used); // [B, Hkv, used, D]
-  const values = g.narrow(g.narrow(g.reshape(valuesAll, [Bc, Hkv, D, S]), 0, slot, B), 3, 0, used); // [B, Hkv, D, used]
+  const keys = inp.prefill
+    ? g.reshape(newKeys, [B, Hkv, T, D])
+    : g.narrow(g.narrow(g.reshape(keysAll, [Bc, Hkv, S, D]), 0, 0, B), 2, 0, used); // [B, Hkv, used, D]
+  const values = inp.prefill
+    ? g.reshape(newValues, [B, Hkv, D, T])
+    : g.narrow(g.narrow(g.reshape(valuesAll, [Bc, Hkv, D, S]), 0, 0, B), 3, 0, used); // [B, Hkv, D, used]
 
   const qh = g.cont(g.permute(q, [0, 2, 1, 3])); // [B, H, T, D]
   const att = g.softmax(g.linear(qh, keys), { mask: inp.mask, scale: 1 / Math.sqrt(D) }); // [B, H, T, used]
@@ -276,10 +301,11 @@ function cachedAttention(
 /**
  * One forward step over B slots with the cache: appends the tokens' keys and
  * values, and returns the logits of every token [B, T, V] or, with
- * `lastOnly`, of each row's last real token [B, 1, V]. `rowScale` ([B, 1, 1],
- * optional) multiplies each row's final hidden state before the output
- * projection, which scales that row's logits (a per-row 1 / temperature) at
- * the cost of B x C products instead of B x V.
+ * `lastOnly`, of each row's last real token [B, 1, V], and the cache writes
+ * (build them as effects: a prefill reads none of them back). `rowScale`
+ * ([B, 1, 1], optional) multiplies each row's final hidden state before the
+ * output projection, which scales that row's logits (a per-row
+ * 1 / temperature) at the cost of B x C products instead of B x V.
  */
 export function cachedLogits(
   g: Graph,
@@ -289,10 +315,12 @@ export function cachedLogits(
   inp: CachedInputs,
   lastOnly: boolean,
   rowScale?: Tensor,
-): Tensor {
+): { logits: Tensor; writes: Tensor[] } {
+  const writes: Tensor[] = [];
   let x = g.embedding(w.embed, inp.ids); // [B, T, C]
   w.layers.forEach((lw, l) => {
-    const h = g.add(x, cachedAttention(g, c, lw, l, cache, inp, rmsNorm(g, x, lw.attnNorm, c.rmsEps)));
+    const a = cachedAttention(g, c, lw, l, cache, inp, rmsNorm(g, x, lw.attnNorm, c.rmsEps), writes);
+    const h = g.add(x, a);
     x = g.add(h, mlp(g, lw, rmsNorm(g, h, lw.mlpNorm, c.rmsEps)));
   });
   const { B, T } = inp;
@@ -301,5 +329,5 @@ export function cachedLogits(
       ? g.reshape(g.embedding(g.reshape(x, [B * T, c.hidden]), inp.lastRows), [B, 1, c.hidden])
       : x; // [B, 1 or T, C]
   const normed = rmsNorm(g, last, w.finalNorm, c.rmsEps); // [B, 1 or T, C]
-  return g.linear(rowScale ? g.mul(normed, rowScale) : normed, w.lmHead); // [B, 1 or T, V]
+  return { logits: g.linear(rowScale ? g.mul(normed, rowScale) : normed, w.lmHead), writes }; // [B, 1 or T, V]
 }
