@@ -12,10 +12,11 @@
  * Output folder: run.json, samples.jsonl, results.json, table.md.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import type { ChatGenerator } from "../generate/types.ts";
+import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import {
   type Benchmark,
@@ -172,7 +173,7 @@ export async function evaluate(
           "use another --out, or --fresh to discard them",
       );
   }
-  await writeAtomic(runPath, `${JSON.stringify(run, null, 2)}\n`);
+  await writeFileAtomic(runPath, `${JSON.stringify(run, null, 2)}\n`);
   const store = await SampleStore.open(samplesPath);
   if (store.dropped > 0)
     warn(`${samplesPath}: ${store.dropped} broken line(s) dropped (an interrupted write)`);
@@ -218,17 +219,10 @@ export async function evaluate(
     samples: outcome.samples,
     stats: outcome.stats,
   });
-  await writeAtomic(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  await writeAtomic(join(out, "table.md"), renderReport([results]));
+  await writeFileAtomic(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFileAtomic(join(out, "table.md"), renderReport([results]));
   await store.rewrite(
     benchmarks.flatMap((b) => b.problems.map((p) => ({ benchmark: b.name, problemId: p.id }))),
   );
   return { results, out };
-}
-
-/** Writes a file through a temporary name and a rename, so it is never seen half written. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, text);
-  await rename(temp, path);
 }

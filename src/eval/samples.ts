@@ -7,9 +7,9 @@
  * A kill can leave a half-written last line: it is cut off when the file is
  * opened. Lines that do not parse are counted and dropped.
  */
-import { rename, writeFile } from "node:fs/promises";
 import { appendJsonlLog, readJsonlLog } from "../data/jsonl.ts";
 import type { FinishReason } from "../generate/types.ts";
+import { writeFileAtomic } from "../model/safetensors-write.ts";
 
 /** One graded completion, as a line of samples.jsonl. */
 export interface SampleRecord {
@@ -120,8 +120,6 @@ export class SampleStore {
     };
     for (const { benchmark, problemId } of order) emit(key(benchmark, problemId));
     for (const k of this.#byProblem.keys()) emit(k);
-    const temp = `${this.path}.tmp-${process.pid}`;
-    await writeFile(temp, lines.map((l) => `${l}\n`).join(""));
-    await rename(temp, this.path);
+    await writeFileAtomic(this.path, lines.map((l) => `${l}\n`).join(""));
   }
 }

@@ -4,8 +4,9 @@
  * the parsed forms and the milliseconds taken. All lines are validated before
  * any work; the output appears only when complete (temp file, then rename).
  */
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { type VerifyOptionsInput, VerifyOptionsSchema } from "./config.ts";
 import { VerifierPool } from "./pool.ts";
 import type { VerifyResult } from "./verify.ts";
@@ -147,12 +148,9 @@ export async function verifyFile(
     summary.agreement =
       summary.labelled > 0 ? Math.round((summary.agree / summary.labelled) * 10000) / 10000 : null;
     summary.ms = Math.round(performance.now() - t0);
-    const tmp = `${outPath}.tmp-${process.pid}`;
     try {
-      await writeFile(tmp, lines.length > 0 ? `${lines.join("\n")}\n` : "");
-      await rename(tmp, outPath);
+      await writeFileAtomic(outPath, lines.length > 0 ? `${lines.join("\n")}\n` : "");
     } catch (e) {
-      await rm(tmp, { force: true });
       throw new VerifyInputError(
         `${outPath}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
       );
