@@ -168,3 +168,23 @@ test("the load watch warns once, when the 1-minute load average is above the cor
   assert.match(watch.warning ?? "", /load average 7\.25 above the 2 cores \(during\)/);
   assert.equal(watch.highest, 9);
 });
+
+test("every bench subcommand takes --json", () => {
+  const program = new Command();
+  register(program);
+  const benches = program.commands.find((c) => c.name() === "bench")?.commands ?? [];
+  assert.deepEqual(benches.map((c) => c.name()).sort(), [
+    "curate",
+    "engine",
+    "generate",
+    "grpo",
+    "serve",
+    "verify",
+  ]);
+  for (const c of benches) {
+    assert.ok(
+      c.options.some((o) => o.long === "--json"),
+      `bench ${c.name()} has no --json`,
+    );
+  }
+});
