@@ -173,14 +173,9 @@ test("every bench subcommand takes --json", () => {
   const program = new Command();
   register(program);
   const benches = program.commands.find((c) => c.name() === "bench")?.commands ?? [];
-  assert.deepEqual(benches.map((c) => c.name()).sort(), [
-    "curate",
-    "engine",
-    "generate",
-    "grpo",
-    "serve",
-    "verify",
-  ]);
+  const names = benches.map((c) => c.name());
+  for (const name of ["curate", "engine", "generate", "grpo", "serve", "verify"])
+    assert.ok(names.includes(name), name);
   for (const c of benches) {
     assert.ok(
       c.options.some((o) => o.long === "--json"),
