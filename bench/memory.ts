@@ -13,14 +13,10 @@
 import { parseArgs } from "node:util";
 import { Engine, type Tensor } from "../src/engine/index.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
-import {
-  type LayerWeights,
-  type LlamaConfig,
-  type LlamaWeights,
-  parseLlamaConfig,
-} from "../src/model/llama.ts";
+import { type LayerWeights, type LlamaConfig, parseLlamaConfig } from "../src/model/llama.ts";
 import { addLora } from "../src/model/lora.ts";
 import { seededRandom } from "../src/model/random.ts";
+import { randomFrozenWeights } from "../src/model/random-weights.ts";
 
 /** The shapes measured: DeepSeek-R1-Distill-Qwen-1.5B and Qwen2.5-0.5B (both Qwen2 with q/k/v biases). */
 export const BENCH_SHAPES: Record<"0.5b" | "1.5b", LlamaConfig> = {
@@ -92,7 +88,7 @@ export async function benchMemory(o: MemoryBenchOptions): Promise<MemoryBenchRes
   const log = o.log ?? (() => {});
   const config = { ...BENCH_SHAPES[o.model], layers: o.layers ?? BENCH_SHAPES[o.model].layers };
   const engine = new Engine({ threads: o.threads });
-  const base = randomBase(engine, config, o.dtype);
+  const base = randomFrozenWeights(engine, config, o.dtype);
   const weights = addLora(engine, base, { rank: o.loraRank, alpha: 2 * o.loraRank }, 1);
   const tensors = new Set<Tensor>([base.embed, base.lmHead, base.finalNorm]);
   for (const layer of weights.layers) {
@@ -155,61 +151,6 @@ function bytesOf(t: Tensor): number {
 
 function layerTensors({ lora, ...tensors }: LayerWeights): Tensor[] {
   return [...Object.values(tensors), ...Object.values(lora ?? {}).flatMap((ad) => [ad.a, ad.b])];
-}
-
-/**
- * A frozen base of random values: matrices in `dtype`, each element
- * +-(1 + m) 2^-e with e in 6..9 (so |w| ~ 0.002-0.03), norms 1, biases 0.
- * Half-precision bits are written directly, so no f32 copy of the
- * 0.9 GB embedding exists on the way.
- */
-function randomBase(engine: Engine, c: LlamaConfig, dtype: "f32" | "f16" | "bf16"): LlamaWeights {
-  const rand = seededRandom(1);
-  const matrix = (shape: number[], name: string) => {
-    const n = shape[0] * shape[1];
-    if (dtype === "f32") {
-      const data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = (rand() - 0.5) * 0.04;
-      return engine.tensor(shape, { name, data });
-    }
-    // f16: 5 exponent bits (bias 15), 10 mantissa; bf16: 8 (bias 127), 7.
-    const [bias, mant] = dtype === "f16" ? [15, 10] : [127, 7];
-    const bits = new Uint16Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = (rand() * 2 ** 16) >>> 0;
-      const e = bias - 6 - (r & 3);
-      bits[i] = ((r >>> 15) << 15) | (e << mant) | ((r >>> 2) & ((1 << mant) - 1));
-    }
-    return engine.tensor(shape, { name, dtype, data: new Uint8Array(bits.buffer) });
-  };
-  const filled = (n: number, value: number, name: string) =>
-    engine.tensor([n], { name, data: new Float32Array(n).fill(value) });
-  const { vocabSize: V, hidden: C, heads: H, kvHeads: Hkv, ffn: F } = c;
-  const D = C / H;
-  const embed = matrix([V, C], "embed");
-  const layers = Array.from(
-    { length: c.layers },
-    (_, i): LayerWeights => ({
-      attnNorm: filled(C, 1, `l${i}.attn_norm`),
-      wq: matrix([H * D, C], `l${i}.wq`),
-      wk: matrix([Hkv * D, C], `l${i}.wk`),
-      wv: matrix([Hkv * D, C], `l${i}.wv`),
-      wo: matrix([C, H * D], `l${i}.wo`),
-      ...(c.attentionBias
-        ? {
-            bq: filled(H * D, 0, `l${i}.bq`),
-            bk: filled(Hkv * D, 0, `l${i}.bk`),
-            bv: filled(Hkv * D, 0, `l${i}.bv`),
-          }
-        : {}),
-      mlpNorm: filled(C, 1, `l${i}.mlp_norm`),
-      wGate: matrix([F, C], `l${i}.w_gate`),
-      wUp: matrix([F, C], `l${i}.w_up`),
-      wDown: matrix([C, F], `l${i}.w_down`),
-    }),
-  );
-  const lmHead = c.tieEmbeddings ? embed : matrix([V, C], "lm_head");
-  return { embed, layers, finalNorm: filled(C, 1, "final_norm"), lmHead };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

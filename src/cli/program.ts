@@ -12,6 +12,7 @@ import { register as registerEval } from "./eval.ts";
 import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
 import { register as registerModel } from "./model.ts";
+import { register as registerPlan } from "./plan.ts";
 import { register as registerServe } from "./serve.ts";
 import { register as registerTrain } from "./train.ts";
 import { register as registerVerify } from "./verify.ts";
@@ -27,6 +28,7 @@ export function createProgram(): Command {
   registerData(program);
   registerDemo(program);
   registerTrain(program);
+  registerPlan(program);
   registerVerify(program);
   registerModel(program);
   registerGenerate(program);
