@@ -5,6 +5,7 @@
  * the server's, the GGUF's).
  */
 import { readFileSync } from "node:fs";
+import { DEEPSEEK_MATH_PROMPT } from "../data/math-prompts.ts";
 import type { ChatMessage } from "../model/chat-template.ts";
 
 /**
@@ -18,9 +19,7 @@ export const LIGHTEVAL_MATH_PROMPT =
   "it is correct' (without quotes) where ANSWER is just the final number or expression that solves " +
   "the problem. Think step by step before answering.\n\n{problem}";
 
-/** DeepSeek-R1's recommended math directive, after the problem. */
-export const DEEPSEEK_MATH_PROMPT =
-  "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.";
+export { DEEPSEEK_MATH_PROMPT };
 
 /** The built-in prompt templates by name. */
 export const PROMPTS = { lighteval: LIGHTEVAL_MATH_PROMPT, deepseek: DEEPSEEK_MATH_PROMPT } as const;

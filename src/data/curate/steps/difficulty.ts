@@ -55,15 +55,12 @@ import {
   type VerifyOptionsInput,
 } from "../../../verify/config.ts";
 import { VerifierPool } from "../../../verify/pool.ts";
+import { DEEPSEEK_MATH_PROMPT } from "../../math-prompts.ts";
 import type { DataRow } from "../../row.ts";
 import { describeTarget, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
 import { chunks, conversation, derivedSeed, excerpt, fillTemplate, runBatches } from "../model-work.ts";
 import { problemKey, ResultCache } from "../result-cache.ts";
 import { type Drop, defineStep, type StepContext } from "../step.ts";
-
-/** DeepSeek-R1's recommended math directive after the problem (as `reasonrl eval --prompt deepseek`). */
-export const DEEPSEEK_PROMPT =
-  "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.";
 
 const Rate = z.number().min(0).max(1);
 const PRESETS = Object.keys(EXTRACTION_PRESETS) as [ExtractionPresetName, ...ExtractionPresetName[]];
@@ -76,7 +73,7 @@ export const DifficultyParams = z
     prompt: z
       .string()
       .includes("{problem}", { message: "the prompt needs a {problem} slot" })
-      .default(DEEPSEEK_PROMPT),
+      .default(DEEPSEEK_MATH_PROMPT),
     /** A system prompt before it (default: none). */
     system: z.string().optional(),
     /** Completions sampled per problem. */
