@@ -164,7 +164,7 @@ export async function loadBenchmark(
       files = (await hubDatasetFiles(spec.hub, options)).map((f) => f.path);
     } catch (err) {
       throw new Error(
-        `${(err as Error).message}; or put ${spec.name}.jsonl or ${spec.name}.parquet in a folder and pass --data-dir`,
+        `${(err as Error).message}; or put ${spec.name}.jsonl or ${spec.name}.parquet in a data folder (dataDir) to read it from there`,
       );
     }
   } else throw new Error(`benchmark ${spec.name} has no data file`);
@@ -181,7 +181,7 @@ export async function loadBenchmark(
       const shown = bad.slice(0, 10).join("\n  ");
       const more = bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : "";
       throw new Error(
-        `${spec.name}: ${bad.length} unusable row(s):\n  ${shown}${more}\n(--skip-bad-rows leaves them out)`,
+        `${spec.name}: ${bad.length} unusable row(s):\n  ${shown}${more}\n(skipping bad rows leaves them out)`,
       );
     }
     for (const message of bad) warn(`skipped ${message}`);

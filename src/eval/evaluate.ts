@@ -83,7 +83,7 @@ function describeTarget(target: TargetSpec | ChatGenerator): { label: string; id
         identity: `gguf ${resolve(target.file)}`,
       };
     case "endpoint":
-      if (!URL.canParse(target.url)) throw new Error(`--endpoint ${target.url} is not a URL`);
+      if (!URL.canParse(target.url)) throw new Error(`endpoint ${target.url} is not a URL`);
       return {
         label: target.model ?? new URL(target.url).host,
         identity: `endpoint ${target.url} ${target.model ?? ""}`.trim(),
@@ -170,7 +170,7 @@ export async function evaluate(
     if (changed.length > 0)
       throw new Error(
         `${out} holds samples made with other settings (${changed.join(", ")} differ); ` +
-          "use another --out, or --fresh to discard them",
+          "use another output folder, or start fresh to discard them",
       );
   }
   await writeFileAtomic(runPath, `${JSON.stringify(run, null, 2)}\n`);
