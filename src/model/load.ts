@@ -120,7 +120,7 @@ export class LoadedModel implements Disposable {
 export interface LoadOptions {
   /** Load as trainable f32 parameters (default: frozen tensors). */
   trainable?: boolean;
-  /** Storage of frozen matrices: f32 (default), or bf16/f16 to halve memory. Norms and biases stay f32. */
+  /** Storage of frozen matrices: f32 (default), bf16/f16 to halve memory, q8_0 (QLoRA-style, rows in blocks of 32) to quarter it. Norms and biases stay f32. */
   dtype?: DType;
 }
 

@@ -4,10 +4,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { Engine } from "../../src/engine/index.ts";
+import { Engine, type Tensor } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
+import { chunkedTokenLoss } from "../../src/model/chunked-loss.ts";
 import { type ModelConfigInput, modelConfig } from "../../src/model/hf-config.ts";
+import { trainableParameters } from "../../src/model/llama.ts";
 import { loadModel, namedTensors, saveModel } from "../../src/model/load.ts";
+import { addLora } from "../../src/model/lora.ts";
 import { saveModelDir } from "../../src/model/model-dir.ts";
 import { initRandomModel } from "../../src/model/model-dir-init.ts";
 
@@ -101,5 +104,58 @@ describe("loadModel and saveModel", () => {
       held = scoped.weights;
     }
     assert.ok(held.embed.freed, "a `using` model is freed at the end of its block");
+  });
+
+  test("frozen matrices can be q8_0 (QLoRA-style): LoRA trains over them, close to the f32 base", async () => {
+    const hf = modelConfig({
+      arch: "qwen2",
+      vocabSize: 64,
+      hidden: 32,
+      ffn: 64,
+      layers: 2,
+      heads: 4,
+      kvHeads: 2,
+    });
+    const dir = join(root, "q8");
+    await saveModelDir(dir, hf, initRandomModel(hf, 11));
+    const losses: number[] = [];
+    for (const dtype of ["f32", "q8_0"] as const) {
+      using m = await loadModel(engine, dir, { dtype });
+      assert.equal(m.weights.layers[0].wDown.dtype, dtype);
+      assert.equal(m.weights.layers[0].bq?.dtype, "f32");
+      const policy = addLora(engine, m.weights, { rank: 2 }, 5);
+      const params = trainableParameters(policy);
+      for (const p of params) p.write(Float32Array.from({ length: p.size }, (_, k) => Math.sin(k) * 0.1));
+      const T = 6;
+      const ids = engine.tensor([1, T], { dtype: "i32", data: [1, 5, 9, 13, 17, 21] });
+      const positions = engine.tensor([T], { dtype: "i32", data: [0, 1, 2, 3, 4, 5] });
+      const r = await chunkedTokenLoss(
+        engine,
+        m.config,
+        policy,
+        { ids, positions, targets: Int32Array.from([5, 9, 13, 17, 21, 25]) },
+        (g, lp) => g.neg(g.sum(lp)),
+      );
+      losses.push(r.loss);
+      assert.ok(
+        params.every((p) => (p.grad as Tensor).readF32().some((v) => v !== 0)),
+        "adapters get gradients",
+      );
+      for (const t of [ids, positions, ...params]) t.free();
+    }
+    assert.ok(
+      Math.abs(losses[1] - losses[0]) < 0.01 * Math.abs(losses[0]),
+      `q8_0 ${losses[1]} vs f32 ${losses[0]}`,
+    );
+  });
+
+  test("q8_0 needs rows in blocks of 32; the tensor is named", async () => {
+    const hf = modelConfig(configs[0][1]); // hidden 16
+    const dir = join(root, "q8-bad");
+    await saveModelDir(dir, hf, initRandomModel(hf, 12));
+    await assert.rejects(
+      loadModel(engine, dir, { dtype: "q8_0" }),
+      /model\.embed_tokens\.weight: q8_0 stores rows in blocks of 32/,
+    );
   });
 });
