@@ -107,7 +107,7 @@ export class DecodeSlots {
    * `reach` (the most positions the seated sequences can use), so arrivals one by one and sequences
    * lengthening token by token cost few copies.
    */
-  reserve(slots: number, positions: number, reach = this.limits.maxPositions): void {
+  async reserve(slots: number, positions: number, reach = this.limits.maxPositions): Promise<void> {
     const { maxSlots, maxPositions } = this.limits;
     if (slots > maxSlots || positions > maxPositions) {
       throw new Error(
@@ -128,7 +128,7 @@ export class DecodeSlots {
     // graphs read the cache's tensors, which growing replaces
     this.#decode?.free();
     this.#decode = null;
-    if (old) old.grow(batch, capacity);
+    if (old) await old.grow(batch, capacity);
     else this.#cache = new KvCache(this.engine, this.config, batch, capacity, this.limits.dtype);
   }
 

@@ -305,17 +305,14 @@ export class GenerationScheduler {
       this.#seated[slot] = live;
       entering.push({ live, slot });
     }
-    if (entering.length > 0) {
-      // room for the prompts now; positions are added as the sequences lengthen (#step)
-      const prompts = Math.max(...entering.map(({ live }) => live.prompt.length));
-      this.#reserve(prompts);
-    }
     return entering;
   }
 
   /** Prefills entering sequences together (whatever their slots) and takes their first token. */
   async #prefill(entering: Array<{ live: Live; slot: number }>): Promise<void> {
     const run = entering.map((e) => e.live);
+    // room for the prompts now; positions are added as the sequences lengthen (#step)
+    await this.#reserve(Math.max(...run.map((s) => s.prompt.length)));
     const out = await this.#slots.prefill(
       entering.map((e) => e.slot),
       run.map((s) => s.prompt),
@@ -334,7 +331,7 @@ export class GenerationScheduler {
     const scales = seated.some((s) => s !== null && needsProbs(s))
       ? Float32Array.from(seated, (s) => scaleOf(s?.options ?? null, seated))
       : null;
-    this.#reserve(Math.max(...rows.map((r) => (r?.position ?? 0) + 1)));
+    await this.#reserve(Math.max(...rows.map((r) => (r?.position ?? 0) + 1)));
     const out = await this.#slots.decode(rows, scales);
     if (this.#disposed) return; // its sequences were rejected meanwhile
     this.#steps++;
@@ -347,9 +344,9 @@ export class GenerationScheduler {
    * Makes the cache hold every seated slot and `positions` positions per slot, growing it toward
    * what the seated sequences can reach (prompt + max tokens) at most.
    */
-  #reserve(positions: number): void {
+  async #reserve(positions: number): Promise<void> {
     const reach = Math.max(...this.#seated.map((s) => (s ? s.prompt.length + s.options.maxTokens : 0)));
-    this.#slots.reserve(this.#seated.length, positions, reach);
+    await this.#slots.reserve(this.#seated.length, positions, reach);
     this.#peakCacheBytes = Math.max(this.#peakCacheBytes, this.#slots.cacheBytes);
   }
 

@@ -88,11 +88,13 @@ export class KvCache {
 
   /**
    * Enlarges the cache to `batch` slots of `capacity` positions (neither may shrink), keeping every
-   * slot's keys and values at their positions. Layer by layer: each new layer is allocated and filled
-   * before the old one is freed, so the memory held peaks at the new size plus one old layer. Graphs
-   * built over the old tensors must be freed first (they read the tensors this replaces).
+   * slot's keys and values at their positions. The copy runs on the engine, layer by layer: each new
+   * layer is allocated and filled before the old one is freed, so the memory held peaks at the new
+   * size plus one old layer, and nothing passes through JavaScript. Graphs built over the old
+   * tensors must be freed first (they read the tensors this replaces). If it throws, the cache is
+   * left part old, part new: free it.
    */
-  grow(batch: number, capacity: number): void {
+  async grow(batch: number, capacity: number): Promise<void> {
     const [B, S] = [this.#batch, this.#capacity];
     if (batch < B || capacity < S) {
       throw new Error(`kv cache: cannot shrink ${B} slots of ${S} positions to ${batch} of ${capacity}`);
@@ -100,17 +102,40 @@ export class KvCache {
     if (batch === B && capacity === S) return;
     const D = headDim(this.config);
     const heads = B * this.config.kvHeads; // (slot, kv head) pairs held now
-    for (let l = 0; l < this.config.layers; l++) {
-      // keys: per (slot, head), S rows of D -> capacity rows of D
-      const keys = this.#keysTensor(l, batch, capacity);
-      keys.write(spread(this.keys[l].readF32(), heads, S * D, capacity * D, keys.size));
-      this.keys[l].free();
-      this.keys[l] = keys;
-      // values (transposed): per (slot, head, dim), a row of S positions -> a row of capacity
-      const values = this.#valuesTensor(l, batch, capacity);
-      values.write(spread(this.values[l].readF32(), heads * D, S, capacity, values.size));
-      this.values[l].free();
-      this.values[l] = values;
+    // where each old row goes: per (slot, head) S key rows of D, per (slot, head, dim) S value elements
+    const moved = (runs: number) =>
+      Int32Array.from({ length: runs * S }, (_, r) => Math.floor(r / S) * capacity + (r % S));
+    const keyRows = this.#engine.tensor([heads * S], { dtype: "i32", data: moved(heads) });
+    const valueRows = this.#engine.tensor([heads * D * S], { dtype: "i32", data: moved(heads * D) });
+    try {
+      for (let l = 0; l < this.config.layers; l++) {
+        const keys = this.#keysTensor(l, batch, capacity);
+        const values = this.#valuesTensor(l, batch, capacity);
+        const g = this.#engine.graph({ name: "kv cache grow" });
+        try {
+          const f32 = (t: Tensor) => (t.dtype === "f32" ? t : g.cast(t, "f32"));
+          g.build({
+            effects: [
+              g.setRows(keys, f32(this.keys[l]), keyRows), // [batch*Hkv*capacity, D]
+              g.setRows(values, f32(this.values[l]), valueRows), // [batch*Hkv*D*capacity, 1]
+            ],
+          });
+          await g.compute();
+        } catch (err) {
+          keys.free();
+          values.free();
+          throw err;
+        } finally {
+          g.free();
+        }
+        this.keys[l].free();
+        this.values[l].free();
+        this.keys[l] = keys;
+        this.values[l] = values;
+      }
+    } finally {
+      keyRows.free();
+      valueRows.free();
     }
     this.#batch = batch;
     this.#capacity = capacity;
@@ -135,13 +160,6 @@ export class KvCache {
       name: `kv cache values ${layer}`,
     });
   }
-}
-
-/** `count` runs of `from` values, each moved to a run of `to` (zeros after it), in an array of `size`. */
-function spread(src: Float32Array, count: number, from: number, to: number, size: number): Float32Array {
-  const out = new Float32Array(size);
-  for (let r = 0; r < count; r++) out.set(src.subarray(r * from, (r + 1) * from), r * to);
-  return out;
 }
 
 /** Host-side description of one cached forward step over B rows of T tokens. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
-import { loadModel } from "../../src/model/load.ts";
+import { KvCache } from "../../src/model/kv-cache.ts";
 import {
   initLlamaWeights,
   type LlamaConfig,
@@ -19,6 +19,7 @@ import {
   logits,
   parseLlamaConfig,
 } from "../../src/model/llama.ts";
+import { loadModel } from "../../src/model/load.ts";
 import { seededRandom } from "../../src/model/random.ts";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
@@ -154,6 +155,44 @@ describe("one decode loop", () => {
         for (const [t, x] of a.logprobs.entries()) worst = Math.max(worst, Math.abs(x - b.logprobs[t]));
       }
       assert.ok(worst < 5e-3, `${name}: log-probs differ by ${worst}`);
+    }
+  });
+});
+
+describe("KvCache.grow", () => {
+  test("keeps every slot's keys and values at their positions, new room zeroed (f32 and f16)", async () => {
+    const config = parseLlamaConfig({ vocabSize: 37, hidden: 16, layers: 2, heads: 4, kvHeads: 2, ffn: 24 });
+    const [B, S, Hkv, D] = [2, 3, 2, 4];
+    for (const dtype of ["f32", "f16"] as const) {
+      const cache = new KvCache(engine, config, B, S, dtype);
+      // small integers: exact in f16; key (slot, head, position, dim) -> value 1 + its index
+      const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => 1 + (i % 1000));
+      for (let l = 0; l < config.layers; l++) {
+        cache.keys[l].write(fill(B * Hkv * S * D));
+        cache.values[l].write(fill(B * Hkv * D * S));
+      }
+      await cache.grow(3, 5);
+      assert.deepEqual([cache.batch, cache.capacity, cache.keys[0].shape], [3, 5, [3 * Hkv * 5, D]]);
+      for (let l = 0; l < config.layers; l++) {
+        const keys = cache.keys[l].readF32();
+        const values = cache.values[l].readF32();
+        for (let h = 0; h < 3 * Hkv; h++) {
+          for (let p = 0; p < 5; p++) {
+            for (let d = 0; d < D; d++) {
+              const old = h < B * Hkv && p < S;
+              assert.equal(keys[(h * 5 + p) * D + d], old ? 1 + ((h * S + p) * D + d) : 0, `${dtype} key`);
+              assert.equal(
+                values[(h * D + d) * 5 + p],
+                old ? 1 + ((h * D + d) * S + p) : 0,
+                `${dtype} value`,
+              );
+            }
+          }
+        }
+      }
+      assert.equal(cache.bytes, 2 * config.layers * 3 * Hkv * 5 * D * (dtype === "f16" ? 2 : 4));
+      await assert.rejects(cache.grow(2, 5), /cannot shrink/);
+      cache.free();
     }
   });
 });
