@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { Engine } from "../engine/index.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { applyChatTemplate } from "../model/chat-template.ts";
-import { loadModel, namedTensors } from "../model/load.ts";
+import { loadModel } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import {
   type DeviceName,
@@ -51,8 +51,8 @@ export function register(program: Command): void {
     .addOption(jsonOption("print one JSON object: prompt_ids, ids, text, logprobs, finish_reason"))
     .action(async (o: GenerateFlags) => {
       const engine = new Engine(engineOptions(o));
-      const model = await loadModel(engine, o.model, { dtype: frozenDType(o.dtype) });
       try {
+        const model = await loadModel(engine, o.model, { dtype: frozenDType(o.dtype) });
         const tokenizer = Tokenizer.fromDir(o.model, { eosTokenIds: model.hf.eosTokenIds });
         const promptIds = o.chat
           ? applyChatTemplate(tokenizer, [{ role: "user", content: o.prompt }], { addGenerationPrompt: true })
@@ -60,12 +60,14 @@ export function register(program: Command): void {
           : tokenizer.encode(o.prompt);
         const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
         const generator = new LocalGenerator(engine, model.config, model.weights, { eosIds }, tokenizer);
-        const [[c]] = await generator.generate([promptIds], {
-          maxTokens: o.maxTokens,
-          temperature: o.temperature,
-          topP: o.topP,
-          seed: o.seed,
-        });
+        const [[c]] = await generator
+          .generate([promptIds], {
+            maxTokens: o.maxTokens,
+            temperature: o.temperature,
+            topP: o.topP,
+            seed: o.seed,
+          })
+          .finally(() => generator.dispose());
         printResult(
           {
             prompt_ids: Array.from(promptIds),
@@ -78,7 +80,7 @@ export function register(program: Command): void {
           c.text,
         );
       } finally {
-        for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
+        engine.dispose(); // the weights with it
       }
     });
 }

@@ -136,8 +136,7 @@ export function frozenDType(dtype: WeightDType | undefined): DType | undefined {
 
 /** The engine options of --threads and --device. */
 export function engineOptions(o: { threads?: number; device?: DeviceName }): EngineOptions {
-  // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
-  return { threads: o.threads, ...(o.device ? { device: o.device } : {}) } as EngineOptions;
+  return { threads: o.threads, ...(o.device ? { device: o.device } : {}) };
 }
 
 /** `--timeout <seconds>`: a time limit, always in seconds (fractions allowed). */

@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
 import { register as registerData } from "./data.ts";
 import { register as registerDemo } from "./demo.ts";
+import { register as registerDevices } from "./devices.ts";
 import { register as registerEval } from "./eval.ts";
 import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
@@ -35,5 +36,6 @@ export function createProgram(): Command {
   registerExport(program);
   registerEval(program);
   registerServe(program);
+  registerDevices(program);
   return program;
 }

@@ -7,9 +7,9 @@
  */
 import type { z } from "zod";
 import type { DType } from "../engine/dtype.ts";
-import { Engine, type EngineOptions } from "../engine/index.ts";
+import { Engine } from "../engine/index.ts";
 import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
-import { loadModel, namedTensors } from "../model/load.ts";
+import { loadModel } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { LocalGenerator } from "./local.ts";
 import type { SamplingOptions } from "./sampling.ts";
@@ -55,9 +55,14 @@ export class LocalChatGenerator implements ChatGenerator {
 
   /** Loads the model folder `dir` (config.json, safetensors, tokenizer files) on a new engine. */
   static async open(dir: string, options: LocalChatOptions = {}): Promise<LocalChatGenerator> {
-    // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
-    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
-    const model = await loadModel(engine, dir, { dtype: options.dtype });
+    const engine = new Engine({ threads: options.threads, device: options.device });
+    let model: Awaited<ReturnType<typeof loadModel>>;
+    try {
+      model = await loadModel(engine, dir, { dtype: options.dtype });
+    } catch (err) {
+      engine.dispose();
+      throw err;
+    }
     const tokenizer = Tokenizer.fromDir(dir, { eosTokenIds: model.hf.eosTokenIds });
     const eosIds = [...new Set([...tokenizer.eosIds, ...(model.generation?.eosTokenIds ?? [])])];
     const generator = new LocalGenerator(
@@ -69,7 +74,7 @@ export class LocalChatGenerator implements ChatGenerator {
     );
     const release = async () => {
       await generator.dispose();
-      for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
+      engine.dispose(); // the weights with it
     };
     return new LocalChatGenerator(`local ${dir}`, tokenizer, generator, options, release);
   }

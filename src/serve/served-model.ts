@@ -5,11 +5,11 @@
  */
 import { basename, resolve } from "node:path";
 import type { DType } from "../engine/dtype.ts";
-import { Engine, type EngineOptions } from "../engine/index.ts";
+import { Engine } from "../engine/index.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
 import { headDim } from "../model/llama.ts";
-import { type LoadedModel, loadModel, namedTensors } from "../model/load.ts";
+import { type LoadedModel, loadModel } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 
 /** How to load and run the served model. */
@@ -48,19 +48,16 @@ export class ServedModel {
     readonly contextLength: number,
     /** Seconds since the epoch when the model was loaded (the `created` of /v1/models). */
     readonly created: number,
-    /** The loaded weights (freed by dispose). */
-    private readonly model: LoadedModel,
   ) {}
 
   /** Loads a Hugging Face model folder (config.json, safetensors, tokenizer.json). */
   static async load(dir: string, options: ServedModelOptions = {}): Promise<ServedModel> {
-    // `device` is typed loosely until every engine build takes it; an engine without it ignores the key.
-    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
-    const model = await loadModel(engine, dir, { dtype: options.dtype });
+    const engine = new Engine({ threads: options.threads, device: options.device });
     try {
+      const model = await loadModel(engine, dir, { dtype: options.dtype });
       return ServedModel.#start(dir, engine, model, options);
     } catch (err) {
-      freeWeights(model);
+      engine.dispose();
       throw err;
     }
   }
@@ -83,18 +80,19 @@ export class ServedModel {
       tokenizer,
     );
     const id = options.name ?? basename(resolve(dir));
-    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000), model);
+    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000));
   }
 
   /**
    * Stops the generator (sequences still running are rejected, its KV cache is freed), then frees
-   * the weights. Later requests are rejected by the generator. Calling it again does nothing.
+   * the engine with the weights. Later requests are rejected by the generator. Calling it again
+   * does nothing.
    */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
     await this.generator.dispose();
-    freeWeights(this.model);
+    this.engine.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -135,8 +133,4 @@ export class ServedModel {
   tokenText(id: number): string {
     return this.tokenizer.idToToken(id) === undefined ? "" : this.tokenizer.decode(Int32Array.of(id));
   }
-}
-
-function freeWeights(model: LoadedModel): void {
-  for (const [, t] of namedTensors(model.hf, model.weights)) t.free();
 }
