@@ -45,8 +45,8 @@ export interface EngineBenchOptions {
   model?: string;
   /** With `model`: LoRA rank (alpha = 2 x rank, all seven linear layers); 0 = full fine-tuning. */
   loraRank?: number;
-  /** With `model` and LoRA: storage of the frozen base matrices. */
-  dtype?: "f32" | "f16" | "bf16";
+  /** With `model` and LoRA: storage of the frozen base matrices (q8_0: QLoRA-style; PyTorch's side stays bf16). */
+  dtype?: "f32" | "f16" | "bf16" | "q8_0";
   /** Also run the step in PyTorch, interleaved with ours. */
   peer?: "torch";
   log: (line: string) => void;

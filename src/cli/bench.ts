@@ -16,10 +16,12 @@ import {
   type DeviceName,
   decimal,
   deviceOption,
+  dtypeOption,
   jsonOption,
   nonNegativeInteger,
   positiveInteger,
   threadsOption,
+  type WeightDType,
 } from "./options.ts";
 
 /** Options every bench has. */
@@ -50,11 +52,6 @@ async function report<R extends { bench: string }>(
   const result = await run(log);
   if (!flags.json) console.log(describe(result));
   console.log(JSON.stringify(result));
-}
-
-/** `--dtype`: how a bench stores a model's matrices (engine storage types; q8_0 is not one). */
-function storageDtypeOption(description: string): Option {
-  return new Option("--dtype <type>", description).choices(["f32", "f16", "bf16"]).default("f32");
 }
 
 /** "1,64" -> [1, 64]: positive whole numbers (commander names the flag when one is not). */
@@ -104,7 +101,11 @@ export function register(program: Command): void {
       "train this model folder (e.g. from `reasonrl model init`) instead of the built-in one",
     )
     .option("--lora-rank <n>", "with --model: LoRA rank, 0 for full fine-tuning", nonNegativeInteger, 16)
-    .addOption(storageDtypeOption("with --model and LoRA: storage of the frozen base matrices"))
+    .addOption(
+      dtypeOption(
+        "with --model and LoRA: storage of the frozen base matrices: f32 (default), f16, bf16 or q8_0",
+      ),
+    )
     .addOption(
       new Option("--peer <name>", "also run the same step in this framework, interleaved with ours").choices([
         "torch",
@@ -131,7 +132,7 @@ export function register(program: Command): void {
     .option("--batches <list>", "batch sizes, comma-separated", positiveIntegerList, [1, 32])
     .addOption(deviceOption())
     .option("--model <dir>", "decode with this model folder instead of the built-in one")
-    .addOption(storageDtypeOption("storage of our model's matrices"))
+    .addOption(dtypeOption("storage of our model's matrices: f32 (default), f16, bf16 or q8_0"))
     .option("--no-llamacpp", "our engine only (no llama.cpp side)")
     .option("--train-steps <n>", "timed training steps of the same model; 0: none", nonNegativeInteger, 3)
     .action(
@@ -143,7 +144,7 @@ export function register(program: Command): void {
           batches: number[];
           device?: DeviceName;
           model?: string;
-          dtype: "f32" | "f16" | "bf16";
+          dtype?: WeightDType;
           llamacpp: boolean;
           trainSteps: number;
         },

@@ -21,8 +21,8 @@ before(async () => {
   const config = modelConfig({
     arch: "qwen2",
     vocabSize: 151669,
-    hidden: 16,
-    ffn: 32,
+    hidden: 32,
+    ffn: 64,
     layers: 2,
     heads: 2,
     kvHeads: 1,
@@ -103,13 +103,21 @@ test("bad numeric flags fail where parsed, naming the flag", async (t) => {
   }
 });
 
-test("bench engine --peer torch without PyTorch: our figures, the reason, no failure", async (t) => {
+test("bench engine --peer torch without PyTorch (q8_0 base): our figures, the reason, no failure", async (t) => {
   const saved = process.env.REASONRL_PYTHON;
   process.env.REASONRL_PYTHON = join(root, "no-such-python");
   try {
-    const { stdout, stderr } = await bench(t, [...TINY_ENGINE, "--peer", "torch", "--json"]);
+    const { stdout, stderr } = await bench(t, [
+      ...TINY_ENGINE,
+      "--dtype",
+      "q8_0",
+      "--peer",
+      "torch",
+      "--json",
+    ]);
     const result = JSON.parse(stdout.at(-1) ?? "");
     assert.ok(result.step_s > 0);
+    assert.match(result.model, /LoRA rank 2, base q8_0/);
     assert.equal(result.torch.available, false);
     assert.match(result.torch.reason, /no-such-python/);
     assert.ok(stderr.some((line) => /torch peer: .*our side only/.test(line)));
