@@ -31,7 +31,7 @@
 #   --train-batch N     rows per training step (default 4)
 #   --steps N           timed training steps after one warm-up (default 2)
 #   --lora-rank N       LoRA rank (default 16)
-#   --dtype T           frozen base weights: bf16 (default), f16, f32
+#   --dtype T           frozen base weights: bf16 (default), f16, f32, q8_0
 #   --batches LIST      decode batch sizes (default 1,64)
 #   --decode-tokens N   new tokens per sequence when decoding (default 128)
 #   --budget S          seconds for the whole check (default 450); stages past it are skipped
@@ -196,7 +196,7 @@ INIT_HELP=$("${CLI[@]}" model init --help 2>/dev/null)
 has_flag() { grep -q -- "$1 " <<<"$INIT_HELP"; }
 INIT_EXTRA=()
 has_flag --vocab-size && INIT_EXTRA+=(--vocab-size 151936)
-has_flag --dtype && [ "$DTYPE" != f32 ] && INIT_EXTRA+=(--dtype "$DTYPE")
+case "$DTYPE" in f16 | bf16) has_flag --dtype && INIT_EXTRA+=(--dtype "$DTYPE") ;; esac
 
 IFS=, read -r -a SHAPE_LIST <<<"$SHAPES"
 if [ "$BUILT" = no ] && [ "$DEVICE" != cpu ]; then
