@@ -149,10 +149,10 @@ static Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(LogCallback, nullptr);
-  exports.Set("createBackends", Napi::Function::New(env, CreateBackends));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
-  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("createBackends", Napi::Function::New(env, Guarded<CreateBackends>));
+  exports.Set("setThreads", Napi::Function::New(env, Guarded<SetThreads>));
+  exports.Set("backendInfo", Napi::Function::New(env, Guarded<BackendInfo>));
+  exports.Set("dispose", Napi::Function::New(env, Guarded<Dispose>));
 #ifdef REASONRL_BLAS
   exports.Set("hasBlas", Napi::Boolean::New(env, true));
 #else

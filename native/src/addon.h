@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -74,6 +75,19 @@ std::mutex& ComputeMutex();
 
 // Throws a JS Error carrying `message` (used for the few checks kept native-side).
 [[noreturn]] void ThrowError(Napi::Env env, const std::string& message);
+
+// Wraps an addon function so that a C++ exception from ggml (the Vulkan backend throws
+// on driver errors) becomes a JS Error instead of terminating the process.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    ThrowError(info.Env(), std::string("reasonrl native: ggml failed: ") + e.what());
+  }
+}
 
 // Handle unwrapping helpers.
 ggml_tensor* TensorArg(const Napi::Value& value);

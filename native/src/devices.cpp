@@ -53,6 +53,6 @@ ggml_backend_dev_t GpuDeviceArg(Napi::Env env, int index) {
 }
 
 void InitDevices(Napi::Env env, Napi::Object exports) {
-  exports.Set("compiledBackends", Napi::Function::New(env, CompiledBackends));
-  exports.Set("gpuDevices", Napi::Function::New(env, GpuDevices));
+  exports.Set("compiledBackends", Napi::Function::New(env, Guarded<CompiledBackends>));
+  exports.Set("gpuDevices", Napi::Function::New(env, Guarded<GpuDevices>));
 }

@@ -303,11 +303,11 @@ static Napi::Value Compute(const Napi::CallbackInfo& info) {
 }
 
 void InitGraph(Napi::Env env, Napi::Object exports) {
-  exports.Set("newGraph", Napi::Function::New(env, NewGraph));
-  exports.Set("freeGraph", Napi::Function::New(env, FreeGraph));
-  exports.Set("buildForward", Napi::Function::New(env, BuildForward));
-  exports.Set("buildBackward", Napi::Function::New(env, BuildBackward));
-  exports.Set("nodeCount", Napi::Function::New(env, NodeCount));
-  exports.Set("useBlas", Napi::Function::New(env, UseBlas));
-  exports.Set("compute", Napi::Function::New(env, Compute));
+  exports.Set("newGraph", Napi::Function::New(env, Guarded<NewGraph>));
+  exports.Set("freeGraph", Napi::Function::New(env, Guarded<FreeGraph>));
+  exports.Set("buildForward", Napi::Function::New(env, Guarded<BuildForward>));
+  exports.Set("buildBackward", Napi::Function::New(env, Guarded<BuildBackward>));
+  exports.Set("nodeCount", Napi::Function::New(env, Guarded<NodeCount>));
+  exports.Set("useBlas", Napi::Function::New(env, Guarded<UseBlas>));
+  exports.Set("compute", Napi::Function::New(env, Guarded<Compute>));
 }

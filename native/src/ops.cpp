@@ -115,4 +115,4 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitOps(Napi::Env env, Napi::Object exports) { exports.Set("op", Napi::Function::New(env, Op)); }
+void InitOps(Napi::Env env, Napi::Object exports) { exports.Set("op", Napi::Function::New(env, Guarded<Op>)); }

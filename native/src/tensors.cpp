@@ -185,12 +185,12 @@ static Napi::Value View(const Napi::CallbackInfo& info) {
 }
 
 void InitTensors(Napi::Env env, Napi::Object exports) {
-  exports.Set("createTensor", Napi::Function::New(env, CreateTensor));
-  exports.Set("freeTensor", Napi::Function::New(env, FreeTensor));
-  exports.Set("writeBytes", Napi::Function::New(env, WriteBytes));
-  exports.Set("readBytes", Napi::Function::New(env, ReadBytes));
-  exports.Set("writeF32", Napi::Function::New(env, WriteF32));
-  exports.Set("readF32", Napi::Function::New(env, ReadF32));
-  exports.Set("fillZero", Napi::Function::New(env, FillZero));
-  exports.Set("view", Napi::Function::New(env, View));
+  exports.Set("createTensor", Napi::Function::New(env, Guarded<CreateTensor>));
+  exports.Set("freeTensor", Napi::Function::New(env, Guarded<FreeTensor>));
+  exports.Set("writeBytes", Napi::Function::New(env, Guarded<WriteBytes>));
+  exports.Set("readBytes", Napi::Function::New(env, Guarded<ReadBytes>));
+  exports.Set("writeF32", Napi::Function::New(env, Guarded<WriteF32>));
+  exports.Set("readF32", Napi::Function::New(env, Guarded<ReadF32>));
+  exports.Set("fillZero", Napi::Function::New(env, Guarded<FillZero>));
+  exports.Set("view", Napi::Function::New(env, Guarded<View>));
 }

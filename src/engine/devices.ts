@@ -46,9 +46,8 @@ export function compiledBackends(native: NativeAddon = loadAddon()): string[] {
   return native.compiledBackends();
 }
 
-/** The CPU first, then every GPU the build's backends find on this machine. */
-export function listDevices(native: NativeAddon = loadAddon()): DeviceInfo[] {
-  const cpu: DeviceInfo = {
+function cpuDevice(): DeviceInfo {
+  return {
     name: "cpu",
     kind: "cpu",
     description: cpus()[0]?.model.trim() ?? "CPU",
@@ -57,6 +56,11 @@ export function listDevices(native: NativeAddon = loadAddon()): DeviceInfo[] {
     integrated: false,
     registryIndex: -1,
   };
+}
+
+/** The CPU first, then every GPU the build's backends find on this machine. */
+export function listDevices(native: NativeAddon = loadAddon()): DeviceInfo[] {
+  const cpu = cpuDevice();
   const seen = new Map<string, number>();
   const gpus = native.gpuDevices().map((d): DeviceInfo => {
     const kind = kindOf(d.backend);
@@ -82,7 +86,7 @@ export function listDevices(native: NativeAddon = loadAddon()): DeviceInfo[] {
  */
 export function resolveDevice(name: string, native: NativeAddon = loadAddon()): DeviceInfo {
   const wanted = name.trim().toLowerCase();
-  if (wanted === "cpu") return listDevices(native)[0];
+  if (wanted === "cpu") return cpuDevice(); // without asking the GPU backends (their drivers load slowly)
   const devices = listDevices(native);
   if (wanted === "auto") return devices.find((d) => d.kind !== "cpu") ?? devices[0];
   const match = /^([a-z]+)(?::(\d+))?$/.exec(wanted);

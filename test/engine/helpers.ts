@@ -1,7 +1,29 @@
-/** Test helpers: seeded random data, plain-TypeScript references, finite-difference gradients. */
+/**
+ * Test helpers: the devices under test, seeded random data, plain-TypeScript
+ * references, finite-difference gradients.
+ */
 import assert from "node:assert/strict";
-import { Engine, type Graph, type Tensor } from "../../src/engine/index.ts";
+import { existsSync, readdirSync } from "node:fs";
+import { test } from "node:test";
+import { Engine, type Graph, listDevices, type Tensor } from "../../src/engine/index.ts";
 import { seededRandom } from "../../src/model/random.ts";
+
+// ggml's Vulkan backend lists hardware GPUs only; where a Vulkan driver is installed, name
+// device 0 so that Mesa's software device (lavapipe) is tested on machines without a GPU.
+const icdDir = "/usr/share/vulkan/icd.d";
+if (existsSync(icdDir) && readdirSync(icdDir).length > 0) process.env.GGML_VK_VISIBLE_DEVICES ??= "0";
+
+/**
+ * "cpu", then every GPU device of this build (the engine tests run on each). With only the
+ * CPU, registers one skipped test saying so, so a run without GPU backends shows it.
+ */
+export function testDevices(): string[] {
+  const names = listDevices().map((d) => d.name);
+  if (names.length === 1) {
+    test("GPU devices", { skip: "this build has no GPU device (REASONRL_GPU=vulkan npm install)" }, () => {});
+  }
+  return names;
+}
 
 /** A small seeded generator so failures reproduce. */
 export const rng = seededRandom;
@@ -11,11 +33,15 @@ export function uniform(rand: () => number, n: number, lo = -1, hi = 1): Float32
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 }
 
-let shared: Engine | undefined;
-/** One engine for a test file (2 threads, the CI machine's cores). */
-export function engine(): Engine {
-  shared ??= new Engine({ threads: 2 });
-  return shared;
+const shared = new Map<string, Engine>();
+/** One engine per device for a test file (2 threads, the CI machine's cores). */
+export function engine(device = "cpu"): Engine {
+  let e = shared.get(device);
+  if (!e) {
+    e = new Engine({ threads: 2, device });
+    shared.set(device, e);
+  }
+  return e;
 }
 
 /** Asserts two arrays agree elementwise within atol + rtol * |expected|. */
@@ -43,9 +69,9 @@ export function assertClose(
 export async function gradCheck(
   params: Tensor[],
   build: (g: Graph) => Tensor,
-  { samples = 8, h = 1e-2, tol = 2e-2, seed = 1, on = engine() } = {},
+  { samples = 8, h = 1e-2, tol = 2e-2, seed = 1, on = undefined as Engine | undefined } = {},
 ): Promise<number> {
-  const e = on;
+  const e = on ?? (params[0].host as Engine); // the parameters' engine
   const train = e.graph({ capacity: 8192 });
   train.build({ loss: build(train), backward: true, outputs: [] });
   const fwd = e.graph({ capacity: 8192 });

@@ -8,13 +8,13 @@ import {
   parseLlamaConfig,
   weightedNllLoss,
 } from "../../src/model/llama.ts";
-import { assertClose, engine, rng, uniform } from "./helpers.ts";
+import { assertClose, engine, rng, testDevices, uniform } from "./helpers.ts";
 
 const e = engine();
 const rand = rng(11);
 
 /** A tiny Llama and a fixed batch: the graph builder returns its loss. */
-function tinyModel(layers: number, seed = 1) {
+function tinyModel(layers: number, seed = 1, e = engine()) {
   const config = parseLlamaConfig({ vocabSize: 32, hidden: 16, layers, heads: 2, kvHeads: 2, ffn: 32 });
   const weights = initLlamaWeights(e, config, seed);
   const [B, T] = [2, 8];
@@ -107,92 +107,99 @@ describe("graphs", () => {
   });
 });
 
-describe("AdamW", () => {
-  test("matches a reference AdamW with weight decay and clipping", async () => {
-    const init = uniform(rand, 6);
-    const p = e.param([2, 3], { data: init, name: "p" });
-    const target = e.tensor([2, 3], { data: uniform(rand, 6) });
-    const g = e.graph();
-    g.build({ loss: g.sum(g.sqr(g.sub(p, target))), backward: true });
-    const opt = new AdamW(e, [p], { lr: 0.1, weightDecay: 0.1, maxGradNorm: 0.5, beta1: 0.9, beta2: 0.95 });
+for (const device of testDevices()) {
+  describe(`AdamW on ${device}`, () => {
+    const e = engine(device);
+    test("matches a reference AdamW with weight decay and clipping", async () => {
+      const init = uniform(rand, 6);
+      const p = e.param([2, 3], { data: init, name: "p" });
+      const target = e.tensor([2, 3], { data: uniform(rand, 6) });
+      const g = e.graph();
+      g.build({ loss: g.sum(g.sqr(g.sub(p, target))), backward: true });
+      const opt = new AdamW(e, [p], { lr: 0.1, weightDecay: 0.1, maxGradNorm: 0.5, beta1: 0.9, beta2: 0.95 });
 
-    // Reference: torch.optim.AdamW after clip_grad_norm_.
-    const w = Float64Array.from(init);
-    const tv = target.readF32();
-    const m = new Float64Array(6);
-    const v = new Float64Array(6);
-    for (let t = 1; t <= 5; t++) {
-      await g.compute();
-      const { gradNorm } = await opt.step();
-      const grad = Array.from(w, (wi, i) => 2 * (wi - tv[i]));
-      const norm = Math.hypot(...grad);
-      assert.ok(Math.abs(norm - gradNorm) < 1e-4 * norm, `grad norm ${gradNorm} vs ${norm}`);
-      const clip = Math.min(1, 0.5 / (norm + 1e-6));
-      for (let i = 0; i < 6; i++) {
-        const gi = grad[i] * clip;
-        m[i] = 0.9 * m[i] + 0.1 * gi;
-        v[i] = 0.95 * v[i] + 0.05 * gi * gi;
-        const mh = m[i] / (1 - 0.9 ** t);
-        const vh = v[i] / (1 - 0.95 ** t);
-        w[i] = w[i] * (1 - 0.1 * 0.1) - (0.1 * mh) / (Math.sqrt(vh) + 1e-8);
+      // Reference: torch.optim.AdamW after clip_grad_norm_.
+      const w = Float64Array.from(init);
+      const tv = target.readF32();
+      const m = new Float64Array(6);
+      const v = new Float64Array(6);
+      for (let t = 1; t <= 5; t++) {
+        await g.compute();
+        const { gradNorm } = await opt.step();
+        const grad = Array.from(w, (wi, i) => 2 * (wi - tv[i]));
+        const norm = Math.hypot(...grad);
+        assert.ok(Math.abs(norm - gradNorm) < 1e-4 * norm, `grad norm ${gradNorm} vs ${norm}`);
+        const clip = Math.min(1, 0.5 / (norm + 1e-6));
+        for (let i = 0; i < 6; i++) {
+          const gi = grad[i] * clip;
+          m[i] = 0.9 * m[i] + 0.1 * gi;
+          v[i] = 0.95 * v[i] + 0.05 * gi * gi;
+          const mh = m[i] / (1 - 0.9 ** t);
+          const vh = v[i] / (1 - 0.95 ** t);
+          w[i] = w[i] * (1 - 0.1 * 0.1) - (0.1 * mh) / (Math.sqrt(vh) + 1e-8);
+        }
       }
-    }
-    assertClose(p.readF32(), w, 1e-5, 1e-4, "weights after 5 steps");
-    assert.equal(opt.stepCount, 5);
-    assert.deepEqual(Array.from((p.grad as Tensor).readF32()), [0, 0, 0, 0, 0, 0], "step() zeroes gradients");
-    g.free();
-    opt.free();
-  });
+      assertClose(p.readF32(), w, 1e-5, 1e-4, "weights after 5 steps");
+      assert.equal(opt.stepCount, 5);
+      assert.deepEqual(
+        Array.from((p.grad as Tensor).readF32()),
+        [0, 0, 0, 0, 0, 0],
+        "step() zeroes gradients",
+      );
+      g.free();
+      opt.free();
+    });
 
-  test("a non-finite gradient skips the step and leaves the weights untouched", async () => {
-    const p = e.param([3], { data: [1, 2, 3] });
-    const zero = e.tensor([3], { data: [0, 1, 1] });
-    const g = e.graph();
-    g.build({ loss: g.sum(g.log(g.mul(p, zero))), backward: true }); // d/dp log(0) = inf
-    const opt = new AdamW(e, [p], { lr: 0.1 });
-    await g.compute();
-    const r = await opt.step();
-    assert.equal(r.skipped, true);
-    assert.ok(!Number.isFinite(r.gradNorm));
-    assert.deepEqual(Array.from(p.readF32()), [1, 2, 3]);
-    assert.equal(opt.stepCount, 0);
-    g.free();
-    opt.free();
-  });
-
-  test("state() and loadState() round-trip", async () => {
-    const p = e.param([4], { data: [1, -1, 2, -2] });
-    const g = e.graph();
-    g.build({ loss: g.sum(g.sqr(p)), backward: true });
-    const opt = new AdamW(e, [p], { lr: 0.05 });
-    await g.compute();
-    await opt.step();
-    const state = opt.state();
-    const copy = new AdamW(e, [p], { lr: 0.05 });
-    copy.loadState(state);
-    assert.equal(copy.stepCount, 1);
-    assert.deepEqual(copy.state().m, state.m);
-    assert.deepEqual(copy.state().v, state.v);
-    g.free();
-    opt.free();
-    copy.free();
-  });
-
-  test("a tiny model's loss goes down, with micro-batch accumulation and a per-step lr", async () => {
-    const m = tinyModel(2, 5);
-    const g = e.graph({ capacity: 4096 });
-    const { loss } = weightedNllLoss(g, m.config, m.weights, m.ids, m.pos, m.targets, m.w);
-    g.build({ loss, outputs: [loss], backward: true });
-    const opt = new AdamW(e, m.params, { maxGradNorm: 1 });
-    const losses: number[] = [];
-    for (let step = 0; step < 30; step++) {
-      const [l] = await g.compute(); // two micro-batches of the same data
+    test("a non-finite gradient skips the step and leaves the weights untouched", async () => {
+      const p = e.param([3], { data: [1, 2, 3] });
+      const zero = e.tensor([3], { data: [0, 1, 1] });
+      const g = e.graph();
+      g.build({ loss: g.sum(g.log(g.mul(p, zero))), backward: true }); // d/dp log(0) = inf
+      const opt = new AdamW(e, [p], { lr: 0.1 });
       await g.compute();
-      losses.push(l[0]);
-      await opt.step({ lr: step < 3 ? 3e-3 : 1e-2 });
-    }
-    assert.ok(losses[29] < losses[0] * 0.5, `loss ${losses[0]} -> ${losses[29]}`);
-    g.free();
-    opt.free();
+      const r = await opt.step();
+      assert.equal(r.skipped, true);
+      assert.ok(!Number.isFinite(r.gradNorm));
+      assert.deepEqual(Array.from(p.readF32()), [1, 2, 3]);
+      assert.equal(opt.stepCount, 0);
+      g.free();
+      opt.free();
+    });
+
+    test("state() and loadState() round-trip", async () => {
+      const p = e.param([4], { data: [1, -1, 2, -2] });
+      const g = e.graph();
+      g.build({ loss: g.sum(g.sqr(p)), backward: true });
+      const opt = new AdamW(e, [p], { lr: 0.05 });
+      await g.compute();
+      await opt.step();
+      const state = opt.state();
+      const copy = new AdamW(e, [p], { lr: 0.05 });
+      copy.loadState(state);
+      assert.equal(copy.stepCount, 1);
+      assert.deepEqual(copy.state().m, state.m);
+      assert.deepEqual(copy.state().v, state.v);
+      g.free();
+      opt.free();
+      copy.free();
+    });
+
+    test("a tiny model's loss goes down, with micro-batch accumulation and a per-step lr", async () => {
+      const m = tinyModel(2, 5, e);
+      const g = e.graph({ capacity: 4096 });
+      const { loss } = weightedNllLoss(g, m.config, m.weights, m.ids, m.pos, m.targets, m.w);
+      g.build({ loss, outputs: [loss], backward: true });
+      const opt = new AdamW(e, m.params, { maxGradNorm: 1 });
+      const losses: number[] = [];
+      for (let step = 0; step < 30; step++) {
+        const [l] = await g.compute(); // two micro-batches of the same data
+        await g.compute();
+        losses.push(l[0]);
+        await opt.step({ lr: step < 3 ? 3e-3 : 1e-2 });
+      }
+      assert.ok(losses[29] < losses[0] * 0.5, `loss ${losses[0]} -> ${losses[29]}`);
+      g.free();
+      opt.free();
+    });
   });
-});
+}
