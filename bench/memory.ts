@@ -8,9 +8,10 @@
  * only grows, so run one configuration per process. The same figure before
  * the pass (weights and adapters loaded) is reported alongside.
  *
- * Run directly: `node --import tsx bench/memory.ts --model 1.5b --tokens 3584`.
+ * `reasonrl bench memory --model 1.5b --tokens 3584` (registered in src/cli/bench.ts).
  */
-import { parseArgs } from "node:util";
+import { type Command, Option } from "commander";
+import { jsonOption, positiveInteger, threadsOption } from "../src/cli/options.ts";
 import { Engine, type Tensor } from "../src/engine/index.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
 import { type LayerWeights, type LlamaConfig, parseLlamaConfig } from "../src/model/llama.ts";
@@ -153,44 +154,40 @@ function layerTensors({ lora, ...tensors }: LayerWeights): Tensor[] {
   return [...Object.values(tensors), ...Object.values(lora ?? {}).flatMap((ad) => [ad.a, ad.b])];
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({
-    options: {
-      model: { type: "string", default: "1.5b" },
-      tokens: { type: "string", default: "3584" },
-      rows: { type: "string", default: "1" },
-      dtype: { type: "string", default: "bf16" },
-      "lora-rank": { type: "string", default: "16" },
-      layers: { type: "string" },
-      "no-checkpoint": { type: "boolean", default: false },
-      "query-chunk": { type: "string", default: "512" },
-      "chunk-rows": { type: "string", default: "256" },
-      threads: { type: "string" },
-    },
-  });
-  const int = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1)
-      throw new Error(`bench memory: --${flag} must be a positive integer, got ${v}`);
-    return n;
-  };
-  if (!(values.model === "0.5b" || values.model === "1.5b"))
-    throw new Error(`bench memory: --model must be 0.5b or 1.5b, got ${values.model}`);
-  if (!(values.dtype === "f32" || values.dtype === "f16" || values.dtype === "bf16"))
-    throw new Error(`bench memory: --dtype must be f32, f16 or bf16, got ${values.dtype}`);
-  const result = await benchMemory({
-    model: values.model,
-    tokens: int("tokens", values.tokens),
-    rows: int("rows", values.rows),
-    dtype: values.dtype,
-    loraRank: int("lora-rank", values["lora-rank"]),
-    layers: values.layers === undefined ? undefined : int("layers", values.layers),
-    checkpoint: !values["no-checkpoint"],
-    queryChunk: int("query-chunk", values["query-chunk"]),
-    chunkRows: int("chunk-rows", values["chunk-rows"]),
-    threads: values.threads === undefined ? undefined : int("threads", values.threads),
-    log: console.log,
-  });
-  console.log(describeMemoryBench(result));
-  console.log(JSON.stringify(result));
+/** Adds `bench memory` to the `bench` command (src/cli/bench.ts). */
+export function registerMemoryBench(bench: Command): void {
+  bench
+    .command("memory")
+    .description(
+      "peak RSS of a LoRA loss pass at the 0.5B or 1.5B shape (random weights), one row of --tokens",
+    )
+    .addOption(
+      new Option("--model <shape>", "0.5b (Qwen2.5-0.5B) or 1.5b (DeepSeek-R1-Distill-Qwen-1.5B)")
+        .choices(["0.5b", "1.5b"])
+        .default("1.5b"),
+    )
+    .option("--tokens <n>", "tokens per row", positiveInteger, 3584)
+    .option("--rows <n>", "rows", positiveInteger, 1)
+    .addOption(
+      new Option("--dtype <type>", "storage of the frozen base")
+        .choices(["f32", "f16", "bf16"])
+        .default("bf16"),
+    )
+    .option("--lora-rank <n>", "LoRA rank (all seven projections)", positiveInteger, 16)
+    .option(
+      "--layers <n>",
+      "fewer layers than the model has (a quicker, partial measurement)",
+      positiveInteger,
+    )
+    .option("--no-checkpoint", "the trunk as one graph (no per-layer checkpointing)")
+    .option("--query-chunk <n>", "queries per attention chunk", positiveInteger, 512)
+    .option("--chunk-rows <n>", "rows of the output projection at a time", positiveInteger, 256)
+    .addOption(threadsOption())
+    .addOption(jsonOption("progress to stderr; stdout holds only the JSON result line"))
+    .action(async (o) => {
+      const log = o.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+      const result = await benchMemory({ ...o, log });
+      if (!o.json) console.log(describeMemoryBench(result));
+      console.log(JSON.stringify(result));
+    });
 }

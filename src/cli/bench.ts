@@ -9,6 +9,7 @@ import { benchCurate, describeCurateBench } from "../../bench/curate.ts";
 import { benchEngine, describeEngineBench, type EngineBenchOptions } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
+import { registerMemoryBench } from "../../bench/memory.ts";
 import { benchServe, describeServeBench } from "../../bench/serve.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
 import {
@@ -65,6 +66,7 @@ export function register(program: Command): void {
   const bench = program
     .command("bench")
     .description("run a benchmark; its last line is one JSON object of figures");
+  registerMemoryBench(bench);
 
   benchCommand(
     bench,
