@@ -14,16 +14,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadProblems } from "../src/data/problems.ts";
 import { DEMO_RECIPE } from "../src/demo/grpo-demo.ts";
-import { AdamW, Engine } from "../src/engine/index.ts";
+import { AdamW, Engine, type EngineOptions } from "../src/engine/index.ts";
 import { LocalGenerator } from "../src/generate/local.ts";
 import { frozenCopy, trainableParameters } from "../src/model/llama.ts";
 import { loadModel } from "../src/model/load.ts";
 import { Tokenizer } from "../src/model/tokenizer.ts";
 import { rewardFunction } from "../src/rewards/reward-function.ts";
-import { GrpoOptions, grpoStep } from "../src/rl/grpo-step.ts";
+import type { RewardFunction } from "../src/rewards/types.ts";
+import { GrpoOptions, type GrpoStepInput, grpoStep } from "../src/rl/grpo-step.ts";
 import { loadRecipe } from "../src/rl/recipe.ts";
 import { ensureModelDir, trainingPrompts } from "../src/rl/run-setup.ts";
 import { type SftExample, sftStep } from "../src/sft/sft-step.ts";
+import type { TrainModels } from "../src/train/models.ts";
 import { VerifierPool } from "../src/verify/pool.ts";
 
 export interface GrpoBenchResult {
@@ -45,9 +47,27 @@ export interface GrpoBenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function benchGrpo(options: { steps?: number; threads?: number; log?: (line: string) => void }) {
+export interface GrpoBenchOptions {
+  /** Timed steps (after one warm-up step). */
+  steps?: number;
+  threads?: number;
+  /** Compute device ("cpu", "vulkan:0", ...). */
+  device?: string;
+  log?: (line: string) => void;
+}
+
+/** The timings of one GRPO step. */
+interface StepTimes {
+  step: number;
+  gen: number;
+  reward: number;
+  train: number;
+  /** Prompt + completion tokens of the step's batch. */
+  tokens: number;
+}
+
+export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchResult> {
   const log = options.log ?? (() => {});
-  const steps = options.steps ?? 3;
   const recipe = await loadRecipe(DEMO_RECIPE);
   const g = recipe.grpo;
   if (!g || !("synthetic" in recipe.data.train)) throw new Error("bench grpo: the demo recipe changed shape");
@@ -56,11 +76,16 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
   try {
     await ensureModelDir({ ...recipe.model, path: dir });
     const tok = Tokenizer.fromDir(dir);
-    const engine = new Engine({ threads: options.threads });
+    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
     const { config, weights } = await loadModel(engine, dir, { trainable: true });
-    const reference = frozenCopy(engine, weights);
-    const generator = new LocalGenerator(engine, config, weights, { eosIds: [...tok.eosIds] }, tok);
-    const optimizer = new AdamW(engine, trainableParameters(weights), g.optimizer);
+    const models: TrainModels = {
+      engine,
+      config,
+      policy: weights,
+      reference: frozenCopy(engine, weights),
+      generator: new LocalGenerator(engine, config, weights, { eosIds: [...tok.eosIds] }, tok),
+      optimizer: new AdamW(engine, trainableParameters(weights), g.optimizer),
+    };
     const train = await loadProblems(recipe.data.train, "train");
     const prompts = trainingPrompts(tok, recipe.prompt, train, g.maxPromptTokens, () => {});
     const reward = await rewardFunction(g.rewards, { verifier, warn: () => {} });
@@ -69,80 +94,92 @@ export async function benchGrpo(options: { steps?: number; threads?: number; log
       promptsPerStep,
       maxPromptTokens: _m,
       rewards: _r,
-      optimizer: _o,
+      optimizer,
       schedule: _c,
-      ...stepOptions
+      ...step
     } = g;
-    const grpoOptions = GrpoOptions.parse(stepOptions);
     log(
       `demo configuration: ${promptsPerStep} prompts x ${g.groupSize} completions, up to ${g.maxTokens} tokens`,
     );
 
-    const times: { step: number; gen: number; reward: number; train: number; tokens: number }[] = [];
+    const times: StepTimes[] = [];
     let lastBatch: SftExample[] = [];
-    for (let s = 0; s <= steps; s++) {
+    for (let s = 0; s <= (options.steps ?? 3); s++) {
       const picked = Array.from(
         { length: promptsPerStep },
         (_, i) => prompts[(s * promptsPerStep + i) % prompts.length],
       );
-      // The batch of the step: every completion with its prompt, seen as the reward function gets them.
-      let batch: SftExample[] = [];
-      const recording = async (inputs: Parameters<typeof reward>[0]) => {
-        batch = inputs.map((input, i) => ({
-          prompt: picked[Math.floor(i / g.groupSize)].ids,
-          completion: Int32Array.from(input.completion.tokenIds),
-        }));
-        return reward(inputs);
-      };
-      const t0 = performance.now();
-      const m = await grpoStep(
-        { engine, config, policy: weights, reference, generator, optimizer },
-        recording,
-        grpoOptions,
-        { prompts: picked, lr: g.optimizer.lr, seed: s },
-      );
-      const wall = (performance.now() - t0) / 1000;
-      const tokens = batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
+      const timed = await timedStep(models, reward, GrpoOptions.parse(step), {
+        prompts: picked,
+        lr: optimizer.lr,
+        seed: s,
+      });
+      // step 0 warms up (graph shapes, allocations)
       if (s > 0) {
-        // step 0 warms up (graph shapes, allocations)
-        times.push({ step: wall, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens });
+        times.push(timed.times);
+        const t = timed.times;
         log(
-          `step ${s}: ${wall.toFixed(2)} s (generate ${m.generate_s.toFixed(2)}, reward ${m.reward_s.toFixed(2)}, train ${m.train_s.toFixed(2)}), ${tokens} tokens`,
+          `step ${s}: ${t.step.toFixed(2)} s (generate ${t.gen.toFixed(2)}, reward ${t.reward.toFixed(2)}, train ${t.train.toFixed(2)}), ${t.tokens} tokens`,
         );
       }
-      lastBatch = batch;
+      lastBatch = timed.batch;
     }
-    // The comparison point: an SFT step on the last GRPO batch's sequences.
-    const sftTimes: number[] = [];
-    for (let k = 0; k < 3; k++) {
-      const t0 = performance.now();
-      await sftStep({ engine, config, policy: weights, optimizer }, lastBatch, {
-        lr: 0,
-        chunkRows: g.chunkRows,
-      });
-      if (k > 0) sftTimes.push((performance.now() - t0) / 1000);
-    }
-    const sftTokens = lastBatch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
-    const stepS = median(times.map((t) => t.step));
-    const sum = (f: (t: (typeof times)[number]) => number) => times.reduce((a, t) => a + f(t), 0);
-    const total = sum((t) => t.step);
-    const result: GrpoBenchResult = {
-      bench: "grpo",
-      steps: times.length,
-      completions_per_step: promptsPerStep * g.groupSize,
-      step_s: round(stepS),
-      gen_frac: round(sum((t) => t.gen) / total),
-      reward_frac: round(sum((t) => t.reward) / total),
-      train_frac: round(sum((t) => t.train) / total),
-      tokens_per_s: round(sum((t) => t.tokens) / total, 0),
-      train_tokens_per_s: round(sum((t) => t.tokens) / sum((t) => t.train), 0),
-      sft_tokens_per_s: round(sftTokens / median(sftTimes), 0),
-    };
-    return result;
+    const sftTokensPerS = await sftComparison(models, lastBatch, g.chunkRows);
+    return summarise(times, promptsPerStep * g.groupSize, sftTokensPerS);
   } finally {
     await verifier.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** One GRPO step, timed, with its batch (every completion and its prompt) as the reward function saw it. */
+async function timedStep(
+  models: TrainModels,
+  reward: RewardFunction,
+  options: GrpoOptions,
+  input: GrpoStepInput,
+): Promise<{ times: StepTimes; batch: SftExample[] }> {
+  let batch: SftExample[] = [];
+  const recording: RewardFunction = async (inputs) => {
+    batch = inputs.map((c, i) => ({
+      prompt: input.prompts[Math.floor(i / options.groupSize)].ids,
+      completion: Int32Array.from(c.completion.tokenIds),
+    }));
+    return reward(inputs);
+  };
+  const t0 = performance.now();
+  const m = await grpoStep(models, recording, options, input);
+  const step = (performance.now() - t0) / 1000;
+  const tokens = batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
+  return { times: { step, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens }, batch };
+}
+
+/** The comparison point: SFT steps (lr 0) on the last GRPO batch's sequences, tokens per second. */
+async function sftComparison(models: TrainModels, batch: SftExample[], chunkRows: number): Promise<number> {
+  const seconds: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now();
+    await sftStep(models, batch, { lr: 0, chunkRows });
+    if (k > 0) seconds.push((performance.now() - t0) / 1000);
+  }
+  return batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0) / median(seconds);
+}
+
+function summarise(times: StepTimes[], completions: number, sftTokensPerS: number): GrpoBenchResult {
+  const sum = (f: (t: StepTimes) => number) => times.reduce((a, t) => a + f(t), 0);
+  const total = sum((t) => t.step);
+  return {
+    bench: "grpo",
+    steps: times.length,
+    completions_per_step: completions,
+    step_s: round(median(times.map((t) => t.step))),
+    gen_frac: round(sum((t) => t.gen) / total),
+    reward_frac: round(sum((t) => t.reward) / total),
+    train_frac: round(sum((t) => t.train) / total),
+    tokens_per_s: round(sum((t) => t.tokens) / total, 0),
+    train_tokens_per_s: round(sum((t) => t.tokens) / sum((t) => t.train), 0),
+    sft_tokens_per_s: round(sftTokensPerS, 0),
+  };
 }
 
 function round(x: number, digits = 3): number {

@@ -38,7 +38,7 @@ export async function runDemo(
 ): Promise<DemoSummary> {
   const started = performance.now();
   const recipe = await loadRecipe(DEMO_RECIPE, options.sets ?? []);
-  const folder = new RunFolder(`${recipe.runsDir}/${recipe.name}`);
+  const folder = RunFolder.of(recipe.runsDir, recipe.name);
   if (!options.resume) await rm(folder.dir, { recursive: true, force: true });
   const run = await runRecipe(recipe, options.hooks);
   if (run.stopped) throw new Error(`demo stopped; resume with: reasonrl demo --resume`);
@@ -46,7 +46,7 @@ export async function runDemo(
   if (!before || !after || heldout === null || gain_points === null || significant === null)
     throw new Error("demo: the recipe has no held-out evaluation");
 
-  const chart = `${folder.dir}/chart.png`;
+  const chart = folder.chartPath;
   const records = await folder.readMetrics();
   await writeMetricsChart(
     chart,

@@ -59,15 +59,24 @@ interface RunContext {
 /** Runs (or resumes) `recipe`; returns the summary also written to summary.json. */
 export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const started = performance.now();
-  const folder = new RunFolder(`${recipe.runsDir}/${recipe.name}`);
+  const folder = RunFolder.of(recipe.runsDir, recipe.name);
   await folder.create();
   await folder.writeConfig(toYaml(recipe));
   let stopped = false;
   const ctx = await openModels(recipe, folder, hooks, () => (stopped ||= hooks.stop?.() ?? false));
 
-  const sftSteps = recipe.sft ? await sftStage(ctx, recipe.sft) : 0;
-  const grpo = recipe.grpo && !stopped ? await grpoStage(ctx, recipe.grpo) : null;
-  if (!stopped) await saveWeights(ctx, folder.finalDir, null);
+  let sftSteps = 0;
+  let grpo: GrpoOutcome | null = null;
+  try {
+    sftSteps = recipe.sft ? await sftStage(ctx, recipe.sft) : 0;
+    grpo = recipe.grpo && !stopped ? await grpoStage(ctx, recipe.grpo) : null;
+    if (!stopped) await saveWeights(ctx, folder.finalDir, null);
+  } finally {
+    // The generator's KV cache, then the engine with every tensor of the run (weights, adapters,
+    // reference, optimizer state), also when a stage threw.
+    await ctx.models.generator.dispose();
+    await ctx.models.engine[Symbol.asyncDispose]();
+  }
   const [before, after] = [grpo?.before ?? null, grpo?.after ?? null];
   const summary: RunSummary = {
     name: recipe.name,
@@ -99,6 +108,10 @@ async function openModels(
   const { model } = recipe;
   if (!(model.dtype in GGML_TYPE))
     throw new Error(`model.dtype ${model.dtype}: this engine does not store it`);
+  if (!model.lora && model.dtype !== "f32" && model.dtype !== "bf16")
+    throw new Error(
+      `model.dtype ${model.dtype}: a full fine-tune stores its frozen reference as f32 or bf16`,
+    );
   const log = hooks.log ?? (() => {});
   if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
   const tok = Tokenizer.fromDir(model.path);
@@ -140,12 +153,16 @@ async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise
     keepLast: recipe.checkpoint.keepLast,
     seed: recipe.seed,
   });
-  const records = await trainSft(
-    { models: { ...ctx.models, optimizer }, examples, folder: ctx.folder },
-    options,
-    { onStep: hooks.onSftStep, stop: ctx.stop, warn: ctx.warn },
-  );
-  return records.at(-1)?.step ?? s.steps;
+  try {
+    const records = await trainSft(
+      { models: { ...ctx.models, optimizer }, examples, folder: ctx.folder },
+      options,
+      { onStep: hooks.onSftStep, stop: ctx.stop, warn: ctx.warn },
+    );
+    return records.at(-1)?.step ?? s.steps;
+  } finally {
+    optimizer.free(); // GRPO makes its own: SFT's moments need not stay
+  }
 }
 
 /** What the GRPO stage reports for the summary. */
@@ -258,10 +275,8 @@ async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>
  */
 function referenceOf(ctx: RunContext): LlamaWeights {
   if (ctx.recipe.model.lora) return ctx.base.weights;
-  const dtype = ctx.recipe.model.dtype;
-  if (dtype !== "f32" && dtype !== "bf16")
-    throw new Error(`model.dtype ${dtype}: the reference of a full fine-tune is stored as f32 or bf16`);
-  return frozenCopy(ctx.models.engine, ctx.models.policy, dtype);
+  // openModels allowed only f32 and bf16 for a full fine-tune.
+  return frozenCopy(ctx.models.engine, ctx.models.policy, ctx.recipe.model.dtype === "bf16" ? "bf16" : "f32");
 }
 
 /** Saves the policy as a model folder (or LoRA adapters) into `dir`, replacing what was there. */

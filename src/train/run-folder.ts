@@ -7,6 +7,7 @@
  *   checkpoints/    <stage>/step-N/ (resume; last K kept), best/ (a model folder)
  *   final/          the trained model (a model folder, or LoRA adapters)
  *   summary.json    the run's summary (RunSummary), for `train` and `demo` alike
+ *   chart.png       the demo's chart of the metrics
  *
  * Every file is written through a temporary name and renamed, and every
  * folder (best/, final/) filled under a temporary name and renamed, so a
@@ -56,6 +57,11 @@ export class RunFolder {
     readonly dir: string,
   ) {}
 
+  /** The folder of run `name` in `runsDir`. */
+  static of(runsDir: string, name: string): RunFolder {
+    return new RunFolder(join(runsDir, name));
+  }
+
   get configPath(): string {
     return join(this.dir, "config.yaml");
   }
@@ -76,6 +82,10 @@ export class RunFolder {
   /** The trained model. */
   get finalDir(): string {
     return join(this.dir, "final");
+  }
+  /** A chart of the run's metrics (the demo draws one). */
+  get chartPath(): string {
+    return join(this.dir, "chart.png");
   }
 
   /** Creates the folder (and its parents). */

@@ -23,7 +23,6 @@ import {
   type GrpoStepMetrics,
   grpoStep,
 } from "../../src/rl/grpo-step.ts";
-import { microBatches } from "../../src/train/token-batch.ts";
 import { idMean, promptsOf, rewardOf } from "./helpers.ts";
 
 const engine = new Engine({ threads: 2 });
@@ -130,14 +129,5 @@ describe("micro-batches", () => {
       await assert.rejects(step({ microBatch }), /microBatch/);
     }
     assert.equal(GrpoOptions.safeParse({ ...options, microBatch: 4 }).success, true);
-  });
-
-  test("microBatches cuts consecutive runs, the last one shorter", () => {
-    const rows = [0, 1, 2, 3, 4, 5, 6];
-    assert.deepEqual(microBatches(rows, 3), [[0, 1, 2], [3, 4, 5], [6]]);
-    assert.deepEqual(microBatches(rows), [rows]);
-    assert.deepEqual(microBatches(rows, 7), [rows]);
-    assert.deepEqual(microBatches([], 2), []);
-    assert.throws(() => microBatches(rows, 0), /positive integer/);
   });
 });

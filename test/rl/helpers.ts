@@ -22,3 +22,21 @@ export function rewardOf(score: (inputs: readonly RewardInput[]) => ArrayLike<nu
 /** Reward by token ids: the mean id, so different samples of a prompt score differently. */
 export const idMean = (inputs: readonly RewardInput[]) =>
   inputs.map((c) => c.completion.tokenIds.reduce((a, b) => a + b, 0) / c.completion.tokenIds.length);
+
+/** The fields of summary.json, for `train` and `demo` alike (src/train/run-folder.ts, RunSummary), sorted. */
+export const RUN_SUMMARY_KEYS = [
+  "after",
+  "before",
+  "best",
+  "chart",
+  "gain_points",
+  "grpo_steps",
+  "heldout",
+  "model",
+  "name",
+  "sft_steps",
+  "significant",
+  "stopped",
+  "task",
+  "wall_s",
+];

@@ -14,6 +14,7 @@ import { stringify } from "yaml";
 import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
 import { readMetrics } from "../../src/train/metrics-log.ts";
+import { RUN_SUMMARY_KEYS } from "./helpers.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-run-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -122,7 +123,10 @@ test("a run writes config, metrics, checkpoints, best and final models, summary"
   ])
     assert.ok(typeof metrics[4][key] === "number", `metric ${key}: ${metrics[4][key]}`);
   assert.equal(typeof metrics[8].heldout_accuracy, "number");
-  assert.deepEqual(JSON.parse(await readFile(join(dir, "summary.json"), "utf8")).after, summary.after);
+  const written = JSON.parse(await readFile(join(dir, "summary.json"), "utf8"));
+  assert.deepEqual(written, JSON.parse(JSON.stringify(summary)));
+  assert.deepEqual(Object.keys(written).sort(), RUN_SUMMARY_KEYS);
+  assert.equal(written.gain_points, 100 * (summary.after.accuracy - summary.before.accuracy));
 });
 
 test("killed mid-run (SIGKILL) and resumed: same weights and metrics as uninterrupted", async () => {
@@ -194,4 +198,19 @@ test("SFT from JSONL into LoRA adapters; a bad row names its file and line", asy
     runRecipe(parseRecipe({ ...base, name: "bad" }), { log: () => {}, warn: () => {} }),
     /sft\.jsonl:2: field "completion" is missing/,
   );
+});
+
+test("model.dtype f16 is refused for a full fine-tune, before any work, naming the field", async () => {
+  const recipe = parseRecipe({
+    name: "f16",
+    runsDir: join(root, "runs"),
+    model: { path: join(root, "model-f16"), dtype: "f16" },
+    data: { train: { path: "t.jsonl" } },
+    sft: { data: { path: "t.jsonl" }, steps: 1, optimizer: { lr: 1e-3 } },
+  });
+  await assert.rejects(
+    runRecipe(recipe, { log: () => {}, warn: () => {} }),
+    /model\.dtype f16: a full fine-tune/,
+  );
+  assert.ok(!existsSync(join(root, "model-f16")), "nothing made");
 });
