@@ -74,6 +74,15 @@ const RUNS: Array<[path: string, args: () => string[]]> = [
   ],
   ["eval compare", () => [join(root, "eval")]],
   ["devices", () => []],
+  [
+    "plan",
+    () => [
+      fileURLToPath(new URL("../../recipes/demo.yaml", import.meta.url)),
+      "--no-probe",
+      "--set",
+      `model.path=${model}`,
+    ],
+  ],
   ["train", () => [join(root, "train.yaml")]],
 ];
 
@@ -82,7 +91,6 @@ const NOT_RUN: Record<string, string> = {
   serve: "runs until stopped: its own test below",
   "model init": "test/cli/model-generate.test.ts runs it with --json",
   demo: "minutes of training: test/demo/grpo-demo.test.ts",
-  plan: "a measured probe of a recipe: its own tests",
   "bench curate": "minutes: a benchmark",
   "bench engine": "minutes: a benchmark",
   "bench verify": "minutes: a benchmark",
