@@ -59,7 +59,13 @@ export function register(program: Command): void {
           },
           opts.format,
         );
-        printResult({ ...result }, opts, describeInspect(result));
+        // JSON keys in snake_case (output.ts); the names inside come from the data and stay as they are.
+        const { badRows, answerField, answerKinds, ...rest } = result;
+        printResult(
+          { ...rest, bad_rows: badRows, answer_field: answerField, answer_kinds: answerKinds },
+          opts,
+          describeInspect(result),
+        );
       },
     );
 

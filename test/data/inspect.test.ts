@@ -103,7 +103,9 @@ test("data inspect --json prints one JSON object", async () => {
   assert.equal(lines.length, 1);
   const result = JSON.parse(lines[0]);
   assert.equal(result.rows, 7);
-  assert.equal(result.answerKinds.integer, 2);
+  assert.equal(result.answer_kinds.integer, 2);
+  assert.equal(result.answer_field, "answer");
+  assert.equal(result.bad_rows[0].line, 8);
 });
 
 test("data steps lists the registered steps", async () => {
