@@ -225,13 +225,25 @@ function gpuLinkFlags(gpus) {
   return flags;
 }
 
-function patchFiles() {
+/**
+ * The patches to apply, in name order. A patch that only touches one GPU backend's
+ * sources (ggml/src/ggml-vulkan/...) applies, and enters the cache key, only when that
+ * backend is built, so it does not rebuild the CPU-only configuration.
+ */
+function patchFiles(gpus) {
   const dir = join(here, "patches");
-  return existsSync(dir)
-    ? readdirSync(dir)
-        .filter((f) => f.endsWith(".patch"))
-        .sort()
-    : [];
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".patch"))
+    .sort()
+    .filter((f) => {
+      const text = readFileSync(join(dir, f), "utf8");
+      const paths = [...text.matchAll(/^diff --git a\/(\S+)/gm)].map((m) => m[1]);
+      const backend = /^ggml\/src\/ggml-(vulkan|cuda|metal)\//;
+      const owners = paths.map((p) => backend.exec(p)?.[1]); // the backend of each file, if any
+      const oneBackend = owners.length > 0 && owners.every((b) => b && b === owners[0]);
+      return !oneBackend || gpus.includes(owners[0]);
+    });
 }
 
 /** Builds ggml into `<cache>/ggml-<key>` unless it is already there; returns that folder. */
@@ -239,7 +251,8 @@ function buildGgml(nlcDir, blas, gpus) {
   const version = JSON.parse(readFileSync(join(nlcDir, "package.json"), "utf8")).version;
   const flags = cmakeFlags(blas, gpus);
   const hash = createHash("sha256").update(version).update(flags.join(" ")).update(process.arch);
-  for (const p of patchFiles()) hash.update(readFileSync(join(here, "patches", p)));
+  const patches = patchFiles(gpus);
+  for (const p of patches) hash.update(readFileSync(join(here, "patches", p)));
   const key = hash.digest("hex").slice(0, 16);
   const out = join(cacheRoot, `ggml-${key}`);
   const what = ["CPU", ...(blas ? ["OpenBLAS"] : []), ...gpus].join(" + ");
@@ -260,11 +273,11 @@ function buildGgml(nlcDir, blas, gpus) {
     ...gpus.map((g) => `ggml-${g}`),
   ];
   phase(
-    `ggml source: cloning llama.cpp ${version} and applying ${patchFiles().length} patches`,
+    `ggml source: cloning llama.cpp ${version} and applying ${patches.length} patches`,
     "no cached build for these flags",
     () => {
       run("git", ["clone", "--quiet", join(nlcDir, "llama", "gitRelease.bundle"), src]);
-      for (const p of patchFiles()) run("git", ["apply", join(here, "patches", p)], { cwd: src });
+      for (const p of patches) run("git", ["apply", join(here, "patches", p)], { cwd: src });
     },
   );
   phase(`ggml ${what}: configuring`, "cmake", () => run("cmake", ["-S", src, "-B", build, ...flags]));
