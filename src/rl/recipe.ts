@@ -114,6 +114,8 @@ export const SftSection = z
     batchSize: z.number().int().positive().default(32),
     /** Examples per forward/backward pass (gradient accumulation; default: the whole batch at once). */
     microBatch: z.number().int().positive().optional(),
+    /** Rows of the vocabulary projection computed at once. */
+    chunkRows: z.number().int().positive().default(1024),
     optimizer: AdamWOptions.default(AdamWOptions.parse({})),
     schedule: StageSchedule.default(StageSchedule.parse({})),
   })

@@ -21,13 +21,13 @@ import { addLora, saveLora } from "../model/lora.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { rewardFunction } from "../rewards/reward-function.ts";
-import { type SftRecord, SftTrainingOptions, trainSft } from "../sft/trainer.ts";
+import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/trainer.ts";
 import type { TrainModels } from "../train/models.ts";
 import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import type { Recipe } from "./recipe.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
-import { type GrpoRecord, GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
+import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
 /** What a caller (the CLI, the demo) sees of a run as it goes. */
 export interface RunHooks {
@@ -144,7 +144,8 @@ async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise
   hooks.log?.(`sft: ${examples.length} examples, ${s.steps} steps of ${s.batchSize}`);
   hooks.onStage?.("sft", s.steps, 0);
   const optimizer = new AdamW(ctx.models.engine, ctx.params, s.optimizer);
-  const options = SftTrainingOptions.parse({
+  // The recipe was parsed (and defaulted) where it was read: its values are used as they are.
+  const options: SftTrainingOptions = {
     steps: s.steps,
     batchSize: s.batchSize,
     microBatch: s.microBatch,
@@ -152,7 +153,8 @@ async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise
     checkpointEvery: recipe.checkpoint.every,
     keepLast: recipe.checkpoint.keepLast,
     seed: recipe.seed,
-  });
+    chunkRows: s.chunkRows,
+  };
   try {
     const records = await trainSft(
       { models: { ...ctx.models, optimizer }, examples, folder: ctx.folder },
@@ -206,7 +208,7 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
     const prompts = trainingPrompts(ctx.tok, recipe.prompt, problems, g.maxPromptTokens, warn);
     const reward = await rewardFunction(g.rewards, { verifier, warn });
     const { steps, promptsPerStep, maxPromptTokens: _, rewards: __, optimizer, schedule, ...grpo } = g;
-    const options = GrpoTrainingOptions.parse({
+    const options: GrpoTrainingOptions = {
       steps,
       promptsPerStep,
       grpo,
@@ -215,7 +217,7 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
       keepLast: recipe.checkpoint.keepLast,
       evalEvery: recipe.eval?.every ?? 0,
       seed: recipe.seed,
-    });
+    };
     const models: TrainModels = {
       ...ctx.models,
       reference: g.loss.beta > 0 ? referenceOf(ctx) : undefined,

@@ -13,7 +13,7 @@ import { after, test } from "node:test";
 import { stringify } from "yaml";
 import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
-import { readMetrics } from "../../src/train/metrics-log.ts";
+import { RunFolder } from "../../src/train/run-folder.ts";
 import { RUN_SUMMARY_KEYS } from "./helpers.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-run-"));
@@ -71,7 +71,7 @@ async function waitFor(path: string, timeoutMs = 120_000): Promise<void> {
 }
 
 const grpoLines = async (runs: string) =>
-  (await readMetrics(join(runDir(runs), "metrics.jsonl"))).filter((r) => r.stage === "grpo");
+  (await new RunFolder(runDir(runs)).readMetrics()).filter((r) => r.stage === "grpo");
 
 test("a run writes config, metrics, checkpoints, best and final models, summary", async () => {
   const recipe = await loadRecipe(recipePath);
@@ -91,7 +91,7 @@ test("a run writes config, metrics, checkpoints, best and final models, summary"
   assert.equal(summary.grpo_steps, 8);
   assert.equal(summary.heldout, 16);
   assert.ok(summary.before && summary.after && summary.best);
-  const metrics = await readMetrics(join(dir, "metrics.jsonl"));
+  const metrics = await new RunFolder(dir).readMetrics();
   assert.deepEqual(
     metrics.map((m) => `${m.stage}${m.step}`),
     [
