@@ -27,7 +27,7 @@ export interface TrunkInput {
 }
 
 export interface TrunkOptions {
-  /** Most tensors of one layer's graph, backward included. */
+  /** Most tensors of one graph, backward included (default: what one layer's graph needs). */
   capacity?: number;
   /** Queries per attention chunk (default 512). */
   queryChunk?: number;
@@ -58,7 +58,7 @@ export async function trunkForward(
 ): Promise<TrunkActivations> {
   const [B, T] = input.ids.shape;
   const shape = [B, T, c.hidden];
-  const capacity = options.capacity ?? 16384;
+  const capacity = graphCapacity(engine, T, options);
   const layerInputs = [
     (await run(engine, "embedding", capacity, (g) => [g.embedding(w.embed, input.ids)]))[0], // [B, T, C]
   ];
@@ -99,7 +99,7 @@ export async function trunkBackward(
   options: TrunkOptions = {},
 ): Promise<void> {
   const [B, T] = input.ids.shape;
-  const capacity = options.capacity ?? 16384;
+  const capacity = graphCapacity(engine, T, options);
   const queryChunk = options.queryChunk ?? DEFAULT_QUERY_CHUNK;
   const { layerInputs } = activations;
   const L = w.layers.length;
@@ -166,6 +166,18 @@ async function layerBackward(engine: Engine, step: BackwardStep, f: ChunkedFunct
     x.free();
     seed.free();
   }
+}
+
+/**
+ * Tensors of one layer's graph with backward: measured ~20 + 100 per query
+ * chunk forward (LoRA, biases and q/k norms included), times the backward's
+ * expansion of 4, rounded up. Small graphs are quicker to make than the
+ * engine's largest.
+ */
+function graphCapacity(engine: Engine, T: number, options: TrunkOptions): number {
+  if (options.capacity !== undefined) return options.capacity;
+  const chunks = Math.ceil(T / (options.queryChunk ?? DEFAULT_QUERY_CHUNK));
+  return Math.min(engine.maxNodes, 4 * (64 + 128 * chunks));
 }
 
 /** Computes a graph without gradients; resolves to its outputs' values. */

@@ -74,7 +74,8 @@ export async function chunkedTokenLoss(
     throw new Error(`chunkedTokenLoss: ${batch.targets.length} targets for ${N} tokens`);
 
   // 1. hidden states [N, C] (and, checkpointing, each layer's input)
-  const acts = checkpoint ? await trunkForward(engine, c, w, batch, { capacity, queryChunk }) : undefined;
+  const trunk = { capacity: options.capacity, queryChunk }; // per-layer graphs size themselves
+  const acts = checkpoint ? await trunkForward(engine, c, w, batch, trunk) : undefined;
   const h = acts ? acts.hidden : await finalHidden(engine, c, w, batch, capacity);
 
   // 2. output projection, log-probs and loss per chunk; dL/dh collected in `dh`
@@ -104,7 +105,7 @@ export async function chunkedTokenLoss(
   }
 
   // 3. the trunk again, with backward from sum(h * dL/dh)
-  if (acts) await trunkBackward(engine, c, w, batch, acts, dhValues, { capacity, queryChunk });
+  if (acts) await trunkBackward(engine, c, w, batch, acts, dhValues, trunk);
   else await wholeTrunkBackward(engine, c, w, batch, dhValues, capacity);
   return { loss, logProbs, entropy: entropies };
 }
@@ -144,7 +145,13 @@ export async function tokenLogProbs(
   const [B, T] = batch.ids.shape;
   const N = B * T;
   const h = checkpoint
-    ? (await trunkForward(engine, c, w, batch, { capacity, queryChunk, keepLayerInputs: false })).hidden
+    ? (
+        await trunkForward(engine, c, w, batch, {
+          capacity: options.capacity,
+          queryChunk,
+          keepLayerInputs: false,
+        })
+      ).hidden
     : await finalHidden(engine, c, w, batch, capacity);
   const out = new Float32Array(N);
   for (let start = 0; start < N; start += chunkRows) {
