@@ -292,8 +292,8 @@ export class LoadWatch {
     this.highest = Math.max(this.highest, oneMinute);
     if (oneMinute > this.cores && this.warning === null) {
       this.warning =
-        `load average ${oneMinute.toFixed(2)} above the ${this.cores} cores (${when}): llama.cpp's spinning threads ` +
-        "collapse under contention, so these figures and their ratio are unreliable; rerun on a quiet machine";
+        `load average ${oneMinute.toFixed(2)} above the ${this.cores} cores (${when}): spinning compute threads ` +
+        "(llama.cpp's most) collapse under contention, so these figures and any ratio are unreliable; rerun on a quiet machine";
       this.warn(`warning: ${this.warning}`);
     }
   }
