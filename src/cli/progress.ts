@@ -62,7 +62,10 @@ export class ProgressBar {
   /** Moves the bar to `value`, with a short text of the latest numbers. */
   update(value: number, info = ""): void {
     this.#value = value;
-    if (this.#bar) return this.#bar.update(value, { info });
+    if (this.#bar) {
+      this.#bar.update(value, { info });
+      return;
+    }
     if (this.#quiet) return;
     const now = performance.now();
     if (value < this.#total && now - this.#lastLine < this.#plainEveryMs) return;
