@@ -11,6 +11,7 @@
  */
 import { stringify as toYaml } from "yaml";
 import { loadProblems } from "../data/problems.ts";
+import { resolveDevice } from "../engine/devices.ts";
 import { GGML_TYPE } from "../engine/dtype.ts";
 import { AdamW, Engine, type EngineOptions, type Tensor } from "../engine/index.ts";
 import { type Accuracy, heldoutAccuracy } from "../eval/accuracy.ts";
@@ -25,6 +26,7 @@ import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/traine
 import type { TrainModels } from "../train/models.ts";
 import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
 import { VerifierPool } from "../verify/pool.ts";
+import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
@@ -114,6 +116,7 @@ async function openModels(
     );
   const log = hooks.log ?? (() => {});
   if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
+  if (recipe.grpo) await assertRecipeFits(recipe);
   const tok = Tokenizer.fromDir(model.path);
   // `device` is passed as given; the engine checks it (a build without GPU backends knows only "cpu").
   const engine = new Engine({ threads: model.threads, device: model.device } as EngineOptions);
@@ -135,6 +138,16 @@ async function openModels(
     warn: hooks.warn ?? console.warn,
     stop,
   };
+}
+
+/**
+ * Refuses, before any weight is loaded, a GRPO run whose planned peak memory (src/rl/plan.ts,
+ * without the timing probe) exceeds the memory of its device: the error gives the numbers and
+ * the settings to change, instead of the run being killed mid-step.
+ */
+async function assertRecipeFits(recipe: Recipe): Promise<void> {
+  const plan = await planRun(recipe, { probe: false });
+  assertRunFits(plan, resolveDevice(recipe.model.device).memoryTotal);
 }
 
 /** The SFT stage; returns the steps done. */

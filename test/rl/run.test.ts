@@ -214,3 +214,17 @@ test("model.dtype f16 is refused for a full fine-tune, before any work, naming t
   );
   assert.ok(!existsSync(join(root, "model-f16")), "nothing made");
 });
+
+test("a GRPO run that cannot fit in the device's memory is refused before any weight is loaded", async () => {
+  const recipe = await loadRecipe(recipePath, [
+    `runsDir=${join(root, "too-big")}`,
+    "grpo.promptsPerStep=512",
+    "grpo.groupSize=64",
+    "grpo.maxTokens=1000000",
+  ]);
+  await assert.rejects(
+    runRecipe(recipe, { log: () => {}, warn: () => {} }),
+    /plan: recipe tiny needs .* at its peak, .* is available .*Change: /,
+  );
+  assert.ok(!existsSync(join(root, "too-big", "tiny", "checkpoints")), "no stage started");
+});
