@@ -228,3 +228,14 @@ test("a GRPO run that cannot fit in the device's memory is refused before any we
   );
   assert.ok(!existsSync(join(root, "too-big", "tiny", "checkpoints")), "no stage started");
 });
+
+test("model.device reaches the engine: a device the build or machine lacks is refused by name", async () => {
+  const recipe = await loadRecipe(recipePath, [
+    `runsDir=${join(root, "no-device")}`,
+    "model.device=vulkan:7",
+  ]);
+  await assert.rejects(
+    runRecipe(recipe, { log: () => {}, warn: () => {} }),
+    /device "vulkan:7" is not available/,
+  );
+});
