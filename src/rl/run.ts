@@ -61,6 +61,7 @@ interface RunContext {
 /** Runs (or resumes) `recipe`; returns the summary also written to summary.json. */
 export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const started = performance.now();
+  checkDtype(recipe.model);
   const folder = RunFolder.of(recipe.runsDir, recipe.name);
   await folder.create();
   await folder.writeConfig(toYaml(recipe));
@@ -100,6 +101,16 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
   return summary;
 }
 
+/** Refuses a model.dtype the engine or the run cannot use, before anything is written. */
+function checkDtype(model: Recipe["model"]): void {
+  if (!(model.dtype in GGML_TYPE))
+    throw new Error(`model.dtype ${model.dtype}: this engine does not store it`);
+  if (!model.lora && model.dtype !== "f32" && model.dtype !== "bf16")
+    throw new Error(
+      `model.dtype ${model.dtype}: a full fine-tune stores its frozen reference as f32 or bf16`,
+    );
+}
+
 /** The model folder (made if the recipe says how), the engine, the policy and its generator. */
 async function openModels(
   recipe: Recipe,
@@ -108,12 +119,6 @@ async function openModels(
   stop: () => boolean,
 ): Promise<RunContext> {
   const { model } = recipe;
-  if (!(model.dtype in GGML_TYPE))
-    throw new Error(`model.dtype ${model.dtype}: this engine does not store it`);
-  if (!model.lora && model.dtype !== "f32" && model.dtype !== "bf16")
-    throw new Error(
-      `model.dtype ${model.dtype}: a full fine-tune stores its frozen reference as f32 or bf16`,
-    );
   const log = hooks.log ?? (() => {});
   if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
   if (recipe.grpo) await assertRecipeFits(recipe);
@@ -290,7 +295,7 @@ async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>
  */
 function referenceOf(ctx: RunContext): LlamaWeights {
   if (ctx.recipe.model.lora) return ctx.base.weights;
-  // openModels allowed only f32 and bf16 for a full fine-tune.
+  // checkDtype allowed only f32 and bf16 for a full fine-tune.
   return frozenCopy(ctx.models.engine, ctx.models.policy, ctx.recipe.model.dtype === "bf16" ? "bf16" : "f32");
 }
 

@@ -212,7 +212,8 @@ test("model.dtype f16 is refused for a full fine-tune, before any work, naming t
     runRecipe(recipe, { log: () => {}, warn: () => {} }),
     /model\.dtype f16: a full fine-tune/,
   );
-  assert.ok(!existsSync(join(root, "model-f16")), "nothing made");
+  assert.ok(!existsSync(join(root, "model-f16")), "no model made");
+  assert.ok(!existsSync(join(root, "runs", "f16")), "no run folder made");
 });
 
 test("a GRPO run that cannot fit in the device's memory is refused before any weight is loaded", async () => {
