@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadProblems } from "../src/data/problems.ts";
 import { DEMO_RECIPE } from "../src/demo/grpo-demo.ts";
-import { AdamW, Engine, type EngineOptions } from "../src/engine/index.ts";
+import { AdamW, Engine } from "../src/engine/index.ts";
 import { LocalGenerator } from "../src/generate/local.ts";
 import { frozenCopy, trainableParameters } from "../src/model/llama.ts";
 import { loadModel } from "../src/model/load.ts";
@@ -76,7 +76,7 @@ export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchRes
   try {
     await ensureModelDir({ ...recipe.model, path: dir });
     const tok = Tokenizer.fromDir(dir);
-    const engine = new Engine({ threads: options.threads, device: options.device } as EngineOptions);
+    const engine = new Engine({ threads: options.threads, device: options.device });
     const { config, weights } = await loadModel(engine, dir, { trainable: true });
     const models: TrainModels = {
       engine,

@@ -50,9 +50,9 @@ export const ModelSection = z
       .object({ tokenizer: z.literal("arithmetic"), config: InitConfig, seed: z.number().int().default(0) })
       .optional(),
     /**
-     * Storage of the frozen weight matrices: the base under LoRA adapters, or the GRPO reference
-     * of a full fine-tune (f32 or bf16 there). f16/bf16 halve their memory; q8_0 where the engine
-     * stores it. Trained weights, adapters and optimizer state stay f32.
+     * Storage of the frozen weight matrices: the base under LoRA adapters (f32, f16, bf16, or
+     * q8_0 as QLoRA does), or the GRPO reference of a full fine-tune (f32 or bf16). f16/bf16 halve
+     * their memory, q8_0 nearly quarters it. Trained weights, adapters and optimizer state stay f32.
      */
     dtype: z.enum(["f32", "f16", "bf16", "q8_0"]).default("f32"),
     /** The compute device: "cpu", "vulkan:0", "cuda:0", "metal", ... (what `reasonrl devices` lists). */

@@ -12,8 +12,7 @@
 import { stringify as toYaml } from "yaml";
 import { loadProblems } from "../data/problems.ts";
 import { resolveDevice } from "../engine/devices.ts";
-import { GGML_TYPE } from "../engine/dtype.ts";
-import { AdamW, Engine, type EngineOptions, type Tensor } from "../engine/index.ts";
+import { AdamW, Engine, type Tensor } from "../engine/index.ts";
 import { type Accuracy, heldoutAccuracy } from "../eval/accuracy.ts";
 import { LocalGenerator } from "../generate/local.ts";
 import { frozenCopy, type LlamaWeights, trainableParameters } from "../model/llama.ts";
@@ -101,10 +100,8 @@ export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<R
   return summary;
 }
 
-/** Refuses a model.dtype the engine or the run cannot use, before anything is written. */
+/** Refuses a model.dtype the run cannot use, before anything is written. */
 function checkDtype(model: Recipe["model"]): void {
-  if (!(model.dtype in GGML_TYPE))
-    throw new Error(`model.dtype ${model.dtype}: this engine does not store it`);
   if (!model.lora && model.dtype !== "f32" && model.dtype !== "bf16")
     throw new Error(
       `model.dtype ${model.dtype}: a full fine-tune stores its frozen reference as f32 or bf16`,
@@ -123,26 +120,27 @@ async function openModels(
   if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
   if (recipe.grpo) await assertRecipeFits(recipe);
   const tok = Tokenizer.fromDir(model.path);
-  // `device` is passed as given; the engine checks it (a build without GPU backends knows only "cpu").
-  const engine = new Engine({ threads: model.threads, device: model.device } as EngineOptions);
-  const frozenDtype = model.lora ? (model.dtype as keyof typeof GGML_TYPE) : undefined;
-  const base = await loadModel(engine, model.path, { trainable: !model.lora, dtype: frozenDtype });
-  const policy = model.lora ? addLora(engine, base.weights, model.lora, recipe.seed) : base.weights;
-  const params = trainableParameters(policy);
-  log(`model ${model.path}: ${params.reduce((n, p) => n + p.size, 0).toLocaleString()} trainable parameters`);
-  const eosIds = tok.eosIds.length ? [...tok.eosIds] : base.hf.eosTokenIds;
-  const generator = new LocalGenerator(engine, base.config, policy, { eosIds }, tok);
-  return {
-    recipe,
-    folder,
-    tok,
-    base,
-    models: { engine, config: base.config, policy, generator },
-    params,
-    hooks,
-    warn: hooks.warn ?? console.warn,
-    stop,
-  };
+  // The engine checks the device (a build without GPU backends knows only "cpu").
+  const engine = new Engine({ threads: model.threads, device: model.device });
+  try {
+    // Under LoRA the base is frozen, its matrices stored as model.dtype; a full fine-tune trains f32.
+    const base = await loadModel(engine, model.path, {
+      trainable: !model.lora,
+      dtype: model.lora ? model.dtype : undefined,
+    });
+    const policy = model.lora ? addLora(engine, base.weights, model.lora, recipe.seed) : base.weights;
+    const params = trainableParameters(policy);
+    log(
+      `model ${model.path}: ${params.reduce((n, p) => n + p.size, 0).toLocaleString()} trainable parameters`,
+    );
+    const eosIds = tok.eosIds.length ? [...tok.eosIds] : base.hf.eosTokenIds;
+    const generator = new LocalGenerator(engine, base.config, policy, { eosIds }, tok);
+    const models = { engine, config: base.config, policy, generator };
+    return { recipe, folder, tok, base, models, params, hooks, warn: hooks.warn ?? console.warn, stop };
+  } catch (err) {
+    await engine[Symbol.asyncDispose]();
+    throw err;
+  }
 }
 
 /**

@@ -164,7 +164,7 @@ test("Ctrl-C saves a checkpoint and exits cleanly", async () => {
   assert.ok(steps.length < 8);
 });
 
-test("SFT from JSONL into LoRA adapters; a bad row names its file and line", async () => {
+test("SFT from JSONL into LoRA adapters over a bf16 base; a bad row names its file and line", async () => {
   const data = join(root, "sft.jsonl");
   const rows = [
     [1, 2],
@@ -182,6 +182,7 @@ test("SFT from JSONL into LoRA adapters; a bad row names its file and line", asy
       path: join(root, "model-lora"),
       init: { tokenizer: "arithmetic", config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64 } },
       lora: { rank: 2, alpha: 4 },
+      dtype: "bf16", // the frozen base in bf16 under f32 adapters
       threads: 2,
     },
     data: { train: { path: data } },
