@@ -191,14 +191,14 @@ test("hub download: listed, fetched, cached, and read without the network the se
     // A dataset the hub does not have, and a hub that is not there: errors that say what to do.
     await assert.rejects(
       loadBenchmark(builtinBenchmark("amc23"), { cacheDir, hubUrl: hub.url }),
-      /cannot download the dataset knoveleng\/AMC-23 .*--data-dir/s,
+      /cannot download the dataset knoveleng\/AMC-23 .*in a data folder \(dataDir\)/s,
     );
   } finally {
     await hub.close();
   }
   await assert.rejects(
     loadBenchmark(builtinBenchmark("math500"), { cacheDir, hubUrl: hub.url }),
-    /cannot download the dataset HuggingFaceH4\/MATH-500 \(split test\) from http:\/\/127\.0\.0\.1:\d+.*--data-dir/s,
+    /cannot download the dataset HuggingFaceH4\/MATH-500 \(split test\) from http:\/\/127\.0\.0\.1:\d+.*in a data folder \(dataDir\)/s,
   );
   // Offline, a file put by hand into the cache (the layout `reasonrl data download` fills) is used.
   const byHand = join(cacheDir, "HuggingFaceH4", "MATH-500", "main");
