@@ -7,10 +7,12 @@
  *
  * The activation terms follow the code's graphs (see `activationBytes`);
  * their per-token constants were fitted to `reasonrl bench memory` (peak RSS
- * of LoRA rank-16 loss passes over a bf16 base, chunkRows 256) and round up:
- * 1.5B shape with 2 layers, one 3,584-token row: 3.39 GiB measured, 3.59
- * planned; 0.5B shape, 24 layers, one 1,280-token row: 2.49 measured, 2.64
- * planned.
+ * of LoRA rank-16 loss passes over a bf16 base, chunkRows 256) and round up;
+ * the runtime term to a `reasonrl train` GRPO step. Planned vs measured:
+ * 1.5B shape with 2 layers, one 3,584-token row: 3.84 vs 3.39 GiB; 0.5B
+ * shape, one 1,280-token row: 2.89 vs 2.49 GiB (bench memory, without the
+ * tokenizer and reward workers of train); a 0.5B GRPO step of 2 completions
+ * of 1,024 tokens (train, chunkRows 1024): 5.16 vs 4.99 GiB.
  *
  * Notation as in llama.ts: B rows, T tokens per row, C hidden, L layers,
  * H heads, Hkv kv heads, D head dim, F MLP width, V vocabulary.
@@ -76,8 +78,8 @@ export interface MemoryPlan {
   trainableParameters: number;
 }
 
-/** Node, ggml and the tokenizer before any tensor (measured ~0.3 GiB; rounded up). */
-const RUNTIME_BYTES = 0.5 * 2 ** 30;
+/** Node, ggml, the tokenizer, the reward workers and the generator's graphs: what train holds besides tensors. */
+const RUNTIME_BYTES = 0.75 * 2 ** 30;
 
 /**
  * f32 values a layer's graph keeps per token for its backward pass, and the
