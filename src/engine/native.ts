@@ -64,6 +64,11 @@ export function loadAddon(): NativeAddon {
   // each of a decode step's ~500 small nodes pay a wake-up: 81 vs 100 tokens/s at
   // batch 1. A short spin (GOMP_SPINCOUNT=10000) keeps both: training unchanged.
   if (process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT ??= "10000";
+  // ggml-vulkan's graph reordering and its fusion of consecutive ADDs (MULTI_ADD) corrupted
+  // memory after backward passes (heap corruption on lavapipe, whose device memory is host
+  // memory; test/engine/devices.test.ts); without them the tests give the CPU's results.
+  process.env.GGML_VK_DISABLE_GRAPH_OPTIMIZE ??= "1";
+  process.env.GGML_VK_DISABLE_MULTI_ADD ??= "1";
   // Should ggml ever abort, fail at once instead of hanging while it attaches gdb for a backtrace.
   process.env.GGML_NO_BACKTRACE ??= "1";
   const core = openBlasCoreType();

@@ -3,15 +3,14 @@
  * references, finite-difference gradients.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
 import { test } from "node:test";
 import { Engine, type Graph, listDevices, type Tensor } from "../../src/engine/index.ts";
 import { seededRandom } from "../../src/model/random.ts";
 
-// ggml's Vulkan backend lists hardware GPUs only; where a Vulkan driver is installed, name
-// device 0 so that Mesa's software device (lavapipe) is tested on machines without a GPU.
-const icdDir = "/usr/share/vulkan/icd.d";
-if (existsSync(icdDir) && readdirSync(icdDir).length > 0) process.env.GGML_VK_VISIBLE_DEVICES ??= "0";
+// ggml's Vulkan backend lists hardware GPUs only. Mesa's software device (lavapipe) is
+// tested when GGML_VK_VISIBLE_DEVICES names it (GGML_VK_VISIBLE_DEVICES=0 on a machine
+// without a GPU): op tests, q8_0 and generation pass there, but training steps of
+// test/device/parity.test.ts still corrupt memory on it, so it is not on by default.
 
 /**
  * "cpu", then every GPU device of this build (the engine tests run on each). With only the
