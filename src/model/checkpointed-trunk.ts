@@ -87,7 +87,9 @@ export async function trunkForward(
 
 /**
  * The backward pass from dL/dh [B*T*C] (h the final hidden states): adds
- * the gradients of every parameter the trunk uses into its `.grad`.
+ * the gradients of every parameter the trunk uses into its `.grad`. It
+ * consumes `activations`: each layer's stored input is dropped once used,
+ * so host memory shrinks as the pass walks down.
  */
 export async function trunkBackward(
   engine: Engine,
@@ -114,7 +116,9 @@ export async function trunkBackward(
     grad = await step(`layer ${i} backward`, layerInputs[i], grad, (g, x) =>
       chunkedBlock(g, c, layer, x, input.positions, queryChunk),
     );
+    layerInputs[i + 1] = EMPTY;
   }
+  layerInputs[0] = EMPTY;
   if (w.embed.kind !== "param") return; // a frozen embedding needs no gradient
   const seed = engine.tensor([B, T, c.hidden], { name: "dL/dx_0", data: grad });
   const g = engine.graph({ name: "embedding backward", capacity });
