@@ -8,11 +8,12 @@
  * The activation terms follow the code's graphs (see `activationBytes`);
  * their per-token constants were fitted to `reasonrl bench memory` (peak RSS
  * of LoRA rank-16 loss passes over a bf16 base, chunkRows 256) and round up;
- * the runtime term to a `reasonrl train` GRPO step. Planned vs measured:
- * 1.5B shape with 2 layers, one 3,584-token row: 3.84 vs 3.39 GiB; 0.5B
- * shape, one 1,280-token row: 2.89 vs 2.49 GiB (bench memory, without the
- * tokenizer and reward workers of train); a 0.5B GRPO step of 2 completions
- * of 1,024 tokens (train, chunkRows 1024): 5.16 vs 4.99 GiB.
+ * the runtime term to a `reasonrl train` GRPO step. Planned vs measured
+ * peak RSS: 1.5B shape, one 3,584-token row, 2 layers 3.88 vs 3.39 GiB, 4
+ * layers 4.16 vs 3.70 GiB; 0.5B shape, one 1,280-token row, 3.00 vs 2.49
+ * GiB (bench memory, without the tokenizer and reward workers of train); a
+ * 0.5B GRPO step of 2 completions of 1,024 tokens (train, chunkRows 1024):
+ * 5.35 vs 4.99 GiB.
  *
  * Notation as in llama.ts: B rows, T tokens per row, C hidden, L layers,
  * H heads, Hkv kv heads, D head dim, F MLP width, V vocabulary.
@@ -136,8 +137,9 @@ export function memoryPlan(c: LlamaConfig, input: MemoryPlanInput): MemoryPlan {
  * Peak activation bytes of one loss pass (chunked-loss.ts) over B x T tokens:
  *
  *   kept on the host: checkpointing, every layer's input [B, T, C] (L + 1 of
- *     them) and the final hidden states and their gradient; without, the
- *     hidden states and their gradient only;
+ *     them), the final hidden states and their gradient, and as much again
+ *     for the gradients read back layer by layer (garbage the collector
+ *     frees late: measured); without, the hidden states and their gradient;
  *   the larger of
  *   - the output chunk's graph: HEAD_COPIES f32 [chunkRows, V] and a
  *     transposed copy of the output matrix for its backward;
@@ -172,7 +174,7 @@ export function activationBytes(
   }
   const q = Math.min(o.queryChunk, T);
   const layer = 3 * rowBytes + saved + B * H * 4 * (softmaxKept + 2 * q * T) + layerMatrices;
-  return (L + 3) * rowBytes + Math.max(head, layer);
+  return (2 * L + 3) * rowBytes + Math.max(head, layer);
 }
 
 /** Elements of the matrices (embeddings included, the output once when tied) and of the norms and biases. */
