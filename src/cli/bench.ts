@@ -174,12 +174,17 @@ export function register(program: Command): void {
   benchCommand(
     bench,
     "grpo",
-    "GRPO steps of the demo configuration: step time split into generation / scoring / training",
+    "GRPO steps of the demo configuration: step time split into generation / rewards / training",
   )
     .option("--steps <n>", "timed steps (after one warm-up)", positiveInteger, 3)
     .addOption(threadsOption())
-    .action((opts: BenchFlags & { steps: number; threads?: number }) =>
-      report(opts, (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, log }), describeGrpoBench),
+    .addOption(deviceOption())
+    .action((opts: BenchFlags & { steps: number; threads?: number; device?: string }) =>
+      report(
+        opts,
+        (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, device: opts.device, log }),
+        describeGrpoBench,
+      ),
     );
 
   benchCommand(
