@@ -233,7 +233,7 @@ async function openDecoders(
   return {
     sides,
     async close() {
-      await reference?.close();
+      await reference?.dispose();
       await gen.dispose();
     },
   };

@@ -1,9 +1,9 @@
 /** `reasonrl demo`: the built-in demo that `npm start` runs (recipes/demo.yaml, from scratch). */
 import type { Command } from "commander";
-import { describeDemo, runDemo } from "../demo/grpo-demo.ts";
+import { DemoStopped, describeDemo, runDemo } from "../demo/grpo-demo.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { jsonOption, setOption } from "./options.ts";
-import { printResult } from "./output.ts";
+import { fail, printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
 
 export function register(program: Command): void {
@@ -24,6 +24,9 @@ export function register(program: Command): void {
           sets: opts.set,
           resume: opts.resume,
           hooks: { ...progress, warn: (m) => progress.log(`warning: ${m}`), stop: () => signal.aborted },
+        }).catch((err) => {
+          if (err instanceof DemoStopped) fail(`${err.message}: reasonrl demo --resume`);
+          throw err;
         });
         progress.done();
         printResult({ ...summary }, opts, describeDemo(summary));

@@ -29,6 +29,13 @@ export type DemoSummary = RunSummary & {
   chart: string;
 };
 
+/** The demo stopped at a safe point before its end (its checkpoints are kept: it can be resumed). */
+export class DemoStopped extends Error {
+  constructor() {
+    super("demo stopped before the end; its checkpoints are kept, so it can be resumed");
+  }
+}
+
 /**
  * Runs the demo from scratch (the run folder is emptied first unless `resume`), draws
  * `<run>/chart.png`, adds it to `<run>/summary.json`, and returns the summary.
@@ -41,7 +48,7 @@ export async function runDemo(
   const folder = RunFolder.of(recipe.runsDir, recipe.name);
   if (!options.resume) await rm(folder.dir, { recursive: true, force: true });
   const run = await runRecipe(recipe, options.hooks);
-  if (run.stopped) throw new Error(`demo stopped; resume with: reasonrl demo --resume`);
+  if (run.stopped) throw new DemoStopped();
   const { before, after, heldout, gain_points, significant } = run;
   if (!before || !after || heldout === null || gain_points === null || significant === null)
     throw new Error("demo: the recipe has no held-out evaluation");

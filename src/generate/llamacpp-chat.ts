@@ -179,11 +179,6 @@ export class LlamaCppChatGenerator implements ChatGenerator {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
-
-  /** The same as dispose() (kept for existing callers). */
-  async close(): Promise<void> {
-    await this.dispose();
-  }
 }
 
 /** The override of `options`, else the GGUF's tokenizer.chat_template. */

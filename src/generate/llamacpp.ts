@@ -166,9 +166,4 @@ export class LlamaCppRunner {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
-
-  /** The same as dispose() (kept for existing callers). */
-  async close(): Promise<void> {
-    await this.dispose();
-  }
 }

@@ -4,7 +4,7 @@
  * prompts of the problems (GRPO's training prompts, by value), the SFT
  * examples, and the task in words.
  */
-import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readJsonl } from "../data/jsonl.ts";
@@ -15,17 +15,11 @@ import { applyChatTemplate, type ChatMessage, type RenderedChat } from "../model
 import { OPEN_RS_SYSTEM_PROMPT, OPEN_RS_SYSTEM_PROMPT_NO_LANGUAGE } from "../model/chat-template-builtins.ts";
 import { modelConfig } from "../model/hf-config.ts";
 import { createRandomModelDir } from "../model/model-dir-init.ts";
+import { exists } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import type { SftExample } from "../sft/sft-step.ts";
 import type { TrainingPrompt } from "./prompts.ts";
 import type { Recipe, SftDataSource } from "./recipe.ts";
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /**
  * Makes sure the recipe's model folder exists: when it does not and the recipe has `model.init`, a

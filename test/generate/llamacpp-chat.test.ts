@@ -90,7 +90,7 @@ describe("LlamaCppChatGenerator", { skip: unavailable ?? false }, () => {
   });
 
   after(async () => {
-    await gen?.close();
+    await gen?.dispose();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
@@ -171,7 +171,7 @@ describe("LlamaCppChatGenerator", { skip: unavailable ?? false }, () => {
       const shifted = await serial.chat([conversations[1]], { ...options, n: 1, seed: 12 });
       assert.deepEqual(shifted[0][0], both[1][1]);
     } finally {
-      await serial.close();
+      await serial.dispose();
     }
   });
 

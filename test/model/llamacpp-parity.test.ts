@@ -105,7 +105,7 @@ describe("llama.cpp parity", { skip: unavailable ?? false }, () => {
         assert.deepEqual(Array.from(local.ids), Array.from(remote), "greedy continuations");
         assert.ok(new Set(local.ids).size > 1, "the greedy continuation is not one repeated token");
       } finally {
-        await reference.close();
+        await reference.dispose();
       }
     });
   }
