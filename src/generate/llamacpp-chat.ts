@@ -37,6 +37,7 @@ import { type ChatMessage, ChatTemplate } from "../model/chat-template.ts";
 import { openLlamaCppContext } from "./llamacpp.ts";
 import { Pool } from "./pool.ts";
 import { SamplingOptions } from "./sampling.ts";
+import { StopText } from "./stop-text.ts";
 import type { ChatGenerator, FinishReason, TextCompletion } from "./types.ts";
 
 /** Options of `LlamaCppChatGenerator.open`. */
@@ -139,6 +140,7 @@ export class LlamaCppChatGenerator implements ChatGenerator {
   ): Promise<TextCompletion> {
     await sequence.clearHistory();
     const ids: Token[] = [];
+    const text = StopText.decoding((piece) => this.model.detokenize(piece as Token[], false), o.stop);
     let finishReason: FinishReason = "length";
     const tokens = sequence.evaluate(prompt, {
       temperature: o.temperature,
@@ -150,24 +152,14 @@ export class LlamaCppChatGenerator implements ChatGenerator {
     });
     for await (const token of tokens) {
       ids.push(token);
-      if (this.model.isEogToken(token) || (o.stop.length > 0 && this.#text(ids, o.stop).stopped)) {
+      if (this.model.isEogToken(token) || text.push(token)) {
         finishReason = "stop";
         break; // ends the evaluation
       }
       if (ids.length >= o.maxTokens) break;
     }
-    return { text: this.#text(ids, o.stop).text, tokens: ids.length, finishReason };
-  }
-
-  /** The text of `ids` without special tokens, cut before the first stop string. */
-  #text(ids: readonly Token[], stop: readonly string[]): { text: string; stopped: boolean } {
-    const full = this.model.detokenize(ids, false);
-    let cut = full.length;
-    for (const s of stop) {
-      const at = full.indexOf(s);
-      if (at >= 0) cut = Math.min(cut, at);
-    }
-    return { text: full.slice(0, cut), stopped: cut < full.length };
+    text.finish();
+    return { text: text.text, tokens: ids.length, finishReason };
   }
 
   /** Frees the context and the model (node-llama-cpp's own dispose). Calling it again does nothing. */
