@@ -51,7 +51,13 @@ test("a run's hooks report GRPO steps and evaluations on stderr", () => {
     const hooks = progressHooks(false);
     hooks.onStage("grpo", 2, 0);
     hooks.onEval(0, { accuracy: 0.5, ci95: [0.4, 0.6], n: 100 } as never);
-    hooks.onGrpoStep({ step: 1, reward: 0.25, train_accuracy: 0.5, completion_length: 12, kl: 0.001 } as never);
+    hooks.onGrpoStep({
+      step: 1,
+      reward: 0.25,
+      train_accuracy: 0.5,
+      completion_length: 12,
+      kl: 0.001,
+    } as never);
     hooks.done();
   });
   assert.deepEqual(out, []);
