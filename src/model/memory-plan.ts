@@ -10,7 +10,7 @@
  * of LoRA rank-16 loss passes over a bf16 base, chunkRows 256) and round up;
  * the runtime term to a `reasonrl train` GRPO step. Planned vs measured
  * peak RSS: 1.5B shape, one 3,584-token row, 2 layers 3.88 vs 3.39 GiB, 4
- * layers 4.16 vs 3.70 GiB; 0.5B shape, one 1,280-token row, 3.00 vs 2.49
+ * layers 4.16 vs 3.70 GiB, all 28 layers 7.47 vs 6.44 GiB; 0.5B shape, one 1,280-token row, 3.00 vs 2.49
  * GiB (bench memory, without the tokenizer and reward workers of train); a
  * 0.5B GRPO step of 2 completions of 1,024 tokens (train, chunkRows 1024):
  * 5.35 vs 4.99 GiB.
