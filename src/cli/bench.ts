@@ -62,6 +62,7 @@ function positiveIntegerList(value: string): number[] {
   return items;
 }
 
+/** Registers `reasonrl bench *`. Long by nature: one declarative option list per benchmark, no logic. */
 export function register(program: Command): void {
   const bench = program
     .command("bench")

@@ -14,6 +14,7 @@ import { stopOnCtrlC } from "./interrupt.ts";
 import { datasetsOption, jsonOption, setOption } from "./options.ts";
 import { printResult, progressLog } from "./output.ts";
 
+/** Registers `reasonrl data *`. Long by nature: the subcommands' declarative option lists, no logic. */
 export function register(program: Command): void {
   const data = program
     .command("data")

@@ -121,6 +121,7 @@ function progressDisplay(
   };
 }
 
+/** Registers `reasonrl eval` and `eval compare`. Long by nature: their declarative option lists, no logic. */
 export function register(program: Command): void {
   const evalCommand = program
     .command("eval")

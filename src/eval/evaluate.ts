@@ -98,7 +98,8 @@ function slug(label: string): string {
 
 /**
  * Runs an evaluation of `target` (a TargetSpec, or a ChatGenerator already open) and writes its
- * output folder. Returns the results and the folder.
+ * output folder. Returns the results and the folder. Kept in one piece (over 80 lines) so the
+ * evaluation reads in the order ARCHITECTURE.md gives: benchmarks, folder, sampling, numbers.
  */
 export async function evaluate(
   target: TargetSpec | ChatGenerator,

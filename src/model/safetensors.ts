@@ -61,7 +61,8 @@ export function numel(shape: readonly number[]): number {
 
 /**
  * Parses and validates a header. `json` is the N header bytes; `fileSize` the
- * whole file's size; `file` names the file in errors.
+ * whole file's size; `file` names the file in errors. Long by nature: one check after another,
+ * each with its own error message.
  */
 export function parseSafetensorsHeader(json: Uint8Array, fileSize: number, file: string): SafetensorsHeader {
   const fail = (msg: string): never => {

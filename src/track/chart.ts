@@ -41,6 +41,7 @@ const FONT = "DejaVu Sans"; // present on Debian/Ubuntu; resvg falls back to any
  * whose x or series field is missing or not a finite number is left out of that panel, so sparse
  * series (measured every N steps) work.
  * Throws an Error naming the field when no record has `options.x` or a (non-optional) series field.
+ * Long by nature: most of it is the declarative vega-lite specification.
  */
 export async function renderMetricsChart(
   records: ReadonlyArray<Record<string, unknown>>,

@@ -142,6 +142,7 @@ function afterAnswerWord<T extends { start: number }>(text: string, items: T[], 
   return out;
 }
 
+/** The LaTeX answer patterns in priority order. Long by nature: a table of patterns, each a few lines. */
 function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
   const chains = once(() => chainSpans(text, findMathSpans(text)));
   const chainCandidate = (chain: MathSpan[], priority: number, via: string): Candidate => ({

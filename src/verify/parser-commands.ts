@@ -160,7 +160,10 @@ function until(p: Parser, closer: string): Node {
   return inner;
 }
 
-/** Parses the command at the parser's position (a `cmd` or `begin` token). */
+/**
+ * Parses the command at the parser's position (a `cmd` or `begin` token). Long by nature: one
+ * switch over the LaTeX commands the parser knows, each case a few lines.
+ */
 export function primaryCommand(p: Parser): Node {
   const t = p.next();
   if (t.kind === "begin") {

@@ -89,7 +89,11 @@ const countReasons = (reasons: string[]) => {
   return out;
 };
 
-/** Runs `plan` and writes its report into `opts.outDir`; returns the report and the final rows. */
+/**
+ * Runs `plan` and writes its report into `opts.outDir`; returns the report and the final rows.
+ * Kept in one piece (over 80 lines) so the pipeline reads in order: load, each step with its
+ * checks and abort points, then the report.
+ */
 export async function runCuration(
   plan: CurationPlan,
   opts: CurateOptions,

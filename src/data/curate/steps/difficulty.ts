@@ -289,6 +289,10 @@ function difficultyOf(rate: number, label: NonNullable<DifficultyParams["label"]
   return label.medium;
 }
 
+/**
+ * The difficulty step. Its run() is over 80 lines on purpose: cache, sampling, grading and the
+ * decision per row read in order, as the comments inside mark them.
+ */
 export const difficultyStep = defineStep({
   type: "difficulty",
   summary: "pass rate of k sampled completions per problem from a model; keep a window, label easy / hard",

@@ -164,6 +164,10 @@ interface Problem {
   rows: DataRow[];
 }
 
+/**
+ * The judge step. Its run() is over 80 lines on purpose: cache, requests in flight, verdicts and
+ * the decision per row read in order; splitting it would pass its shared state around.
+ */
 export const judgeStep = defineStep({
   type: "judge",
   summary: "an LLM (OpenAI-compatible endpoint) keeps or drops each problem, with a reason",
