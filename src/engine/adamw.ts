@@ -129,6 +129,11 @@ export class AdamW {
     return { step: this.stepCount, m: this.#m.map((t) => t.readF32()), v: this.#v.map((t) => t.readF32()) };
   }
 
+  /** The first and second moments, one tensor each per parameter (checkpoints stream them one at a time). */
+  get moments(): { m: readonly Tensor[]; v: readonly Tensor[] } {
+    return { m: this.#m, v: this.#v };
+  }
+
   /** Restores a state() taken from an optimizer over the same parameter shapes. */
   loadState(state: AdamWState): void {
     if (state.m.length !== this.#params.length || state.v.length !== this.#params.length) {

@@ -3,9 +3,10 @@
  * and step, and the loop's own state (data position, RNG seeds, ...), in
  * `<dir>/step-<N>/`. Each checkpoint is written into a temporary folder and
  * renamed into place, so a crash never leaves a half-written one; the oldest
- * are removed beyond `keepLast`. The trained tensors are read from the engine
- * one at a time, each just before it is written, so saving costs one
- * tensor's copy, not the model's.
+ * are removed beyond `keepLast`. The trained tensors and the AdamW moments are
+ * read from the engine one at a time, each just before it is written (and
+ * written back one at a time on load), so saving costs one tensor's copy, not
+ * the model's.
  */
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,17 +40,15 @@ export async function saveCheckpoint(
       join(tmp, "weights.safetensors"),
       tensors.map(([name, t]) => [name, f32(t)] as const),
     );
-    const opt = optimizer.state();
+    const { m, v } = optimizer.moments;
+    const flat = (t: Tensor) => ({ dtype: "F32" as const, shape: [t.size], data: () => t.readF32() });
     await writeSafetensors(
       join(tmp, "optimizer.safetensors"),
-      opt.m.flatMap((m, i) => [
-        [`m.${i}`, { dtype: "F32" as const, shape: [m.length], data: m }] as const,
-        [`v.${i}`, { dtype: "F32" as const, shape: [opt.v[i].length], data: opt.v[i] }] as const,
-      ]),
+      m.flatMap((mi, i) => [[`m.${i}`, flat(mi)] as const, [`v.${i}`, flat(v[i])] as const]),
     );
     const json = {
       step: state.step,
-      optimizer_step: opt.step,
+      optimizer_step: optimizer.stepCount,
       names: tensors.map(([n]) => n),
       extra: state.extra,
     };
@@ -104,14 +103,15 @@ export async function loadCheckpoint(
   }
   const opt = await SafetensorsFile.open(join(path, "optimizer.safetensors"));
   try {
-    const n = opt.tensors.size / 2;
-    const m: Float32Array[] = [];
-    const v: Float32Array[] = [];
-    for (let i = 0; i < n; i++) {
-      m.push(await opt.readFloat32(`m.${i}`));
-      v.push(await opt.readFloat32(`v.${i}`));
+    const { m, v } = optimizer.moments;
+    if (opt.tensors.size !== 2 * m.length) {
+      throw new Error(
+        `checkpoint ${path}: ${opt.tensors.size / 2} AdamW moments, the optimizer has ${m.length}`,
+      );
     }
-    optimizer.loadState({ step: state.optimizer_step, m, v });
+    for (const [i, t] of m.entries()) t.write(await opt.readFloat32(`m.${i}`));
+    for (const [i, t] of v.entries()) t.write(await opt.readFloat32(`v.${i}`));
+    optimizer.stepCount = state.optimizer_step;
   } finally {
     await opt.close();
   }
