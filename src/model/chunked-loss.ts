@@ -12,15 +12,17 @@
  * The trunk's forward pass is computed twice; only `chunkRows * V` logits exist
  * at a time. Gradients accumulate into the parameters' `.grad` as usual.
  *
- * By default the trunk is checkpointed per layer (checkpointed-trunk.ts): one
+ * Large batches checkpoint the trunk per layer (checkpointed-trunk.ts): one
  * layer's graph at a time, attention over query chunks, so a pass over one
- * 4k-token row needs a few GiB rather than tens. `checkpoint: false` builds
- * the whole trunk as one graph instead (every layer's [H, T, T] attention
- * kept for backward; faster only through fewer, larger graphs).
+ * 4k-token row needs a few GiB rather than tens. Small ones (where that would
+ * save less than CHECKPOINT_SAVING_BYTES, memory-plan.ts) build the whole trunk
+ * as one graph (every layer's [H, T, T] attention kept for backward), which is
+ * faster. `checkpoint: true | false` forces either.
  */
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
 import { trunkBackward, trunkForward } from "./checkpointed-trunk.ts";
 import { hiddenStates, type LlamaConfig, type LlamaWeights } from "./llama.ts";
+import { checkpointPays } from "./memory-plan.ts";
 
 export interface TokenBatch {
   ids: Tensor; // i32 [B, T]
@@ -51,8 +53,12 @@ export interface ChunkedLossOptions {
   capacity?: number;
   /** Also return each position's entropy. */
   entropy?: boolean;
-  /** Per-layer activation checkpointing of the trunk (default true). */
-  checkpoint?: boolean;
+  /**
+   * Per-layer activation checkpointing of the trunk. "auto" (default): when it
+   * saves more than CHECKPOINT_SAVING_BYTES (memory-plan.ts), i.e. for long rows
+   * or large batches, not for small ones.
+   */
+  checkpoint?: boolean | "auto";
   /** Queries per attention chunk when checkpointing (default 512). */
   queryChunk?: number;
 }
@@ -66,8 +72,9 @@ export async function chunkedTokenLoss(
   tokenLoss: TokenLoss,
   options: ChunkedLossOptions = {},
 ): Promise<ChunkedLossResult> {
-  const { chunkRows = 1024, capacity = 16384, entropy = false, checkpoint = true, queryChunk } = options;
+  const { chunkRows = 1024, capacity = 16384, entropy = false, queryChunk } = options;
   const [B, T] = batch.ids.shape;
+  const checkpoint = checkpointing(c, B, T, options);
   const N = B * T;
   const C = c.hidden;
   if (batch.targets.length !== N)
@@ -141,8 +148,9 @@ export async function tokenLogProbs(
   batch: TokenBatch,
   options: Omit<ChunkedLossOptions, "entropy"> = {},
 ): Promise<Float32Array> {
-  const { chunkRows = 1024, capacity = 16384, checkpoint = true, queryChunk } = options;
+  const { chunkRows = 1024, capacity = 16384, queryChunk } = options;
   const [B, T] = batch.ids.shape;
+  const checkpoint = checkpointing(c, B, T, options);
   const N = B * T;
   const h = checkpoint
     ? (
@@ -188,4 +196,11 @@ async function finalHidden(
   } finally {
     g.free();
   }
+}
+
+/** Whether a [B, T] batch's trunk is checkpointed per layer (options.checkpoint, "auto" by default). */
+function checkpointing(c: LlamaConfig, B: number, T: number, options: ChunkedLossOptions): boolean {
+  const { checkpoint = "auto", chunkRows, queryChunk } = options;
+  if (checkpoint !== "auto") return checkpoint;
+  return checkpointPays(c, { rows: B, tokens: T, chunkRows, queryChunk });
 }

@@ -32,11 +32,11 @@ interface Case {
 const cases: Case[] = [
   { tie: false, bias: false, lora: false, options: { chunkRows: 3, checkpoint: false } },
   { tie: true, bias: false, lora: false, options: { chunkRows: 3, checkpoint: false } },
-  { tie: false, bias: false, lora: false, options: { chunkRows: 3 } },
-  { tie: true, bias: false, lora: false, options: { chunkRows: 4, queryChunk: 2 } },
-  { tie: false, bias: true, lora: false, options: { chunkRows: 5, queryChunk: 3 } },
-  { tie: false, bias: true, lora: true, options: { chunkRows: 3, queryChunk: 2 } },
-  { tie: true, bias: false, lora: true, options: { chunkRows: 7, queryChunk: 4 } },
+  { tie: false, bias: false, lora: false, options: { chunkRows: 3, checkpoint: true } },
+  { tie: true, bias: false, lora: false, options: { chunkRows: 4, queryChunk: 2, checkpoint: true } },
+  { tie: false, bias: true, lora: false, options: { chunkRows: 5, queryChunk: 3, checkpoint: true } },
+  { tie: false, bias: true, lora: true, options: { chunkRows: 3, queryChunk: 2, checkpoint: true } },
+  { tie: true, bias: false, lora: true, options: { chunkRows: 7, queryChunk: 4, checkpoint: true } },
 ];
 
 /** A small model with random values everywhere (LoRA B included, so every gradient is non-zero). */

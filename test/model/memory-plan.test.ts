@@ -10,7 +10,7 @@ import {
   trainableParameters,
 } from "../../src/model/llama.ts";
 import { addLora } from "../../src/model/lora.ts";
-import { loraParameters, memoryPlan, parameterCounts } from "../../src/model/memory-plan.ts";
+import { checkpointPays, loraParameters, memoryPlan, parameterCounts } from "../../src/model/memory-plan.ts";
 
 const engine = new Engine({ threads: 1 });
 const GiB = 2 ** 30;
@@ -102,4 +102,13 @@ test("a 1.5B LoRA loss pass over one 3,584-token row is planned within 8 GiB, as
   // bench/memory.ts --model 1.5b --tokens 3584 --layers 2 measured a peak RSS of 3.39 GiB
   const two = memoryPlan({ ...R1_1_5B, layers: 2 }, input);
   assert.ok(two.total >= 3.39 * GiB && two.total < 1.25 * 3.39 * GiB, `${(two.total / GiB).toFixed(2)} GiB`);
+});
+
+test('"auto" checkpoints long rows and large batches, not small ones', () => {
+  const lora = { rank: 16, targets: [...ALL] };
+  assert.ok(checkpointPays(R1_1_5B, { rows: 1, tokens: 3584, lora }), "one 3,584-token row of a 1.5B model");
+  assert.ok(checkpointPays(R1_1_5B, { rows: 8, tokens: 640, lora }), "8 rows of 640 tokens");
+  assert.ok(!checkpointPays(R1_1_5B, { rows: 1, tokens: 64, lora }), "one 64-token row");
+  const small = memoryPlan(R1_1_5B, { rows: 1, tokens: 64, lora });
+  assert.equal(small.activations, small.activationsWithoutCheckpointing, "the plan follows the same choice");
 });
