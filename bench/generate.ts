@@ -148,6 +148,8 @@ export async function benchGenerate(options: GenerateBenchOptions = {}): Promise
       threads,
       llamacpp: withLlamaCpp,
       root,
+      // llama.cpp reads the same precision: an f16 GGUF for f16 weights (else f32, the only other export)
+      ggufType: options.dtype === "f16" ? "f16" : "f32",
     });
     const { sides } = decoders;
     const figures: Record<string, number> = {};
@@ -201,7 +203,7 @@ async function openDecoders(
   m: Pick<LoadedModel, "config" | "weights">,
   dir: string,
   prompts: Int32Array[],
-  o: { newTokens: number; threads: number; llamacpp: boolean; root: string },
+  o: { newTokens: number; threads: number; llamacpp: boolean; root: string; ggufType: "f32" | "f16" },
 ): Promise<{ sides: Record<string, (B: number) => Promise<void>>; close(): Promise<void> }> {
   const gen = new LocalGenerator(engine, m.config, m.weights, {
     maxBatch: prompts.length,
@@ -216,7 +218,7 @@ async function openDecoders(
   let reference: LlamaCppRunner | undefined;
   if (o.llamacpp) {
     const gguf = join(o.root, "model.gguf");
-    await exportGguf(dir, gguf);
+    await exportGguf(dir, gguf, { type: o.ggufType });
     const runner = await LlamaCppRunner.open(gguf, {
       threads: o.threads,
       sequences: prompts.length,
