@@ -10,43 +10,16 @@
  *
  * `reasonrl bench memory --model 1.5b --tokens 3584` (registered in src/cli/bench.ts).
  */
-import { type Command, Option } from "commander";
-import { jsonOption, positiveInteger, threadsOption } from "../src/cli/options.ts";
 import { Engine, type Tensor } from "../src/engine/index.ts";
 import { chunkedTokenLoss } from "../src/model/chunked-loss.ts";
-import { type LayerWeights, type LlamaConfig, parseLlamaConfig } from "../src/model/llama.ts";
+import type { LayerWeights } from "../src/model/llama.ts";
 import { addLora } from "../src/model/lora.ts";
 import { seededRandom } from "../src/model/random.ts";
 import { randomFrozenWeights } from "../src/model/random-weights.ts";
-
-/** The shapes measured: DeepSeek-R1-Distill-Qwen-1.5B and Qwen2.5-0.5B (both Qwen2 with q/k/v biases). */
-export const BENCH_SHAPES: Record<"0.5b" | "1.5b", LlamaConfig> = {
-  "0.5b": parseLlamaConfig({
-    vocabSize: 151936,
-    hidden: 896,
-    layers: 24,
-    heads: 14,
-    kvHeads: 2,
-    ffn: 4864,
-    ropeTheta: 1e6,
-    tieEmbeddings: true,
-    attentionBias: true,
-  }),
-  "1.5b": parseLlamaConfig({
-    vocabSize: 151936,
-    hidden: 1536,
-    layers: 28,
-    heads: 12,
-    kvHeads: 2,
-    ffn: 8960,
-    ropeTheta: 10000,
-    tieEmbeddings: false,
-    attentionBias: true,
-  }),
-};
+import { REAL_SHAPES } from "../src/model/real-shapes.ts";
 
 export interface MemoryBenchOptions {
-  model: keyof typeof BENCH_SHAPES;
+  model: keyof typeof REAL_SHAPES;
   /** Tokens per row. */
   tokens: number;
   rows: number;
@@ -87,7 +60,7 @@ const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 export async function benchMemory(o: MemoryBenchOptions): Promise<MemoryBenchResult> {
   const log = o.log ?? (() => {});
-  const config = { ...BENCH_SHAPES[o.model], layers: o.layers ?? BENCH_SHAPES[o.model].layers };
+  const config = { ...REAL_SHAPES[o.model], layers: o.layers ?? REAL_SHAPES[o.model].layers };
   const engine = new Engine({ threads: o.threads });
   const base = randomFrozenWeights(engine, config, o.dtype);
   const weights = addLora(engine, base, { rank: o.loraRank, alpha: 2 * o.loraRank }, 1);
@@ -152,42 +125,4 @@ function bytesOf(t: Tensor): number {
 
 function layerTensors({ lora, ...tensors }: LayerWeights): Tensor[] {
   return [...Object.values(tensors), ...Object.values(lora ?? {}).flatMap((ad) => [ad.a, ad.b])];
-}
-
-/** Adds `bench memory` to the `bench` command (src/cli/bench.ts). */
-export function registerMemoryBench(bench: Command): void {
-  bench
-    .command("memory")
-    .description(
-      "peak RSS of a LoRA loss pass at the 0.5B or 1.5B shape (random weights), one row of --tokens",
-    )
-    .addOption(
-      new Option("--model <shape>", "0.5b (Qwen2.5-0.5B) or 1.5b (DeepSeek-R1-Distill-Qwen-1.5B)")
-        .choices(["0.5b", "1.5b"])
-        .default("1.5b"),
-    )
-    .option("--tokens <n>", "tokens per row", positiveInteger, 3584)
-    .option("--rows <n>", "rows", positiveInteger, 1)
-    .addOption(
-      new Option("--dtype <type>", "storage of the frozen base")
-        .choices(["f32", "f16", "bf16"])
-        .default("bf16"),
-    )
-    .option("--lora-rank <n>", "LoRA rank (all seven projections)", positiveInteger, 16)
-    .option(
-      "--layers <n>",
-      "fewer layers than the model has (a quicker, partial measurement)",
-      positiveInteger,
-    )
-    .option("--no-checkpoint", "the trunk as one graph (no per-layer checkpointing)")
-    .option("--query-chunk <n>", "queries per attention chunk", positiveInteger, 512)
-    .option("--chunk-rows <n>", "rows of the output projection at a time", positiveInteger, 256)
-    .addOption(threadsOption())
-    .addOption(jsonOption("progress to stderr; stdout holds only the JSON result line"))
-    .action(async (o) => {
-      const log = o.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-      const result = await benchMemory({ ...o, log });
-      if (!o.json) console.log(describeMemoryBench(result));
-      console.log(JSON.stringify(result));
-    });
 }

@@ -9,7 +9,7 @@ import { benchCurate, describeCurateBench } from "../../bench/curate.ts";
 import { benchEngine, describeEngineBench, type EngineBenchOptions } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
-import { registerMemoryBench } from "../../bench/memory.ts";
+import { benchMemory, describeMemoryBench, type MemoryBenchOptions } from "../../bench/memory.ts";
 import { benchServe, describeServeBench } from "../../bench/serve.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
 import {
@@ -67,7 +67,36 @@ export function register(program: Command): void {
   const bench = program
     .command("bench")
     .description("run a benchmark; its last line is one JSON object of figures");
-  registerMemoryBench(bench);
+  benchCommand(
+    bench,
+    "memory",
+    "peak RSS of a LoRA loss pass at the 0.5B or 1.5B shape (random weights), one row of --tokens",
+  )
+    .addOption(
+      new Option("--model <shape>", "0.5b (Qwen2.5-0.5B) or 1.5b (DeepSeek-R1-Distill-Qwen-1.5B)")
+        .choices(["0.5b", "1.5b"])
+        .default("1.5b"),
+    )
+    .option("--tokens <n>", "tokens per row", positiveInteger, 3584)
+    .option("--rows <n>", "rows", positiveInteger, 1)
+    .addOption(
+      new Option("--dtype <type>", "storage of the frozen base")
+        .choices(["f32", "f16", "bf16"])
+        .default("bf16"),
+    )
+    .option("--lora-rank <n>", "LoRA rank (all seven projections)", positiveInteger, 16)
+    .option(
+      "--layers <n>",
+      "fewer layers than the model has (a quicker, partial measurement)",
+      positiveInteger,
+    )
+    .option("--no-checkpoint", "the trunk as one graph (no per-layer checkpointing)")
+    .option("--query-chunk <n>", "queries per attention chunk", positiveInteger, 512)
+    .option("--chunk-rows <n>", "rows of the output projection at a time", positiveInteger, 256)
+    .addOption(threadsOption())
+    .action((opts: BenchFlags & MemoryBenchOptions) =>
+      report(opts, (log) => benchMemory({ ...opts, log }), describeMemoryBench),
+    );
 
   benchCommand(
     bench,

@@ -4,30 +4,13 @@ import { describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import { sampleToken } from "../../src/generate/sampling.ts";
-import { initLlamaWeights, llamaParameters, logits, parseLlamaConfig } from "../../src/model/llama.ts";
+import { logits } from "../../src/model/llama.ts";
 import { seededRandom } from "../../src/model/random.ts";
+import { tinyRandomModel } from "./tiny-model.ts";
 
 const engine = new Engine({ threads: 2 });
 
-/** A tiny random model with larger weights than the init, so its predictions vary. */
-function tinyModel(extra: object, seed: number) {
-  const config = parseLlamaConfig({
-    vocabSize: 37,
-    hidden: 16,
-    layers: 2,
-    heads: 4,
-    kvHeads: 2,
-    ffn: 24,
-    ...extra,
-  });
-  const weights = initLlamaWeights(engine, config, seed);
-  const rand = seededRandom(seed);
-  for (const p of llamaParameters(weights)) {
-    if (p.shape.length === 2 || p.name.match(/\.b[qkv]$/))
-      p.write(Float32Array.from({ length: p.size }, () => rand() - 0.5));
-  }
-  return { config, weights };
-}
+const tinyModel = (extra: object, seed: number) => tinyRandomModel(engine, extra, seed);
 
 /** Log-softmax rows of the full (uncached) forward pass over `tokens`. */
 async function fullLogProbs(m: ReturnType<typeof tinyModel>, tokens: number[]): Promise<Float32Array[]> {

@@ -11,40 +11,15 @@ import { after, before, describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import { KvCache } from "../../src/model/kv-cache.ts";
-import {
-  initLlamaWeights,
-  type LlamaConfig,
-  type LlamaWeights,
-  llamaParameters,
-  logits,
-  parseLlamaConfig,
-} from "../../src/model/llama.ts";
+import { logits, parseLlamaConfig } from "../../src/model/llama.ts";
 import { loadModel } from "../../src/model/load.ts";
-import { seededRandom } from "../../src/model/random.ts";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
+import { tinyRandomModel } from "./tiny-model.ts";
 
 const engine = new Engine({ threads: 2 });
 
-/** A tiny random model with wide weights, so its predictions vary from token to token. */
-function tinyModel(extra: object, seed: number): { config: LlamaConfig; weights: LlamaWeights } {
-  const config = parseLlamaConfig({
-    vocabSize: 37,
-    hidden: 16,
-    layers: 2,
-    heads: 4,
-    kvHeads: 2,
-    ffn: 24,
-    ...extra,
-  });
-  const weights = initLlamaWeights(engine, config, seed);
-  const rand = seededRandom(seed);
-  for (const p of llamaParameters(weights)) {
-    if (p.shape.length === 2 || p.name.match(/\.b[qkv]$/))
-      p.write(Float32Array.from({ length: p.size }, () => rand() - 0.5));
-  }
-  return { config, weights };
-}
+const tinyModel = (extra: object, seed: number) => tinyRandomModel(engine, extra, seed);
 
 /** Greedy next token after each prefix of `tokens`, by the full (uncached) forward pass. */
 async function fullArgmax(m: ReturnType<typeof tinyModel>, tokens: number[]): Promise<number[]> {

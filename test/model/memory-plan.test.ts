@@ -11,21 +11,13 @@ import {
 } from "../../src/model/llama.ts";
 import { addLora } from "../../src/model/lora.ts";
 import { checkpointPays, loraParameters, memoryPlan, parameterCounts } from "../../src/model/memory-plan.ts";
+import { REAL_SHAPES } from "../../src/model/real-shapes.ts";
 
 const engine = new Engine({ threads: 1 });
 const GiB = 2 ** 30;
 const ALL = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
-/** DeepSeek-R1-Distill-Qwen-1.5B's shape. */
-const R1_1_5B = parseLlamaConfig({
-  vocabSize: 151936,
-  hidden: 1536,
-  layers: 28,
-  heads: 12,
-  kvHeads: 2,
-  ffn: 8960,
-  attentionBias: true,
-});
+const R1_1_5B = REAL_SHAPES["1.5b"];
 
 test("parameter counts equal those of the weights the model code makes", () => {
   const shapes: Array<Partial<LlamaConfig>> = [
