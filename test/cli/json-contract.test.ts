@@ -7,7 +7,7 @@
  * below, either with a tiny run or with the reason it is not run here.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { createProgram } from "../../src/cli/program.ts";
 import { createTinyQwen } from "../model/tiny-qwen.ts";
+import { spawnServe } from "../serve/helpers.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
 const root = await mkdtemp(join(tmpdir(), "reasonrl-json-"));
@@ -188,34 +189,17 @@ for (const [path, args] of RUNS) {
 }
 
 test("reasonrl serve --json prints one JSON line once listening, and exits 0 on SIGTERM", async () => {
-  const child = spawn(
-    process.execPath,
-    [bin, "serve", "--model", model, "--port", "0", "--threads", "1", "--json"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  const serve = await spawnServe(["--model", model, "--port", "0", "--threads", "1", "--json"], (stdout) =>
+    stdout.includes("\n") ? stdout.split("\n")[0] : undefined,
   );
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   try {
-    const first = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (d) => {
-        stdout += d;
-        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
-      });
-      child.on("exit", () => reject(new Error(`exited early: ${stdout} ${stderr}`)));
-    });
-    const ready = JSON.parse(first) as { url: string; model: string };
+    const ready = JSON.parse(serve.value) as { url: string; model: string };
     assert.equal(ready.model, "tiny");
     assert.equal((await fetch(`${ready.url}/health`)).status, 200);
   } finally {
-    child.kill("SIGTERM");
+    serve.child.kill("SIGTERM");
   }
-  assert.equal(await exited, 0, stderr);
-  lastJson(stdout, stderr, "reasonrl serve");
-  assert.match(stderr, /SIGTERM: stopping/);
+  assert.equal(await serve.exited, 0, serve.output.stderr);
+  lastJson(serve.output.stdout, serve.output.stderr, "reasonrl serve");
+  assert.match(serve.output.stderr, /SIGTERM: stopping/);
 });

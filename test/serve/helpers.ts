@@ -1,6 +1,9 @@
+import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -105,4 +108,37 @@ export async function waitFor(condition: () => boolean, ms = 5000): Promise<bool
     await new Promise((r) => setTimeout(r, 5));
   }
   return true;
+}
+
+/** A `reasonrl serve` process: what it printed, and when it exited. */
+export interface ServeProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  output: { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+}
+
+/**
+ * Spawns `reasonrl serve ARGS` and waits until `ready(stdout)` returns a value (e.g. the URL
+ * once listening); rejects, with what it printed, if the process exits first.
+ */
+export async function spawnServe<T>(
+  args: string[],
+  ready: (stdout: string) => T | undefined,
+): Promise<ServeProcess & { value: T }> {
+  const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
+  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const output = { stdout: "", stderr: "" };
+  child.stderr.on("data", (d) => {
+    output.stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const value = await new Promise<T>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      output.stdout += d;
+      const v = ready(output.stdout);
+      if (v !== undefined) resolve(v);
+    });
+    child.on("exit", () => reject(new Error(`exited early: ${output.stdout} ${output.stderr}`)));
+  });
+  return { child, output, exited, value };
 }
