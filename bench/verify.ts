@@ -3,11 +3,20 @@
  * built-in set) with equal rewritings and a wrong one, runs them through the
  * worker pool, and reports throughput, latency, correctness of the verdicts and
  * the adversarial inputs, with the issue's targets beside the measurements.
+ *
+ * `answerClassAgreement` measures agreement with hand-labelled cases grouped by
+ * answer class (test/verify/fixtures/answer-classes.jsonl, docs/VERIFY.md); run
+ * it as `node --import tsx bench/verify.ts --fixtures FILE [--json]`.
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { basename, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseCases } from "../src/verify/batch.ts";
+import type { VerifyOptionsInput } from "../src/verify/config.ts";
 import { equalRewritings, loadGolds, wrongRewriting } from "../src/verify/gold-data.ts";
 import { VerifierPool } from "../src/verify/pool.ts";
-import type { VerifyResult } from "../src/verify/verify.ts";
+import { type VerifyResult, verifySync } from "../src/verify/verify.ts";
 
 /** Targets of issue 4. */
 export const VERIFY_BENCH_TARGETS = { per_s: 2000, p99_ms: 50 } as const;
@@ -165,4 +174,90 @@ export function describeVerifyBench(r: VerifyBenchResult): string {
     `  equal rewritings accepted ${r.equal_accepted}/${r.equal_total}, wrong ones rejected ${r.wrong_rejected}/${r.wrong_total}`,
     `  adversarial inputs answered ${r.adversarial_answered}/${r.adversarial_cases}, slowest ${r.adversarial_max_ms} ms (limit ${r.limit_ms} ms)`,
   ].join("\n");
+}
+
+/** Agreement with the labels of one answer class. */
+export interface ClassAgreement {
+  class: string;
+  cases: number;
+  agree: number;
+  /** Labelled equivalent, judged not equivalent. */
+  false_negatives: number;
+  /** Labelled not equivalent, judged equivalent. */
+  false_positives: number;
+  /** Gold, prediction and label of every disagreement. */
+  disagreements: { gold: string; pred: string; expected: boolean; note: string }[];
+}
+
+/**
+ * Runs every labelled case of a fixture file (JSONL with gold, pred, expected,
+ * class, note and optional options) through verifySync and counts agreement per
+ * class, in the order the classes first appear. A line without "expected" or
+ * "class" is an error naming the file and line.
+ */
+export function answerClassAgreement(path: string): ClassAgreement[] {
+  const file = basename(path);
+  const cases = parseCases(readFileSync(path, "utf8"), file);
+  const byClass = new Map<string, ClassAgreement>();
+  cases.forEach((c, i) => {
+    const cls = typeof c.class === "string" ? c.class : null;
+    if (cls === null || typeof c.expected !== "boolean")
+      throw new Error(`${file}: case ${i + 1} needs a string "class" and a boolean "expected"`);
+    let row = byClass.get(cls);
+    if (!row) {
+      row = { class: cls, cases: 0, agree: 0, false_negatives: 0, false_positives: 0, disagreements: [] };
+      byClass.set(cls, row);
+    }
+    const r = verifySync(c.gold, c.pred, c.options as VerifyOptionsInput);
+    row.cases++;
+    if (r.equivalent === c.expected) row.agree++;
+    else {
+      if (c.expected) row.false_negatives++;
+      else row.false_positives++;
+      row.disagreements.push({
+        gold: c.gold,
+        pred: c.pred,
+        expected: c.expected,
+        note: String(c.note ?? ""),
+      });
+    }
+  });
+  return [...byClass.values()];
+}
+
+/** The per-class agreement as a Markdown table (the one in docs/VERIFY.md). */
+export function describeClassAgreement(rows: ClassAgreement[]): string {
+  const pct = (a: number, n: number) => (n === 0 ? "-" : `${((100 * a) / n).toFixed(1)}%`);
+  const total = rows.reduce((s, r) => ({ cases: s.cases + r.cases, agree: s.agree + r.agree }), {
+    cases: 0,
+    agree: 0,
+  });
+  return [
+    "| class | cases | agree | agreement | false negatives | false positives |",
+    "|---|---|---|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.class} | ${r.cases} | ${r.agree} | ${pct(r.agree, r.cases)} | ${r.false_negatives} | ${r.false_positives} |`,
+    ),
+    `| all | ${total.cases} | ${total.agree} | ${pct(total.agree, total.cases)} | | |`,
+  ].join("\n");
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const at = process.argv.indexOf("--fixtures");
+  const path = at > 0 ? process.argv[at + 1] : undefined;
+  if (!path) {
+    console.error("usage: node --import tsx bench/verify.ts --fixtures FILE [--json] [--list]");
+    process.exit(1);
+  }
+  const rows = answerClassAgreement(path);
+  console.log(describeClassAgreement(rows));
+  if (process.argv.includes("--list"))
+    for (const r of rows)
+      for (const d of r.disagreements)
+        console.log(
+          `${r.class}: expected ${d.expected}: ${JSON.stringify(d.gold)} vs ${JSON.stringify(d.pred)} (${d.note})`,
+        );
+  if (process.argv.includes("--json"))
+    console.log(JSON.stringify({ bench: "verify-classes", file: path, classes: rows }));
 }
