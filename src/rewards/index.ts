@@ -1,9 +1,17 @@
 /**
  * reasonrl's rewards: the terms built in by name (registry.ts), their weighted
- * composition with user terms from modules (compose.ts), the paper's set-ups
- * (recipes.ts), and GRPO's reward function made of them (reward-function.ts).
+ * composition with user terms from modules (compose.ts), open-rs's rewards as
+ * the paper ran them (upstream.ts), the paper's set-ups (recipes.ts), and GRPO's
+ * reward function made of them (reward-function.ts).
  */
-export { accuracy, CorrectnessParams, judge } from "./accuracy.ts";
+export {
+  accuracy,
+  CorrectnessParams,
+  JUDGE_RULES,
+  type JudgeRules,
+  judge,
+  type Verdict,
+} from "./accuracy.ts";
 export {
   type ComposedReward,
   composeRewards,
@@ -20,8 +28,12 @@ export {
   COSINE_PAPER,
   CosineParams,
   cosine,
+  cosineScaled,
+  cosineTerm,
   KimiLengthParams,
   kimiLength,
+  kimiLengthTerm,
+  lengthOf,
   OverlongParams,
   softOverlong,
 } from "./length.ts";
@@ -32,6 +44,7 @@ export { RepetitionParams, repetition } from "./repetition.ts";
 export { rewardFunction } from "./reward-function.ts";
 export {
   defineReward,
+  perGroup,
   perItem,
   type RewardContext,
   type RewardDefinition,
@@ -40,3 +53,12 @@ export {
   type RewardInput,
   type RewardTerm,
 } from "./types.ts";
+export {
+  accuracyUpstream,
+  CosineUpstreamParams,
+  cosineUpstream,
+  lengthUpstream,
+  OPEN_RS_ANSWER_EXTRACTION,
+  OPEN_RS_GOLD_EXTRACTION,
+  OPEN_RS_RULES,
+} from "./upstream.ts";

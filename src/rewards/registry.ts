@@ -9,6 +9,7 @@ import { cosine, kimiLength, softOverlong } from "./length.ts";
 import { reasoningSteps } from "./reasoning-steps.ts";
 import { repetition } from "./repetition.ts";
 import type { RewardDefinition, RewardTerm } from "./types.ts";
+import { accuracyUpstream, cosineUpstream, lengthUpstream } from "./upstream.ts";
 
 const registry = new Map<string, RewardDefinition>();
 
@@ -28,6 +29,9 @@ for (const def of [
   kimiLength,
   softOverlong,
   language,
+  accuracyUpstream,
+  cosineUpstream,
+  lengthUpstream,
 ]) {
   registerReward(def as RewardDefinition);
 }

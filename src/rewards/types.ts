@@ -25,6 +25,12 @@ export interface RewardInput {
   };
   /** The dataset row: problem, answer, solution, ... */
   row: Readonly<Record<string, unknown>>;
+  /**
+   * The group the completion belongs to: GRPO numbers a batch's prompts 0, 1, ...
+   * and gives each of a prompt's G completions its number. Without it, consecutive
+   * completions of the same prompt text form a group (see perGroup).
+   */
+  group?: number;
 }
 
 /** What a reward may use besides its inputs. */
@@ -57,6 +63,42 @@ export function defineReward<S extends z.ZodType>(def: RewardDefinition<S>): Rew
 /** Wraps a reward of one completion as a reward term (of a batch). */
 export function perItem(reward: (input: RewardInput) => number | null): RewardTerm {
   return (inputs) => inputs.map(reward);
+}
+
+/**
+ * Wraps a reward that compares completions with each other (Kimi's length reward,
+ * anything computed over the batch it is given) so that it sees one prompt's group
+ * at a time, never the whole step: the inputs are split by `group` (or, where it is
+ * not set, into runs of consecutive inputs with the same prompt text), the reward is
+ * called on each group, and the values are put back in the inputs' order.
+ */
+export function perGroup(reward: RewardTerm): RewardTerm {
+  return async (inputs, ctx) => {
+    const groups = new Map<number | string, number[]>();
+    let run = -1;
+    inputs.forEach((input, i) => {
+      if (input.group === undefined && (i === 0 || input.prompt !== inputs[i - 1].prompt)) run++;
+      const key = input.group ?? `run ${run}`;
+      const members = groups.get(key) ?? [];
+      members.push(i);
+      groups.set(key, members);
+    });
+    const out = new Array<number | null>(inputs.length);
+    await Promise.all(
+      [...groups.values()].map(async (members) => {
+        const values = await reward(
+          members.map((i) => inputs[i]),
+          ctx,
+        );
+        if (values.length !== members.length)
+          throw new Error(`returned ${values.length} values for a group of ${members.length}`);
+        members.forEach((i, k) => {
+          out[i] = values[k];
+        });
+      }),
+    );
+    return out;
+  };
 }
 
 /** What a reward function gives for a batch of completions. */

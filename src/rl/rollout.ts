@@ -82,7 +82,7 @@ export async function rollOut(
       { n: G, temperature: o.temperature, maxTokens: o.maxTokens, seed: runSeeds.round(seed, out.rounds) },
     );
     const t1 = performance.now();
-    const inputs = generated.flatMap((group, i) => group.map((c) => rewardInput(batch[i], c)));
+    const inputs = generated.flatMap((group, i) => group.map((c) => rewardInput(batch[i], c, i)));
     const rewarded = await rewardAll(reward, inputs);
     metrics.add(rewarded.metrics, inputs.length);
     out.generateSeconds += (t1 - t0) / 1000;
@@ -106,9 +106,14 @@ export async function rollOut(
   return out;
 }
 
-/** A completion with its prompt and dataset row, as the rewards read it. */
-function rewardInput(prompt: TrainingPrompt, c: Completion): RewardInput {
-  return { prompt: prompt.text, completion: { text: c.text, tokenIds: Array.from(c.ids) }, row: prompt.row };
+/** A completion with its prompt, dataset row and group (the prompt's place in the batch), as the rewards read it. */
+function rewardInput(prompt: TrainingPrompt, c: Completion, group: number): RewardInput {
+  return {
+    prompt: prompt.text,
+    completion: { text: c.text, tokenIds: Array.from(c.ids) },
+    row: prompt.row,
+    group,
+  };
 }
 
 /** The reward function's result for `inputs`, checked: one finite reward each. */

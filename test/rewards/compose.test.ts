@@ -10,7 +10,7 @@ import { VerifierPool } from "../../src/verify/pool.ts";
 import { context, input } from "./helpers.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
-const row = { answer: "42" };
+const row = { answer: "42", solution: "Hence the answer is $\\boxed{42}$." };
 const good = input("reasoning\n</think>\nso $\\boxed{42}$", row);
 const bad = input("no think tag, $\\boxed{41}$", row);
 
