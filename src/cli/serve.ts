@@ -1,9 +1,17 @@
-/** `reasonrl serve`: an OpenAI-compatible HTTP API for a local model folder. */
+/**
+ * `reasonrl serve`: an OpenAI-compatible HTTP API for a local model folder.
+ *
+ * Ctrl-C or SIGTERM drains the server: new requests get 503, those in flight
+ * have --grace seconds to finish (then streams end with a final chunk and
+ * [DONE]), the model is freed and the command exits 0. A second signal exits
+ * at once with 130.
+ */
 import type { Command } from "commander";
 import { ServedModel } from "../serve/served-model.ts";
-import { startServer } from "../serve/server.ts";
+import { type RunningServer, startServer } from "../serve/server.ts";
 import {
   type DeviceName,
+  decimal,
   deviceOption,
   dtypeOption,
   frozenDType,
@@ -26,8 +34,12 @@ interface ServeFlags {
   threads?: number;
   device?: DeviceName;
   dtype?: WeightDType;
+  grace: number;
   json?: boolean;
 }
+
+/** The exit status of a server stopped by a second signal (128 + SIGINT's number, as shells report it). */
+const KILLED_EXIT_CODE = 130;
 
 export function register(program: Command): void {
   program
@@ -46,6 +58,12 @@ export function register(program: Command): void {
       integer({ min: 2 }),
     )
     .option("--model-name <name>", "the model id clients see (default: the folder's name)")
+    .option(
+      "--grace <seconds>",
+      "on Ctrl-C/SIGTERM, how long requests in flight may take to finish before they are cut short",
+      decimal({ min: 0 }),
+      30,
+    )
     .addOption(threadsOption())
     .addOption(deviceOption())
     .addOption(dtypeOption())
@@ -86,26 +104,48 @@ export function register(program: Command): void {
         console.error(
           `warning: listening on ${o.host} without --api-key: anyone who can reach it may use it`,
         );
-      // Ctrl-C or SIGTERM: stop listening, end open connections, free the model, exit 0.
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        console.error(`${signal}: stopping`);
-        server
-          .close()
-          .then(() => model.dispose())
-          .then(
-            () => process.exit(0),
-            (err) => {
-              console.error(err);
-              process.exit(1);
-            },
-          );
-      };
-      process.once("SIGINT", () => stop("SIGINT"));
-      process.once("SIGTERM", () => stop("SIGTERM"));
+      stopOnSignals(server, model, o.grace);
     });
+}
+
+/**
+ * Ctrl-C or SIGTERM: drain (new requests get 503, those in flight have graceSeconds), free the
+ * model, exit 0. A second signal exits at once with 130.
+ */
+function stopOnSignals(server: RunningServer, model: ServedModel, graceSeconds: number): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting now`);
+      process.exit(KILLED_EXIT_CODE);
+    }
+    stopping = true;
+    const busy = server.inFlight;
+    console.error(
+      `${signal}: stopping; new requests get 503` +
+        (busy > 0 ? `, ${busy} in flight have ${graceSeconds} s to finish` : "") +
+        ` (${signal === "SIGINT" ? "Ctrl-C" : "signal"} again to exit now)`,
+    );
+    server
+      .close(graceSeconds * 1000)
+      .then(async (report) => {
+        if (report.inFlight > 0)
+          console.error(
+            `stopped: ${report.inFlight - report.cut} of ${report.inFlight} requests in flight finished, ` +
+              `${report.cut} cut short`,
+          );
+        await model.dispose();
+      })
+      .then(
+        () => process.exit(0),
+        (err) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }
 
 function isLoopback(host: string): boolean {

@@ -9,11 +9,14 @@
  * Choice i * n + j is sample j of prompt i, drawn from sequenceRandom(seed,
  * i * n + j): the same sequences LocalGenerator.generate(prompts, {n, seed})
  * draws. A request that fails or whose client leaves aborts all its
- * sequences, so their slots free at the next step.
+ * sequences, so their slots free at the next step; so does the end of a
+ * shutdown's grace period (`cut`), which rejects with ShutdownError.
  */
 import { randomInt } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { sequenceRandom } from "../generate/sampling.ts";
 import type { SequenceResult, TokenEvent } from "../generate/scheduler.ts";
+import { ShutdownError } from "./errors.ts";
 import type { GenerationParams } from "./schemas.ts";
 import type { ServedModel } from "./served-model.ts";
 
@@ -21,11 +24,16 @@ import type { ServedModel } from "./served-model.ts";
 export interface ChoiceHooks {
   /** Aborted when the client goes away: every sequence of the request stops. */
   signal: AbortSignal;
+  /** Aborted when the server's shutdown grace period ran out: the request ends early. */
+  cut?: AbortSignal;
   /** After each token of choice `choice`. */
   onToken?: (choice: number, event: TokenEvent) => void;
 }
 
-/** Runs prompts x n sequences; resolves with the results in choice order, or rejects with the first error. */
+/**
+ * Runs prompts x n sequences; resolves with the results in choice order, or rejects with the first
+ * error (a ShutdownError when `cut` ended them).
+ */
 export async function generateChoices(
   model: ServedModel,
   prompts: readonly Int32Array[],
@@ -34,9 +42,13 @@ export async function generateChoices(
 ): Promise<SequenceResult[]> {
   const seed = params.seed ?? randomInt(2 ** 31);
   const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // each of the request's sequences listens to it
   const onClientGone = () => stop.abort(hooks.signal.reason);
+  const onCut = () => stop.abort(new ShutdownError());
   if (hooks.signal.aborted) onClientGone();
+  if (hooks.cut?.aborted) onCut();
   hooks.signal.addEventListener("abort", onClientGone, { once: true });
+  hooks.cut?.addEventListener("abort", onCut, { once: true });
   try {
     const sequences = prompts.flatMap((prompt, i) =>
       Array.from({ length: params.n }, (_, j) => {
@@ -62,7 +74,11 @@ export async function generateChoices(
     // The first failure stops the request's other sequences (their rejections are then expected).
     for (const s of sequences) s.catch((err) => stop.abort(err));
     return await Promise.all(sequences);
+  } catch (err) {
+    if (stop.signal.reason instanceof ShutdownError) throw stop.signal.reason;
+    throw err;
   } finally {
     hooks.signal.removeEventListener("abort", onClientGone);
+    hooks.cut?.removeEventListener("abort", onCut);
   }
 }

@@ -3,11 +3,13 @@
  * Choice i * n + j is sample j of prompt i. `logprobs: k` reports each
  * token's log-prob and the k most likely tokens of each step (the sampled one
  * added when it is not among them), under the distribution it was sampled
- * from (temperature applied).
+ * from (temperature applied). A stream still running when a shutdown's grace
+ * period ends finishes with "length" (cut short).
  */
 import type { FinishReason } from "../generate/types.ts";
 import { generateChoices } from "./batcher.ts";
-import { ApiError } from "./errors.ts";
+import type { RequestScope } from "./drain.ts";
+import { ApiError, ShutdownError } from "./errors.ts";
 import { checkLimits } from "./limits.ts";
 import {
   completionTokens,
@@ -34,7 +36,7 @@ interface CompletionLogprobs {
 }
 
 /** Answers one /v1/completions body (JSON, or an SSE stream when `stream`); throws ApiError on bad input. */
-export async function completions(model: ServedModel, body: unknown, signal: AbortSignal): Promise<Response> {
+export async function completions(model: ServedModel, body: unknown, scope: RequestScope): Promise<Response> {
   const req = parseBody(CompletionRequest, body);
   const params = samplingParams(req, {
     maxTokens: req.max_tokens ?? DEFAULT_MAX_TOKENS,
@@ -43,30 +45,43 @@ export async function completions(model: ServedModel, body: unknown, signal: Abo
   if (req.best_of != null && req.best_of !== params.n)
     throw ApiError.invalid("best_of", "best_of other than n is not supported");
   const prompts = promptIds(model, req.prompt);
-  checkLimits(model, prompts, params, "prompt");
+  checkLimits(model, prompts, params, { prompt: "prompt", maxTokens: "max_tokens" });
   const head = { id: responseId("cmpl"), object: "text_completion", created: nowSeconds(), model: model.id };
 
   if (params.stream) {
-    return sseResponse(signal, async (send, stop) => {
+    // With include_usage, every chunk carries `usage: null` but the last, which has only the usage.
+    const chunk = { ...head, ...(params.includeUsage ? { usage: null } : {}) };
+    return sseResponse(scope, async (send, stop) => {
       const offsets = new Map<number, number>();
       let tokens = 0;
+      const finished = new Set<number>();
       await generateChoices(model, prompts, params, {
         signal: stop,
+        cut: scope.drain.cut,
         onToken: (index, event) => {
           tokens++;
+          if (event.finishReason) finished.add(index);
           if (event.text === "" && params.logprobs === null && event.finishReason === null) return;
           const offset = offsets.get(index) ?? 0;
           const logprobs =
             params.logprobs === null ? null : logprobsOf(model, [event], params.logprobs, offset);
           if (logprobs) offsets.set(index, offset + logprobs.tokens[0].length);
-          send({ ...head, choices: [choice(index, event.text, logprobs, event.finishReason)] });
+          send({ ...chunk, choices: [choice(index, event.text, logprobs, event.finishReason)] });
         },
+      }).catch((err) => {
+        if (!(err instanceof ShutdownError)) throw err;
+        // The server is shutting down: the choices still running end here, cut short.
+        for (let index = 0; index < prompts.length * params.n; index++)
+          if (!finished.has(index)) send({ ...chunk, choices: [choice(index, "", null, "length")] });
       });
-      if (params.includeUsage) send({ ...head, choices: [], usage: usageOf(prompts, tokens) });
+      if (params.includeUsage) send({ ...chunk, choices: [], usage: usageOf(prompts, tokens) });
     });
   }
 
-  const results = await generateChoices(model, prompts, params, { signal });
+  const results = await generateChoices(model, prompts, params, {
+    signal: scope.signal,
+    cut: scope.drain.cut,
+  });
   return Response.json({
     ...head,
     choices: results.map((r, index) =>

@@ -47,6 +47,19 @@ export function fromZodError(error: z.ZodError): ApiError {
   return ApiError.invalid(param, `${where}${issue?.message ?? "invalid request"}`, "invalid_value");
 }
 
+/**
+ * A 503: the server is shutting down. Refused requests get it at once; a non-streaming request
+ * still generating when the grace period ends gets it then (a stream ends with a final chunk instead).
+ */
+export class ShutdownError extends ApiError {
+  constructor(
+    message = "The server shut down before this request finished; send it again once the server is back.",
+  ) {
+    super(503, message, "server_error", null, "server_shutting_down");
+    this.name = "ShutdownError";
+  }
+}
+
 /** A 500 for an unexpected failure (the engine's error message is passed on). */
 export function serverError(err: unknown): ApiError {
   const message = err instanceof Error ? err.message : String(err);

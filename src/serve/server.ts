@@ -2,22 +2,26 @@
  * The OpenAI-compatible HTTP server (hono on Node's http server):
  *
  *   GET  /v1/models            the served model
+ *   GET  /v1/models/{id}       the served model, or 404 for another id
  *   POST /v1/completions       text or token-id prompts
  *   POST /v1/chat/completions  conversations, through the model's chat template
  *   GET  /health               {"status": "ok"} (no key needed)
  *
  * With an API key, /v1/* answers 401 unless `Authorization: Bearer KEY`.
- * Every failure is answered with OpenAI's error body; nothing a client sends
- * can take the process down (a failing batch fails its requests with 500).
+ * Every failure is answered with OpenAI's error body (a wrong method on a
+ * known path is a 405); nothing a client sends can take the process down (a
+ * failing batch fails its requests with 500). Closing drains: new requests
+ * get 503, those in flight finish or are cut short cleanly (see drain.ts).
  */
 import { timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type ServerType, serve } from "@hono/node-server";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { chatCompletions } from "./chat.ts";
 import { completions } from "./completions.ts";
-import { ApiError, serverError } from "./errors.ts";
+import { Drain, type DrainReport, type RequestScope } from "./drain.ts";
+import { ApiError, ShutdownError, serverError } from "./errors.ts";
 import type { ServedModel } from "./served-model.ts";
 
 export interface AppOptions {
@@ -29,27 +33,47 @@ export interface AppOptions {
   logError?: (err: unknown) => void;
 }
 
-/** The hono app serving `model` (mount it anywhere, or let startServer listen with it). */
-export function createApp(model: ServedModel, options: AppOptions = {}): Hono {
+/** The methods each path answers; another method on one of them is a 405. */
+const ROUTES: Record<string, string> = {
+  "/health": "GET",
+  "/v1/models": "GET",
+  "/v1/models/:id{.+}": "GET",
+  "/v1/completions": "POST",
+  "/v1/chat/completions": "POST",
+};
+
+/** An API handler: the parsed body in, the response out. */
+type Handler = (model: ServedModel, body: unknown, scope: RequestScope) => Promise<Response>;
+
+/**
+ * The hono app serving `model` (mount it anywhere, or let startServer listen with it). Its
+ * requests hold `drain`; once the drain begins it answers 503.
+ */
+export function createApp(model: ServedModel, options: AppOptions = {}, drain = new Drain()): Hono {
   const app = new Hono();
   const logError = options.logError ?? ((err) => console.error("reasonrl serve:", err));
+  const errorResponse = (e: ApiError, headers: Record<string, string> = {}) =>
+    Response.json(e.body(), { status: e.status, headers });
 
   app.onError((err) => {
-    if (err instanceof ApiError) return Response.json(err.body(), { status: err.status });
+    if (err instanceof ApiError) return errorResponse(err);
     if (err instanceof Error && err.name === "AbortError") return new Response(null, { status: 499 }); // client gone
     logError(err);
-    const e = serverError(err);
-    return Response.json(e.body(), { status: e.status });
+    return errorResponse(serverError(err));
   });
-  app.notFound((c) => {
-    const e = new ApiError(
-      404,
-      `no route ${c.req.method} ${c.req.path}`,
-      "not_found_error",
-      null,
-      "not_found",
+  app.notFound((c) =>
+    errorResponse(
+      new ApiError(404, `no route ${c.req.method} ${c.req.path}`, "not_found_error", null, "not_found"),
+    ),
+  );
+
+  // Shutting down: every new request is refused, and its connection closed.
+  app.use("*", async (_c, next) => {
+    if (!drain.closing) return next();
+    const e = new ShutdownError(
+      "The server is shutting down and accepts no new requests; send the request again once it is back.",
     );
-    return Response.json(e.body(), { status: 404 });
+    return errorResponse(e, { connection: "close" });
   });
 
   app.get("/health", (c) => c.json({ status: "ok" }));
@@ -57,16 +81,25 @@ export function createApp(model: ServedModel, options: AppOptions = {}): Hono {
   if (options.apiKey !== undefined) {
     const expected = Buffer.from(`Bearer ${options.apiKey}`);
     app.use("/v1/*", async (c, next) => {
-      const given = Buffer.from(c.req.header("authorization") ?? "");
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      const header = c.req.header("authorization");
+      if (!header?.trim())
         throw new ApiError(
           401,
-          "Incorrect API key provided.",
-          "authentication_error",
+          "No API key was sent, and this server requires one. Send it in the Authorization header " +
+            "as 'Bearer YOUR_KEY' (the key the server was started with, `reasonrl serve --api-key`).",
+          "invalid_request_error",
+          null,
+          "missing_api_key",
+        );
+      const given = Buffer.from(header);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected))
+        throw new ApiError(
+          401,
+          "The API key sent is not this server's. Check the 'Authorization: Bearer YOUR_KEY' header.",
+          "invalid_request_error",
           null,
           "invalid_api_key",
         );
-      }
       await next();
     });
   }
@@ -86,24 +119,52 @@ export function createApp(model: ServedModel, options: AppOptions = {}): Hono {
     }),
   );
 
-  app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: [
-        {
-          id: model.id,
-          object: "model",
-          created: model.created,
-          owned_by: "reasonrl",
-          max_model_len: model.contextLength,
-        },
-      ],
-    }),
-  );
-  app.post("/v1/completions", async (c) => completions(model, await jsonBody(c.req.raw), c.req.raw.signal));
-  app.post("/v1/chat/completions", async (c) =>
-    chatCompletions(model, await jsonBody(c.req.raw), c.req.raw.signal),
-  );
+  const modelObject = () => ({
+    id: model.id,
+    object: "model",
+    created: model.created,
+    owned_by: "reasonrl",
+    max_model_len: model.contextLength,
+  });
+  app.get("/v1/models", (c) => c.json({ object: "list", data: [modelObject()] }));
+  app.get("/v1/models/:id{.+}", (c) => {
+    const id = c.req.param("id");
+    if (id !== model.id)
+      throw new ApiError(
+        404,
+        `The model '${id}' does not exist on this server; it serves '${model.id}'.`,
+        "invalid_request_error",
+        "model",
+        "model_not_found",
+      );
+    return c.json(modelObject());
+  });
+
+  /** Parses the body, then runs the handler as a request in flight (refused once the drain cut). */
+  const generation = (handler: Handler) => async (c: Context) => {
+    const body = await jsonBody(c.req.raw);
+    if (drain.cut.aborted) throw new ShutdownError();
+    const release = drain.hold();
+    try {
+      return await handler(model, body, { signal: c.req.raw.signal, drain });
+    } finally {
+      release();
+    }
+  };
+  app.post("/v1/completions", generation(completions));
+  app.post("/v1/chat/completions", generation(chatCompletions));
+
+  for (const [path, method] of Object.entries(ROUTES)) {
+    app.all(path, (c) => {
+      throw new ApiError(
+        405,
+        `${c.req.method} is not allowed on ${c.req.path}; use ${method}.`,
+        "invalid_request_error",
+        null,
+        "method_not_allowed",
+      );
+    });
+  }
   return app;
 }
 
@@ -134,14 +195,25 @@ export interface RunningServer {
   /** http://host:port (no trailing slash); the API lives under /v1. */
   url: string;
   port: number;
-  /** Stops listening, ends open connections (streams in flight stop) and waits for the engine to idle. */
-  close(): Promise<void>;
+  /** Requests being worked on now. */
+  readonly inFlight: number;
+  /**
+   * Stops serving: new requests get 503 at once, those in flight have graceMs (default 0) to
+   * finish, then are cut short (a stream ends with finish_reason "length" and [DONE], a
+   * non-streaming request gets 503); then stops listening, closes the connections and waits for
+   * the engine to idle. The model stays loaded (dispose it after). Resolves with what happened.
+   */
+  close(graceMs?: number): Promise<DrainReport>;
 }
+
+/** How long connections may take to go quiet after the drain before they are closed anyway. */
+const CONNECTIONS_GRACE_MS = 2000;
 
 /** Serves `model` over HTTP; resolves once listening. */
 export async function startServer(model: ServedModel, options: ListenOptions = {}): Promise<RunningServer> {
   const host = options.host ?? "127.0.0.1";
-  const app = createApp(model, options);
+  const drain = new Drain();
+  const app = createApp(model, options, drain);
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8000 }, () => resolve(s));
     s.once("error", reject);
@@ -149,14 +221,31 @@ export async function startServer(model: ServedModel, options: ListenOptions = {
   server.on("error", (err) => (options.logError ?? console.error)(err));
   const port = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
+  let closing: Promise<DrainReport> | undefined;
   return {
     url: `http://${shown}:${port}`,
     port,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      if ("closeAllConnections" in server) server.closeAllConnections();
-      await closed;
-      await model.idle();
+    get inFlight() {
+      return drain.inFlight;
+    },
+    close: (graceMs = 0) => {
+      closing ??= (async () => {
+        const report = await drain.drain(graceMs);
+        await stopListening(server);
+        await model.idle();
+        return report;
+      })();
+      return closing;
     },
   };
+}
+
+/** Stops listening; idle connections close now, busy ones once quiet, the rest after CONNECTIONS_GRACE_MS. */
+async function stopListening(server: ServerType): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const http = server as ServerType & { closeIdleConnections?(): void; closeAllConnections?(): void };
+  http.closeIdleConnections?.();
+  const timer = setTimeout(() => http.closeAllConnections?.(), CONNECTIONS_GRACE_MS);
+  await closed;
+  clearTimeout(timer);
 }

@@ -2,8 +2,10 @@
  * Server-sent events as OpenAI streams them: one `data: {json}\n\n` event per
  * chunk and a final `data: [DONE]\n\n`. When the client goes away (its
  * request is aborted, or the response stream is cancelled) the producer's
- * signal aborts, which stops the request's sequences.
+ * signal aborts, which stops the request's sequences. The stream counts as
+ * in flight for the server's drain until its [DONE] is written.
  */
+import type { RequestScope } from "./drain.ts";
 import { serverError } from "./errors.ts";
 
 /** Sends one chunk (an object, serialised as JSON). */
@@ -14,9 +16,11 @@ export type SendChunk = (chunk: object) => void;
  * `{"error": ...}` event (the status line is long gone), then [DONE].
  */
 export function sseResponse(
-  clientSignal: AbortSignal,
+  scope: RequestScope,
   produce: (send: SendChunk, signal: AbortSignal) => Promise<void>,
 ): Response {
+  const clientSignal = scope.signal;
+  const release = scope.drain.hold();
   const stop = new AbortController();
   const onClientGone = () => stop.abort(clientSignal.reason);
   if (clientSignal.aborted) onClientGone();
@@ -48,6 +52,7 @@ export function sseResponse(
               // already closed by a cancel
             }
           }
+          release();
         });
     },
     cancel(reason) {

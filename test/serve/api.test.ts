@@ -115,7 +115,7 @@ describe("serve: OpenAI-compatible API", () => {
     assert.match(body.id, /^chatcmpl-/);
     const promptIds = applyChatTemplate(ref.tokenizer, messages as Json, { addGenerationPrompt: true }).ids;
     const [[c]] = await ref.generator.generate([promptIds], { temperature: 0, maxTokens: 20 });
-    assert.deepEqual(body.choices[0].message, { role: "assistant", content: c.text });
+    assert.deepEqual(body.choices[0].message, { role: "assistant", content: c.text, refusal: null });
     assert.equal(body.choices[0].finish_reason, c.finishReason);
     assert.equal(body.usage.prompt_tokens, promptIds.length);
     assert.equal(body.usage.completion_tokens, c.ids.length);
@@ -273,7 +273,7 @@ describe("serve: OpenAI-compatible API", () => {
     assert.equal(events.at(-1), "[DONE]");
     const chunks = events.slice(0, -1);
     for (const e of chunks) assert.equal(e.object, "chat.completion.chunk");
-    assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "" });
+    assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "", refusal: null });
     const { texts, finish } = assemble(chunks, (c) => c.delta.content);
     assert.equal(texts[0], plain.body.choices[0].message.content);
     assert.equal(finish[0], plain.body.choices[0].finish_reason);

@@ -142,3 +142,46 @@ export async function spawnServe<T>(
   });
   return { child, output, exited, value };
 }
+
+/** A streamed request being read: the events so far, a wait for the first token, and its end. */
+export interface OpenStream {
+  /** The `data:` payloads received so far ("[DONE]" kept as the string). */
+  events: Json[];
+  /** Resolves once a chunk with generated text (or a finish reason) arrived. */
+  started: Promise<void>;
+  /** Resolves with every event once the server ended the response. */
+  ended: Promise<Json[]>;
+}
+
+/** Starts a streamed POST to `url + path` and reads it as it comes. */
+export function openStream(url: string, path: string, body: object): OpenStream {
+  const events: Json[] = [];
+  let onStarted: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    onStarted = resolve;
+  });
+  const ended = (async () => {
+    const res = await fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, stream: true }),
+    });
+    if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}: ${await res.text()}`);
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const bytes of res.body) {
+      buffer += decoder.decode(bytes, { stream: true });
+      const cut = buffer.lastIndexOf("\n\n");
+      if (cut < 0) continue;
+      for (const e of parseEvents(buffer.slice(0, cut + 2))) {
+        events.push(e);
+        const c = e === "[DONE]" ? undefined : e.choices?.[0];
+        if (c && (c.text || c.delta?.content || c.finish_reason)) onStarted();
+      }
+      buffer = buffer.slice(cut + 2);
+    }
+    onStarted();
+    return events;
+  })();
+  return { events, started, ended };
+}

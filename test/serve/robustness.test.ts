@@ -75,6 +75,20 @@ describe("serve: bad requests", () => {
       "/v1/completions",
       { prompt: longPrompt, max_tokens: 1 },
       400,
+      "prompt",
+    ],
+    [
+      "max_completion_tokens beyond the context",
+      "/v1/chat/completions",
+      { messages: [{ role: "user", content: "x" }], max_completion_tokens: CONTEXT * 10 },
+      400,
+      "max_completion_tokens",
+    ],
+    [
+      "max_tokens beyond the context in chat",
+      "/v1/chat/completions",
+      { messages: [{ role: "user", content: "x" }], max_tokens: CONTEXT * 10 },
+      400,
       "max_tokens",
     ],
     [
@@ -165,15 +179,15 @@ describe("serve: API key", () => {
     const { server: locked } = await serveTiny(dir, { apiKey: "sekrit", maxBatch: 4 });
     try {
       const body = { prompt: "Compute 1+1.", max_tokens: 2 };
-      const wrong: Array<Record<string, string>> = [
-        {},
-        { authorization: "Bearer wrong" },
-        { authorization: "sekrit" },
+      const wrong: Array<[Record<string, string>, string]> = [
+        [{}, "missing_api_key"],
+        [{ authorization: "Bearer wrong" }, "invalid_api_key"],
+        [{ authorization: "sekrit" }, "invalid_api_key"],
       ];
-      for (const headers of wrong) {
+      for (const [headers, code] of wrong) {
         const res = await post(locked, "/v1/completions", body, headers);
         assert.equal(res.status, 401, JSON.stringify(headers));
-        assert.equal(openAiError(res.body).code, "invalid_api_key");
+        assert.equal(openAiError(res.body).code, code);
       }
       assert.equal((await fetch(`${locked.url}/v1/models`)).status, 401);
       const ok = await post(locked, "/v1/completions", body, { authorization: "Bearer sekrit" });

@@ -1,0 +1,100 @@
+/**
+ * Graceful shutdown of the server: the requests in flight, and the drain.
+ *
+ * Every request to /v1/* holds the drain while the server works on it (a
+ * stream holds it until its `[DONE]` is written). `drain(graceMs)` then:
+ *
+ *   1. closes the door: new requests are answered 503 (see server.ts);
+ *   2. waits up to graceMs for the requests in flight to finish;
+ *   3. if some have not, aborts `cut`: their sequences stop at the next step,
+ *      a stream ends with a final chunk (finish_reason "length") and [DONE],
+ *      a non-streaming request is answered 503;
+ *   4. resolves once none is left.
+ */
+import { setMaxListeners } from "node:events";
+
+/** What a handler knows of its request besides the body. */
+export interface RequestScope {
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  /** The server's drain: its `cut` ends the request early; a stream `hold`s it until [DONE]. */
+  drain: Drain;
+}
+
+/** How a drain went. */
+export interface DrainReport {
+  /** Requests in flight when the drain began. */
+  inFlight: number;
+  /** Those still running when the grace period ended, ended early. */
+  cut: number;
+}
+
+export class Drain {
+  #closing = false;
+  #inFlight = 0;
+  #cut = new AbortController();
+
+  constructor() {
+    setMaxListeners(0, this.#cut.signal); // every request in flight listens to it
+  }
+  /** Resolved each time the count of requests in flight reaches 0. */
+  #onIdle: Array<() => void> = [];
+
+  /** True once a drain began: new requests are refused. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Requests the server is working on. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Aborts when the grace period of a drain ran out: the work in flight ends early. */
+  get cut(): AbortSignal {
+    return this.#cut.signal;
+  }
+
+  /** Counts one request as in flight until the returned function is called (calling it again does nothing). */
+  hold(): () => void {
+    this.#inFlight++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#onIdle.splice(0)) resolve();
+    };
+  }
+
+  /** Refuses new requests, lets those in flight finish for up to graceMs, cuts the rest; resolves when none is left. */
+  async drain(graceMs: number): Promise<DrainReport> {
+    this.#closing = true;
+    const inFlight = this.#inFlight;
+    const finished = await this.#idle(graceMs);
+    const cut = finished ? 0 : this.#inFlight;
+    if (!finished) {
+      this.#cut.abort(new Error("the server is shutting down"));
+      await this.#idle(Number.POSITIVE_INFINITY);
+    }
+    return { inFlight, cut };
+  }
+
+  /** Whether nothing was in flight within ms. */
+  #idle(ms: number): Promise<boolean> {
+    if (this.#inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = Number.isFinite(ms)
+        ? setTimeout(() => {
+            this.#onIdle = this.#onIdle.filter((f) => f !== done);
+            resolve(false);
+          }, ms)
+        : undefined;
+      this.#onIdle.push(done);
+    });
+  }
+}
