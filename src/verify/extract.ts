@@ -15,6 +15,7 @@
 import type { Node } from "./ast.ts";
 import { findBoxes } from "./boxed.ts";
 import type { ExtractionConfig } from "./config.ts";
+import { ANSWER_WORDS, foldWideForms } from "./languages.ts";
 import {
   chainFrom,
   chainSpans,
@@ -104,6 +105,10 @@ function plainValue(m: PlainMatch): { node: Node | null; text: string } {
   return { node, text: m.value };
 }
 
+/** "answer" in any of the languages of languages.ts, with an optional colon. */
+const ANSWER_ANCHOR = new RegExp(`(?:${ANSWER_WORDS})(:?)`, "gi");
+const HAS_ANSWER_WORD = new RegExp(ANSWER_WORDS, "i");
+
 const FINAL_IS_BEFORE = /final answer is:?\s*$/i;
 const I_HOPE_AFTER = /^\.?\s?I hope/;
 
@@ -133,7 +138,7 @@ function once<T>(f: () => T): () => T {
 /** The first item starting within 50 characters after each "answer" (with a colon for priority 100). */
 function afterAnswerWord<T extends { start: number }>(text: string, items: T[], colonOnly: boolean): T[] {
   const out: T[] = [];
-  for (const m of text.matchAll(/answer(:?)/gi)) {
+  for (const m of text.matchAll(ANSWER_ANCHOR)) {
     if (colonOnly && m[1] !== ":") continue;
     const from = (m.index ?? 0) + m[0].length;
     const next = items.find((it) => it.start >= from && it.start <= from + 50);
@@ -195,7 +200,7 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
       },
     });
   }
-  if (/answer/i.test(text)) {
+  if (HAS_ANSWER_WORD.test(text)) {
     for (const [priority, colonOnly] of [
       [100, true],
       [200, false],
@@ -204,7 +209,7 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
         priority,
         make: () => {
           const found: Candidate[] = [];
-          for (const m of text.matchAll(/answer(:?)/gi)) {
+          for (const m of text.matchAll(ANSWER_ANCHOR)) {
             if (colonOnly && m[1] !== ":") continue;
             const chain = firstChainFrom(text, (m.index ?? 0) + m[0].length, 50);
             if (chain) found.push(chainCandidate(chain, priority, "answer"));
@@ -263,8 +268,16 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
   return out;
 }
 
+/** An approximation sign right after a number or a closing bracket: what follows it is not the answer. */
+const AFTER_EXACT_APPROX = /[\d)\]}]\s*(?:≈|≃|\\approx|\\simeq|~=)\s*$/;
+
 function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
-  const nums = once(() => findPlainNumbers(text));
+  // "2/3 ≈ 0.667": the value after the sign approximates the exact one before it
+  const nums = once(() =>
+    findPlainNumbers(text).filter(
+      (m) => !AFTER_EXACT_APPROX.test(text.slice(Math.max(0, m.start - 24), m.start)),
+    ),
+  );
   const candidate = (m: PlainMatch, priority: number, via: string): Candidate => ({
     priority,
     start: m.start,
@@ -290,7 +303,7 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
           .map((m) => candidate(m, 50, "final-answer")),
     });
   }
-  if (/answer/i.test(text)) {
+  if (HAS_ANSWER_WORD.test(text)) {
     const notFollowedByEq = once(() => nums().filter((m) => !/^\s*=/.test(text.slice(m.end, m.end + 8))));
     out.push({
       priority: 100,
@@ -307,6 +320,7 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
 
 /** Extracts the answer(s) of `text` according to `cfg`. Never throws on malformed input. */
 export function extractAnswer(text: string, cfg: ExtractionConfig): Extracted {
+  text = foldWideForms(text);
   const producers = [
     ...(cfg.targets.includes("latex") ? latexProducers(text, cfg) : []),
     ...(cfg.targets.includes("expr") ? exprProducers(text, cfg) : []),

@@ -23,6 +23,8 @@ const UNICODE: [RegExp, string][] = [
   [/\u2264/g, "\\le "],
   [/\u2265/g, "\\ge "],
   [/\u2260/g, "\\ne "],
+  [/[\u2248\u2243]/g, "\\approx "],
+  [/\u223c/g, "\\sim "],
   [/\u00b1/g, "\\pm "],
   [/\u2213/g, "\\mp "],
   [/\u03c0/g, "\\pi "],

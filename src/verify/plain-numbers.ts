@@ -2,9 +2,13 @@
  * Plain (non-LaTeX) numbers and arithmetic in a model's output, the "expr"
  * target of Math-Verify: "1,000.99", "1 000", "2,74" (decimal comma), ".4",
  * "$1,000.99", "1,000.99€", "28 percent", "2/3", "(9+1)". A number must start
- * the text or follow a space or "=" (so "AZYUK2A" holds no number); currency
- * signs may precede it and units may follow it.
+ * the text or follow a space or "=" (so "AZYUK2A" holds no number), and also,
+ * beyond Math-Verify, a character of a script written without spaces
+ * ("答案是3/4") or a colon after a word ("Ответ:12"); currency signs may precede
+ * it and units may follow it.
  */
+
+import { UNSPACED_SCRIPT } from "./languages.ts";
 
 /** One plain number or expression found in text. */
 export interface PlainMatch {
@@ -19,15 +23,20 @@ export interface PlainMatch {
 const CURRENCY = "$€£¥₹₽₪₩₫฿₡₢₣₤₥₦₧₨₭₮₯₰₱₲₳₴₵₶₷₸₺₻₼₾₿";
 const PERCENT = String.raw`(?<percent>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct)(?![A-Za-z]))?`;
 const NUMBER = String.raw`(?<![\d.])(?:(?<int1>-?[1-9]\d{0,2}(?:[ ,]\d{3})+)(?<dec1>\.\d+)?|(?<int2>-?\d+)(?<dec2>[.,]\d+)|(?<dec3>\.\d+)|(?<int3>-?\d+))`;
-const PREFIX = String.raw`(?:^|(?<=[\s=]))(?:\*\*)?`;
+/** Before a number: the start, a space, "=", a character of a script without spaces, or a colon after a word. */
+const PREFIX = String.raw`(?:^|(?<=[\s=${UNSPACED_SCRIPT}]|[^\d\s]:))(?:\*\*)?`;
 const NUMBER_RE = new RegExp(`${PREFIX}[${CURRENCY.replace("$", "\\$")}]?${NUMBER}${PERCENT}`, "g");
 const OPS = String.raw`+\-*×/^()÷`;
 const EXPR_RE = new RegExp(
-  String.raw`${PREFIX}(?<expr>-?\(?-?\d[\d.\s${OPS}]{0,60}?[${OPS}][\d.\s${OPS}]{0,60}[\d)])(?=(?:\*\*)?(?:[.,:\s)$]|$))`,
+  String.raw`${PREFIX}(?<expr>-?\(?-?\d[\d.\s${OPS}]{0,60}?[${OPS}][\d.\s${OPS}]{0,60}[\d)])(?=(?:\*\*)?(?:[.,:\s)$${UNSPACED_SCRIPT}]|$))`,
   "g",
 );
 
-/** All plain numbers and operator expressions in `text`. */
+/**
+ * All plain numbers and operator expressions in `text`, left to right; at the same
+ * start the longer match first ("22/7" before "22"), as Math-Verify tries an
+ * expression before a number at each place.
+ */
 export function findPlainNumbers(text: string): PlainMatch[] {
   const out: PlainMatch[] = [];
   NUMBER_RE.lastIndex = 0;
@@ -61,5 +70,5 @@ export function findPlainNumbers(text: string): PlainMatch[] {
       isExpression: true,
     });
   }
-  return out;
+  return out.sort((a, b) => a.start - b.start || b.end - a.end);
 }

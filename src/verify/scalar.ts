@@ -68,19 +68,42 @@ export function sameTree(a: Node, b: Node): boolean {
 }
 
 /**
- * Equality of two doubles when a decimal literal is involved: relative difference at most
- * 10^-p, or equal after rounding to p decimals (Math-Verify's rule) as long as that rounding
- * keeps three significant digits (so 5.89e-7 and 6.89e-7 differ).
+ * Equality of two doubles when a decimal literal is involved, by Math-Verify's rule:
+ * both sides rounded to `precision` decimal places must be equal. So at precision 6,
+ * π (3.141593) is not 3.14159 but is 3.1415926; 1/3 is 0.333333 and 0.3333333, not 0.33.
+ * Two refinements: differences within double rounding noise (10^-14 relative, below
+ * the 15 digits Math-Verify evaluates with) are equal, so 4.46e19 is 4.46 × 10^19;
+ * and where rounding would keep fewer than three significant digits (|x| < 10^(2-p))
+ * a relative tolerance of 10^-p decides instead, so 1.39e-10 and 2.39e-10 differ
+ * (Math-Verify rounds both to 0).
  */
 export function closeAtPrecision(a: number, b: number, precision: number): boolean {
   if (a === b) return true;
   if (!Number.isFinite(a) || !Number.isFinite(b)) return false;
   const scale = Math.max(Math.abs(a), Math.abs(b));
-  if (Math.abs(a - b) <= 10 ** -precision * scale) return true;
-  if (scale >= 1e21 || scale < 10 ** (2 - precision)) return false;
+  if (Math.abs(a - b) <= 1e-14 * scale) return true;
+  if (scale < 10 ** (2 - precision)) return Math.abs(a - b) <= 10 ** -precision * scale;
+  if (scale >= 1e21) return false;
   const p = Math.min(Math.max(0, Math.round(precision)), 20);
-  const ra = Number(a.toFixed(p));
-  return ra !== 0 && ra === Number(b.toFixed(p));
+  return roundTo(a, p) === roundTo(b, p);
+}
+
+/**
+ * `x` rounded to `p` decimals, half away from zero on the decimal digits of
+ * the shortest representation of `x` (as sympy rounds a Float written 0.3333335),
+ * not on its binary value (toFixed alone would give 0.333333).
+ */
+function roundTo(x: number, p: number): number {
+  const shortest = String(Math.abs(x));
+  if (!shortest.includes("e")) {
+    const dot = shortest.indexOf(".");
+    if (dot < 0 || shortest.length - dot - 1 <= p) return x;
+    const digit = shortest.charCodeAt(dot + 1 + p) - 48;
+    const down = Number(shortest.slice(0, dot + 1 + p));
+    const r = digit >= 5 ? down + 10 ** -p : down;
+    return Math.sign(x) * Number(r.toFixed(p));
+  }
+  return Number(x.toFixed(p));
 }
 
 /** Equality of two doubles computed from exact inputs (only rounding error allowed). */

@@ -89,14 +89,24 @@ function childrenOf(n: Node): Node[] {
   }
 }
 
-/** Drops "≈ approximation" tails from equation chains: x = 1/3 ≈ 0.33 -> x = 1/3; x ≈ 11 -> x = 11. */
+/**
+ * Drops approximations, keeping the exact form (Math-Verify's reading of \approx):
+ * x = 1/3 ≈ 0.33 -> x = 1/3; 9.5/3.14159 ≈ 3.01 -> 9.5/3.14159; x ≈ 11 -> x = 11 (a
+ * symbol approximately equal to a value is given that value). "~" is also \sim and
+ * \simeq: it counts as an approximation only when the side after it is a constant,
+ * so \triangle ABC \sim \triangle DEF stays a relation.
+ */
 export function dropApprox(n: Node): Node {
-  if (n.type !== "rel" || !n.ops.includes("~")) return n;
-  const first = n.ops.indexOf("~");
-  if (first === 0) return { ...n, ops: n.ops.map((o) => (o === "~" ? "=" : o)) };
-  const items = n.items.slice(0, first + 1);
-  const ops = n.ops.slice(0, first);
-  return items.length === 1 ? items[0] : { type: "rel", items, ops };
+  if (n.type !== "rel") return n;
+  const first = n.ops.findIndex((o, i) => o === "~" && freeSymbols(n.items[i + 1]).size === 0);
+  if (first < 0) return n;
+  if (first > 0) {
+    const items = n.items.slice(0, first + 1);
+    return { type: "rel", items, ops: n.ops.slice(0, first) };
+  }
+  const lhs = n.items[0];
+  if (isSymbolic(lhs)) return { type: "rel", items: [lhs, n.items[1]], ops: ["="] };
+  return lhs;
 }
 
 /** Whether an expression is made of symbols only (x, AB, f(x), |AB|, A:B, (p, q)), no numbers. */

@@ -1,0 +1,36 @@
+/**
+ * Answers written in other languages and scripts. Reasoning models drift into
+ * Chinese (DeepSeek-R1 distills do), and users write French or German; a
+ * language slip must not turn a right answer into a wrong one. Three things:
+ *   - fullwidth forms and CJK punctuation folded to ASCII ("３/４。" -> "3/4."),
+ *   - the word "answer" in other languages, as an extraction anchor,
+ *   - the scripts written without spaces, after which a plain number may start
+ *     ("答案是3/4": Math-Verify's rule wants a space or "=" before a number).
+ */
+
+/** Fullwidth ASCII (U+FF01..FF5E) except ＄ ＼ ～, which would read as LaTeX; and CJK punctuation. */
+const WIDE_FORMS = /[\uff01-\uff03\uff05-\uff3b\uff3d-\uff5d\u3000\u3001\u3002]/g;
+const CJK_PUNCTUATION: Record<string, string> = { "\u3000": " ", "\u3001": ",", "\u3002": "." };
+
+/**
+ * `text` in NFC with fullwidth ASCII and the ideographic space, comma and full
+ * stop folded to ASCII. Pure ASCII text is returned as is.
+ */
+export function foldWideForms(text: string): string {
+  if (!/[^ -~\s]/.test(text)) return text;
+  return text
+    .normalize("NFC")
+    .replace(WIDE_FORMS, (c) => CJK_PUNCTUATION[c] ?? String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+}
+
+/**
+ * "answer" in the languages models answer in (English, Chinese, Japanese, Korean,
+ * French, German, Russian, Spanish, Portuguese, Italian), as a regex source for
+ * case-insensitive matching. Each works like Math-Verify's English anchor:
+ * followed by ":" it has the priority of "answer:", otherwise that of "answer".
+ */
+export const ANSWER_WORDS = "answer|答案|答え|정답|réponse|reponse|antwort|ответ|respuesta|resposta|risposta";
+
+/** Scripts written without spaces between words: Thai, CJK punctuation, kana, Han, Hangul. */
+export const UNSPACED_SCRIPT =
+  "\\u0e00-\\u0e7f\\u3000-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uac00-\\ud7af\\uf900-\\ufaff";
