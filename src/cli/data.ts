@@ -3,7 +3,7 @@
  * curation recipes (src/data).
  */
 import { type Command, Option } from "commander";
-import { runCuration } from "../data/curate/pipeline.ts";
+import { defaultCurationCache, runCuration } from "../data/curate/pipeline.ts";
 import { loadCurationRecipe } from "../data/curate/recipe.ts";
 import { defaultRegistry } from "../data/curate/registry.ts";
 import { formatFunnel } from "../data/curate/report.ts";
@@ -93,6 +93,12 @@ export function register(program: Command): void {
             hub: { cacheDir: opts.datasets, log: progressLog(opts.json) },
             log: progressLog(opts.json),
             signal,
+          }).catch((err) => {
+            if (!signal.aborted) throw err;
+            const cache = opts.cacheDir ?? defaultCurationCache();
+            throw new Error(
+              `curation stopped before its end: no report written to ${opts.out}; the results of steps that call models are kept in ${cache}, so the same command goes on from there`,
+            );
           });
           const text = `${formatFunnel(report)}\nreport: ${opts.out}/report.md (and report.json, dropped.jsonl)`;
           printResult(

@@ -1,9 +1,10 @@
 /** `reasonrl demo`: the built-in demo that `npm start` runs (recipes/demo.yaml, from scratch). */
 import type { Command } from "commander";
 import { DemoStopped, describeDemo, runDemo } from "../demo/grpo-demo.ts";
+import { describeStart } from "../rl/rerun.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { jsonOption, setOption } from "./options.ts";
-import { fail, printResult } from "./output.ts";
+import { printResult } from "./output.ts";
 import { progressHooks } from "./progress.ts";
 
 export function register(program: Command): void {
@@ -23,12 +24,30 @@ export function register(program: Command): void {
         const summary = await runDemo({
           sets: opts.set,
           resume: opts.resume,
-          hooks: { ...progress, warn: (m) => progress.log(`warning: ${m}`), stop: () => signal.aborted },
+          hooks: {
+            ...progress,
+            warn: (m) => progress.log(`warning: ${m}`),
+            stop: () => signal.aborted,
+            onStart: (s) => {
+              if (s.kind === "resume") console.error(describeStart(s, "demo"));
+            },
+          },
         }).catch((err) => {
-          if (err instanceof DemoStopped) fail(`${err.message}: reasonrl demo --resume`);
-          throw err;
+          if (!(err instanceof DemoStopped)) throw err;
+          return null;
         });
         progress.done();
+        // Stopped by Ctrl-C: say what was kept and how to go on (stopOnCtrlC makes the exit status 130).
+        if (summary === null) {
+          const sets = opts.set.map((s) => ` --set '${s.replaceAll("'", "'\\''")}'`).join("");
+          const resume = `reasonrl demo --resume${sets}`;
+          printResult(
+            { stopped: true, resume },
+            opts,
+            `stopped: the demo's checkpoints are kept; to resume: ${resume}`,
+          );
+          return;
+        }
         printResult({ ...summary }, opts, describeDemo(summary));
       });
     });

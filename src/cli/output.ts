@@ -6,9 +6,11 @@
  *   `--json`), so `reasonrl ... --json | tail -n 1` is always the result.
  * - Progress, logs and warnings go to stderr (see `progressLog`), so they never
  *   mix with results in a pipe.
- * - Errors of the user's input are one line on stderr, "reasonrl: ...", with
- *   exit status 1 (`fail`, or any error thrown out of an action; main.ts
- *   prints it). REASONRL_DEBUG=1 adds the stack.
+ * - Every error is one line on stderr, "reasonrl: ...", naming the flag, file,
+ *   line or field, with exit status 1 (`fail`, or any error thrown out of an
+ *   action; run-cli.ts prints it). `--verbose` or REASONRL_DEBUG=1 adds the
+ *   stack. A command stopped by Ctrl-C says what it saved and exits 130
+ *   (interrupt.ts).
  * - JSON keys are snake_case (as the OpenAI API and TRL); code stays camelCase,
  *   converted where a result is built for printing.
  */
@@ -46,8 +48,21 @@ export function fail(message: string): never {
   throw new UsageError(message);
 }
 
-/** Prints an error that ended the command, as one line (with the stack under REASONRL_DEBUG=1). */
-export function reportError(err: unknown): void {
-  if (process.env.REASONRL_DEBUG) console.error(err);
-  console.error(`reasonrl: ${err instanceof Error ? err.message : String(err)}`);
+/** JavaScript's own error types: a bug of ours rather than bad input (the stack helps then). */
+const BUG_TYPES = [TypeError, ReferenceError, SyntaxError];
+
+/**
+ * Prints an error that ended the command as one line on stderr (a message of several lines is
+ * joined with "; "), and its stack first when `verbose`.
+ */
+export function reportError(err: unknown, verbose = Boolean(process.env.REASONRL_DEBUG)): void {
+  if (verbose) console.error(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const line = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .join("; ");
+  const hint = !verbose && BUG_TYPES.some((t) => err instanceof t) ? " (--verbose shows where)" : "";
+  console.error(`reasonrl: ${line || (err instanceof Error ? err.name : "error")}${hint}`);
 }

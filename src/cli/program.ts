@@ -3,6 +3,9 @@
  * lives in its own file and exports a `register(program)` function; a new
  * subcommand is registered here (test/cli/json-contract.test.ts then checks
  * it keeps the --json contract).
+ *
+ * Errors are not printed nor exited on here: the program throws them
+ * (`exitOverride`) and run-cli.ts prints each as one line with the exit status.
  */
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
@@ -24,7 +27,10 @@ export function createProgram(): Command {
     .name("reasonrl")
     .description("GRPO reinforcement learning of reasoning in small language models")
     .version("0.1.0")
-    .showHelpAfterError();
+    .option("--verbose", "on an error, print its stack too (as REASONRL_DEBUG=1)")
+    // Set before the subcommands are added: they inherit both.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
   registerBench(program);
   registerData(program);
   registerDemo(program);

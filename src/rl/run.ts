@@ -6,8 +6,14 @@
  * SFT (optional) runs first, then GRPO against a frozen reference: the base
  * under LoRA adapters, else a copy of the model as it was when GRPO started.
  * Held-out accuracy is measured before GRPO, every N steps and after it; the
- * best model is kept in checkpoints/best/. Running the same recipe again
- * resumes where the run stopped; a finished run is not redone.
+ * best model is kept in checkpoints/best/.
+ *
+ * Before anything is loaded or written, every path of the recipe is checked
+ * (recipe-paths.ts) and, on an existing run folder, the recipe is compared with
+ * the one the run was started with (rerun.ts): running the same recipe again
+ * resumes where the run stopped, a different one is refused (unless the
+ * changed fields are allowed, and then recorded), and a finished run is not
+ * redone (its summary is returned as it was).
  */
 import { stringify as toYaml } from "yaml";
 import { loadProblems } from "../data/problems.ts";
@@ -27,6 +33,8 @@ import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.t
 import { VerifierPool } from "../verify/pool.ts";
 import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
+import { checkRecipePaths } from "./recipe-paths.ts";
+import { prepareRerun, type RunStart } from "./rerun.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
@@ -38,6 +46,8 @@ export interface RunHooks {
   onSftStep?: (r: SftRecord) => void;
   onGrpoStep?: (r: GrpoRecord) => void;
   onEval?: (step: number, result: Accuracy) => void;
+  /** Where the run starts: new, resumed (from which step, with which allowed changes) or already finished. */
+  onStart?: (start: RunStart) => void;
   /** Returning true stops the run after the current step, with a checkpoint (Ctrl-C). */
   stop?: () => boolean;
 }
@@ -57,13 +67,31 @@ interface RunContext {
   stop: () => boolean;
 }
 
-/** Runs (or resumes) `recipe`; returns the summary also written to summary.json. */
-export async function runRecipe(recipe: Recipe, hooks: RunHooks = {}): Promise<RunSummary> {
+/** How a run may differ from the one already in its folder. */
+export interface RunOptions {
+  /** Fields allowed to differ from the run's config (rerun.ts RESUMABLE_FIELDS), e.g. "grpo.steps". */
+  allowChange?: readonly string[];
+}
+
+/**
+ * Runs (or resumes) `recipe`; returns the summary also written to summary.json (a finished
+ * run's summary as it was).
+ */
+export async function runRecipe(
+  recipe: Recipe,
+  hooks: RunHooks = {},
+  options: RunOptions = {},
+): Promise<RunSummary> {
   const started = performance.now();
   checkDtype(recipe.model);
+  await checkRecipePaths(recipe);
   const folder = RunFolder.of(recipe.runsDir, recipe.name);
+  const start = await prepareRerun(recipe, folder, options.allowChange);
+  hooks.onStart?.(start);
+  if (start.kind === "finished") return start.summary;
   await folder.create();
-  await folder.writeConfig(toYaml(recipe));
+  // config.yaml is the recipe the run started with; changes on resume go to history.jsonl.
+  if (start.kind === "new") await folder.writeConfig(toYaml(recipe));
   let stopped = false;
   const ctx = await openModels(recipe, folder, hooks, () => (stopped ||= hooks.stop?.() ?? false));
 

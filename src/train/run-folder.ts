@@ -1,7 +1,9 @@
 /**
  * A run folder, `<runsDir>/<name>/`, and the one owner of what is in it:
  *
- *   config.yaml     the recipe as run
+ *   config.yaml     the recipe as the run started (never rewritten on resume)
+ *   history.jsonl   the fields changed on resume (`train --allow-change`), one
+ *                   line per resume: when, from which step, path old -> new
  *   metrics.jsonl   one line per training step (stage "sft" or "grpo") and per
  *                   held-out evaluation (stage "eval"), appended as they finish
  *   checkpoints/    <stage>/step-N/ (resume; last K kept), best/ (a model folder)
@@ -13,10 +15,12 @@
  * folder (best/, final/) filled under a temporary name and renamed, so a
  * killed run never leaves a half-written one.
  */
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { appendFile, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import type { Accuracy } from "../eval/accuracy.ts";
-import { writeFileAtomic } from "../model/safetensors-write.ts";
+import { exists, writeFileAtomic } from "../model/safetensors-write.ts";
+import { listCheckpoints } from "./checkpoint.ts";
+import type { FieldChange } from "./config-diff.ts";
 import { appendMetrics, readMetrics, truncateMetrics } from "./metrics-log.ts";
 
 /** The best held-out accuracy so far, and the step it was measured after (0: before GRPO). */
@@ -51,6 +55,16 @@ export interface RunSummary {
   wall_s: number;
 }
 
+/** A line of history.jsonl: fields changed when the run was resumed at `stage` step `step`. */
+export interface HistoryEntry {
+  /** When (ISO 8601). */
+  time: string;
+  /** The stage and step the run resumed from: the new values hold from the next step on. */
+  stage: string;
+  step: number;
+  changes: FieldChange[];
+}
+
 export class RunFolder {
   constructor(
     /** The folder: `<runsDir>/<name>`. */
@@ -70,6 +84,9 @@ export class RunFolder {
   }
   get summaryPath(): string {
     return join(this.dir, "summary.json");
+  }
+  get historyPath(): string {
+    return join(this.dir, "history.jsonl");
   }
   /** The checkpoints of a training stage ("sft", "grpo"). */
   checkpointsOf(stage: string): string {
@@ -95,6 +112,38 @@ export class RunFolder {
 
   async writeConfig(yaml: string): Promise<void> {
     await writeFileAtomic(this.configPath, yaml);
+  }
+
+  /** config.yaml's text, or null when the run has not started. */
+  async readConfig(): Promise<string | null> {
+    return (await exists(this.configPath)) ? readFile(this.configPath, "utf8") : null;
+  }
+
+  /** Records fields changed on resume (history.jsonl). */
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    await appendFile(this.historyPath, `${JSON.stringify(entry)}\n`);
+  }
+
+  /** Every line of history.jsonl, oldest first (none before any change). */
+  async readHistory(): Promise<HistoryEntry[]> {
+    if (!(await exists(this.historyPath))) return [];
+    const text = await readFile(this.historyPath, "utf8");
+    return text
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as HistoryEntry;
+        } catch {
+          throw new Error(`${this.historyPath}:${i + 1}: not a JSON line`);
+        }
+      });
+  }
+
+  /** The step of a stage's latest checkpoint ("sft", "grpo"); 0 when it has none. */
+  async latestStep(stage: string): Promise<number> {
+    const latest = (await listCheckpoints(this.checkpointsOf(stage))).at(-1);
+    return latest ? Number(basename(latest).replace(/^step-/, "")) : 0;
   }
 
   /** Appends a line to metrics.jsonl (a step's record, or an evaluation's). */
@@ -167,5 +216,14 @@ export class RunFolder {
 
   async readSummary(): Promise<RunSummary> {
     return JSON.parse(await readFile(this.summaryPath, "utf8"));
+  }
+
+  /** summary.json, or null when there is none (or it cannot be read: the run did not finish writing it). */
+  async summaryIfAny(): Promise<RunSummary | null> {
+    try {
+      return await this.readSummary();
+    } catch {
+      return null;
+    }
   }
 }
