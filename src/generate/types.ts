@@ -1,7 +1,9 @@
 /**
  * The generation interface shared by every engine: the local model, and later
- * OpenAI-compatible servers and llama.cpp. GRPO reads the token ids and the
- * log-prob of each sampled token (its "old" log-probs).
+ * OpenAI-compatible servers and llama.cpp. GRPO trains on the token ids; the
+ * log-prob of each sampled token is the sampler's, at its temperature: the
+ * trainer does not use it as the "old" log-prob of its ratio, it recomputes
+ * log-probs at temperature 1 as the paper's TRL did (src/rl/grpo-update.ts).
  */
 import type { z } from "zod";
 import type { ChatMessage } from "../model/chat-template.ts";

@@ -7,9 +7,10 @@
  * The loss weights are normalised once, over all the rows of the step, before
  * any cut: the losses of the micro-batches then add up to the loss of the whole
  * batch, and their gradients (accumulated by the engine) to its gradient,
- * whatever the micro-batch size. (TRL at the paper's commit normalised "bnpo"
- * per micro-batch instead, by that micro-batch's tokens, and divided by the
- * number of micro-batches: its update depended on how the rows were cut.)
+ * whatever the micro-batch size. (TRL at the paper's commit normalised per
+ * micro-batch, by its tokens, then divided by the number of micro-batches; in
+ * the paper's layout a micro-batch was one group, which "bnpo_per_group"
+ * reproduces: see grpo-loss.ts.)
  */
 import type { z } from "zod";
 import type { Sequence } from "../train/token-batch.ts";
@@ -48,7 +49,7 @@ export function trainingRows(groups: readonly Group[], o: TrainingRowOptions): G
   const advantages = groupAdvantages(rewards, { groupSize: o.groupSize, scale: o.scaleRewards });
   const masked = answered.map((a) => o.overlongFilter && a.completion.finishReason === "length");
   const lengths = answered.map((a) => a.completion.ids.length);
-  const weights = completionWeights(lengths, masked, o.lossType, o.maxTokens);
+  const weights = completionWeights(lengths, masked, o.lossType, o.maxTokens, o.groupSize);
   const rows = answered.map((a, i) => ({
     prompt: a.prompt.ids,
     completion: a.completion.ids,
@@ -62,17 +63,19 @@ export function trainingRows(groups: readonly Group[], o: TrainingRowOptions): G
  * The loss weights of each completion's tokens under the chosen loss type
  * (`lossWeights`), where completions whose `masked` flag is set (overlong
  * filtering) get weight 0 and count as empty, as masked completions do in
- * TRL: they add no tokens to the "bnpo" and "dapo" normalisers, but still
- * count as sequences for "grpo" and "dr_grpo".
+ * TRL: they add no tokens to the "bnpo", "bnpo_per_group" and "dapo"
+ * normalisers, but still count as sequences for "grpo" and "dr_grpo" (and
+ * their group still counts as a group for "bnpo_per_group").
  */
 export function completionWeights(
   lengths: readonly number[],
   masked: readonly boolean[],
   lossType: GrpoLossOptions["lossType"],
   maxLength: number,
+  groupSize: number,
 ): Float32Array[] {
   const counted = lengths.map((len, i) => (masked[i] ? 0 : len));
-  const flat = lossWeights(counted, lossType, { maxLength });
+  const flat = lossWeights(counted, lossType, { maxLength, groupSize });
   let at = 0;
   return lengths.map((len, i) => {
     if (masked[i]) return new Float32Array(len);

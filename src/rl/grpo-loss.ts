@@ -20,13 +20,19 @@
  * the ratio form's; its value is not, so the step reports the ratio form's
  * value, computed on the host (`lossAtRatioOne`).
  *
- * The normalisation covers the whole step's batch: lossWeights is given every
- * completion of the step, however many micro-batches the loss is then computed
- * in, so the micro-batches' losses and gradients add up to the one-pass ones.
- * This is a deliberate difference from TRL at the paper's commit, where "bnpo"
- * divided by the tokens of each micro-batch (then by the number of gradient
- * accumulation steps, GA = 4), so that its update depended on how rows fell
- * into micro-batches; here results do not depend on the micro-batch size.
+ * The normalisation is computed once over the whole step's batch: lossWeights
+ * is given every completion of the step, however many micro-batches the loss
+ * is then computed in, so the micro-batches' losses and gradients add up to
+ * the one-pass ones and results do not depend on the micro-batch size.
+ *
+ * TRL at the paper's commit (69ad852e, grpo_trainer.py:916) took the token
+ * mean of each micro-batch on each process; the Trainer then divided it by
+ * the gradient accumulation steps and DeepSpeed averaged the processes. In the
+ * paper's layout (3 processes x 6 completions, G = 6, 4 accumulation steps) a
+ * micro-batch is exactly one group, so each of the step's 12 groups weighed
+ * 1/12 of the step whatever its length: that is "bnpo_per_group", which the
+ * paper recipes use. "bnpo" here is the token mean over the whole step
+ * (TRL's bnpo when the whole step is one micro-batch): a long group weighs more.
  */
 import { z } from "zod";
 import type { Graph, Tensor } from "../engine/index.ts";
@@ -39,12 +45,13 @@ export const GrpoLossOptions = z.object({
   /** KL coefficient to the reference model (the paper: 0.04; 0 = no reference). */
   beta: z.number().nonnegative().default(0.04),
   /**
-   * How token terms are averaged, always over the whole step's batch (see above):
-   * "bnpo" sum / tokens (the paper's TRL, there per micro-batch), "grpo" mean per
-   * sequence then over sequences, "dr_grpo" sum / (sequences x max length), "dapo"
+   * How token terms are averaged, computed over the whole step's batch (see above):
+   * "bnpo" sum / the step's tokens; "bnpo_per_group" each group's token mean, averaged
+   * over the groups (the paper's TRL, where a micro-batch was one group); "grpo" mean
+   * per sequence then over sequences; "dr_grpo" sum / (sequences x max length); "dapo"
    * sum / tokens of the whole generation batch.
    */
-  lossType: z.enum(["grpo", "bnpo", "dr_grpo", "dapo"]).default("bnpo"),
+  lossType: z.enum(["grpo", "bnpo", "bnpo_per_group", "dr_grpo", "dapo"]).default("bnpo"),
 });
 export type GrpoLossOptions = z.output<typeof GrpoLossOptions>;
 
@@ -125,20 +132,23 @@ export function k3Value(lp: number, ref: number): number {
  * Per-token loss weights for completions with the given lengths (tokens that
  * count, EOS included), laid out one completion after another.
  * `maxLength` is the max completion length (dr_grpo); `batchTokens` the tokens
- * of the whole generation batch (dapo; default: these completions').
+ * of the whole generation batch (dapo; default: these completions');
+ * `groupSize` the completions per group, consecutive (bnpo_per_group).
  */
 export function lossWeights(
   lengths: readonly number[],
   lossType: GrpoLossOptions["lossType"],
-  opts: { maxLength?: number; batchTokens?: number } = {},
+  opts: { maxLength?: number; batchTokens?: number; groupSize?: number } = {},
 ): Float32Array {
   const total = lengths.reduce((a, b) => a + b, 0);
   const out = new Float32Array(total);
+  const perGroup = lossType === "bnpo_per_group" ? groupTokens(lengths, opts.groupSize) : null;
   let at = 0;
-  for (const len of lengths) {
+  for (const [i, len] of lengths.entries()) {
     let w: number;
     if (lossType === "grpo") w = 1 / (len * lengths.length);
     else if (lossType === "bnpo") w = 1 / total;
+    else if (perGroup) w = 1 / (perGroup.groups * perGroup.tokens[i]);
     else if (lossType === "dr_grpo") {
       if (!opts.maxLength) throw new Error("lossWeights: dr_grpo needs maxLength");
       w = 1 / (lengths.length * opts.maxLength);
@@ -147,4 +157,16 @@ export function lossWeights(
     at += len;
   }
   return out;
+}
+
+/** The number of groups of `groupSize` consecutive completions, and the tokens of each completion's group. */
+function groupTokens(lengths: readonly number[], groupSize: number | undefined) {
+  if (!groupSize) throw new Error("lossWeights: bnpo_per_group needs groupSize");
+  if (lengths.length % groupSize !== 0)
+    throw new Error(`lossWeights: ${lengths.length} completions are not whole groups of ${groupSize}`);
+  const tokens = lengths.map((_, i) => {
+    const from = i - (i % groupSize);
+    return lengths.slice(from, from + groupSize).reduce((a, b) => a + b, 0);
+  });
+  return { groups: lengths.length / groupSize, tokens };
 }

@@ -81,7 +81,7 @@ function assertSameMetrics(a: GrpoStepMetrics, b: GrpoStepMetrics, what: string)
 }
 
 describe("micro-batches", () => {
-  for (const lossType of ["grpo", "bnpo", "dr_grpo", "dapo"] as const) {
+  for (const lossType of ["grpo", "bnpo", "bnpo_per_group", "dr_grpo", "dapo"] as const) {
     test(`${lossType}: microBatch 1, 2, 3 and all give the one-pass update and metrics`, async () => {
       const loss = { beta: 0.04, lossType };
       const all = await step({ loss });
