@@ -43,6 +43,12 @@ export const ExtractionConfigSchema = z.object({
     .describe(
       "Read a short text without math delimiters as LaTeX as a whole (for gold answers like '\\frac{1}{2}').",
     ),
+  bareMath: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Read answers without delimiters whole before their last number: a short text that reads as math ('(1, 2, 3)', 'x = y'), a bracketed group or math after 'answer', a bracketed group with a comma in prose.",
+    ),
   boxed: z
     .enum(["last", "all"])
     .default("all")
@@ -52,10 +58,16 @@ export const ExtractionConfigSchema = z.object({
 export type ExtractionConfig = z.infer<typeof ExtractionConfigSchema>;
 
 /** How gold answers are read by default: bare LaTeX, $...$ or \boxed{...}, or plain numbers. */
-export const GOLD_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({ bareLatex: true });
+export const GOLD_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({
+  bareLatex: true,
+  bareMath: true,
+});
 
-/** How model outputs are read by default (lighteval's evaluation setting: boxed first, any match). */
-export const ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({});
+/**
+ * How model outputs are read by default: lighteval's evaluation setting (boxed first,
+ * any match), and answers without delimiters read whole (`bareMath`).
+ */
+export const ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({ bareMath: true });
 
 /** Named extraction presets. */
 export const EXTRACTION_PRESETS = {
@@ -75,7 +87,7 @@ export const EXTRACTION_PRESETS = {
     anchorless: false,
     mode: "first_match",
   }),
-  /** lighteval's prediction side in the paper's evaluation (spec 5). */
+  /** lighteval's prediction side in the paper's evaluation (spec 5), as upstream: no `bareMath`. */
   lighteval: ExtractionConfigSchema.parse({}),
   /** Math-Verify's parse() defaults (LaTeX boxed at 50, plain numbers, any match). */
   "math-verify-default": ExtractionConfigSchema.parse({ boxedPriority: 50 }),

@@ -6,13 +6,16 @@
  *   50   "final answer ... is X"
  *   100  "answer: ... X"
  *   200  "answer ... X"
- *   250  the whole text as LaTeX (gold strings only, `bareLatex`)
+ *   250  the whole text as LaTeX (gold strings, `bareLatex`) or as math (`bareMath`)
  *   300  any math environment / plain number (`anchorless`)
+ * With `bareMath` (bare-answers.ts) answers without delimiters are also read whole:
+ * after "answer" (at 100 / 200) and bracketed groups in prose (at 300).
  * Within a priority the rightmost match is tried first. "first_match" stops at
  * the first match found (parsed or not); "any_match" tries further matches of
  * the same priority until one parses.
  */
 import type { Node } from "./ast.ts";
+import { afterAnchor, type BareSpan, bracketGroups, wholeAsMath } from "./bare-answers.ts";
 import { findBoxes } from "./boxed.ts";
 import type { ExtractionConfig } from "./config.ts";
 import { ANSWER_WORDS, foldWideForms } from "./languages.ts";
@@ -318,12 +321,57 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
   return out;
 }
 
+/** Answers without delimiters read whole (`bareMath`): the whole text, after an anchor, groups in prose. */
+function bareProducers(text: string, cfg: ExtractionConfig): Producer[] {
+  const candidate = (b: BareSpan, priority: number, via: string): Candidate => ({
+    priority,
+    start: b.start,
+    end: b.end,
+    via,
+    run: () => latexPieces([{ text: b.text, percent: false }], cfg, cfg.boxed),
+  });
+  const out: Producer[] = [];
+  if (!cfg.bareLatex) {
+    out.push({
+      priority: 250,
+      make: () => {
+        const whole = wholeAsMath(text);
+        return whole ? [candidate(whole, 250, "bare")] : [];
+      },
+    });
+  }
+  if (HAS_ANSWER_WORD.test(text)) {
+    const anchored = once(() =>
+      [...text.matchAll(ANSWER_ANCHOR)].map((m) => ({
+        colon: m[1] === ":",
+        span: afterAnchor(text, (m.index ?? 0) + m[0].length),
+      })),
+    );
+    for (const [priority, colonOnly] of [
+      [100, true],
+      [200, false],
+    ] as const) {
+      out.push({
+        priority,
+        make: () =>
+          anchored()
+            .filter((a) => a.span !== null && (a.colon || !colonOnly))
+            .map((a) => candidate(a.span as BareSpan, priority, "answer")),
+      });
+    }
+  }
+  if (cfg.anchorless)
+    out.push({ priority: 300, make: () => bracketGroups(text).map((g) => candidate(g, 300, "bare")) });
+  return out;
+}
+
 /** Extracts the answer(s) of `text` according to `cfg`. Never throws on malformed input. */
 export function extractAnswer(text: string, cfg: ExtractionConfig): Extracted {
   text = foldWideForms(text);
   const producers = [
     ...(cfg.targets.includes("latex") ? latexProducers(text, cfg) : []),
     ...(cfg.targets.includes("expr") ? exprProducers(text, cfg) : []),
+    ...(cfg.bareMath ? bareProducers(text, cfg) : []),
   ];
   const priorities = [...new Set(producers.map((p) => p.priority))].sort((a, b) => a - b);
   const values: Node[] = [];

@@ -1,0 +1,144 @@
+/**
+ * Answers written without LaTeX delimiters or boxes that are more than one
+ * number: "(1, 2, 3)", "[1, 2, 3]", "{1, 2}", "(0, 1]", "x = y", a bare
+ * \begin{pmatrix}. Math-Verify reads such text as its last number; reasonrl
+ * reads it whole first. This file only finds the text to read (extract.ts
+ * turns it into candidates):
+ *   - the whole text, when it reads as math (no words),
+ *   - after an answer anchor: a bracketed group with a comma, or a math tail
+ *     up to the end of the sentence ("The answer is y = 2x + 1."),
+ *   - anywhere in prose: a bracketed group with a comma ("the pair is (3, 4)").
+ */
+import { UNSPACED_SCRIPT } from "./languages.ts";
+
+/** A piece of text to read as one answer. */
+export interface BareSpan {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** Words of two or more letters that math may contain. */
+const MATH_WORDS = new Set(
+  "and or sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt pi inf infty max min gcd lcm det mod".split(
+    " ",
+  ),
+);
+const TEXT_GROUP = /\\(?:text|textbf|textrm|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}/g;
+const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff${UNSPACED_SCRIPT}]`);
+
+/**
+ * Whether `s` reads as math rather than prose: every word of two or more letters
+ * is a LaTeX command, inside \text{...}, a function name (sin, log, ...), "and",
+ * "or", or a name of points in capitals (AB, ABC); no letters of other scripts.
+ */
+export function looksLikeMath(s: string): boolean {
+  const stripped = s.replace(TEXT_GROUP, " ").replace(/\\[a-zA-Z]+/g, " ");
+  if (LETTERS_OF_PROSE.test(stripped)) return false;
+  for (const w of stripped.match(/[A-Za-z]{2,}/g) ?? []) {
+    if (!MATH_WORDS.has(w.toLowerCase()) && !/^[A-Z]{2,3}$/.test(w)) return false;
+  }
+  return /[\dA-Za-z\\]/.test(s);
+}
+
+/** A single plain number: "12", "-3.5", "1,000", "3,5" (decimal comma), with currency or percent. */
+export function isPlainNumber(s: string): boolean {
+  return /^[-+]?[$€£¥]?\s*(?:\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)\s*(?:%|[$€£¥])?$/.test(
+    s.trim(),
+  );
+}
+
+/** Math delimiters: $, \( and \[ (unescaped). */
+export function hasMathDelimiters(s: string): boolean {
+  return /(?<!\\)\$|\\\(|\\\[/.test(s);
+}
+
+/** Characters that make a text more than a number or a word: brackets, relations, separators, commands. */
+const STRUCTURE = /[()[\]{}=<>,;\\|&^_]|≤|≥|≠|≈/;
+
+/** The whole text when it reads as math and is not a plain number (those are read as numbers). */
+export function wholeAsMath(text: string): BareSpan | null {
+  const t = text.trim().replace(/[.。]$/, "");
+  if (t.length === 0 || t.length > 400 || hasMathDelimiters(t) || isPlainNumber(t) || !looksLikeMath(t))
+    return null;
+  const start = text.indexOf(t);
+  return { start, end: start + t.length, text: t };
+}
+
+const OPENERS = /\\\{|[([{]/y;
+const CLOSERS = /\\\}|[)\]}]/y;
+
+/**
+ * The balanced group opening at `i` ("(", "[", "{" or "\{"; an interval may close
+ * with the other bracket: "(0, 1]"), on one line and at most 300 characters, when it
+ * holds a comma or semicolon at its top level; otherwise null.
+ */
+function groupAt(text: string, i: number): BareSpan | null {
+  let depth = 0;
+  let separated = false;
+  for (let j = i; j < text.length && j < i + 300; ) {
+    const c = text[j];
+    if (c === "\n") return null;
+    OPENERS.lastIndex = j;
+    const open = OPENERS.exec(text);
+    if (open) {
+      depth++;
+      j += open[0].length;
+      continue;
+    }
+    CLOSERS.lastIndex = j;
+    const close = CLOSERS.exec(text);
+    if (close) {
+      depth--;
+      j += close[0].length;
+      if (depth === 0) return separated ? { start: i, end: j, text: text.slice(i, j) } : null;
+      continue;
+    }
+    if (depth === 1 && (c === "," || c === ";")) separated = true;
+    j += c === "\\" ? 2 : 1;
+  }
+  return null;
+}
+
+/** Top-level bracketed groups with a comma that read as math, left to right. */
+export function bracketGroups(text: string): BareSpan[] {
+  const out: BareSpan[] = [];
+  if (!text.includes(",") && !text.includes(";")) return out;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c !== "(" && c !== "[" && c !== "{" && !(c === "\\" && text[i + 1] === "{")) continue;
+    if (c === "\\" && text[i - 1] === "\\") continue;
+    const g = groupAt(text, i);
+    if (g && looksLikeMath(g.text)) {
+      out.push(g);
+      i = g.end - 1;
+    }
+  }
+  return out;
+}
+
+/** Words between an answer anchor and the answer: "is", ":", "=", and their translations. */
+const CONNECTOR = /^(?:\s|\*\*|:|=|\b(?:is|are|was|equals|est|ist|lautet|es)\b|è|é|是|为|為|は|이|은|는)*/i;
+
+/**
+ * What follows an answer anchor ending at `from`, read whole: a bracketed group with
+ * a comma when nothing numeric comes before it (within 50 characters), else the text
+ * right after the connecting words up to the end of the sentence when it reads as math
+ * and has some structure ("y = 2x + 1", "1, 2, 3"). Null when neither.
+ */
+export function afterAnchor(text: string, from: number): BareSpan | null {
+  const window = text.slice(from, from + 50);
+  const open = window.search(/\\\{|[([{]/);
+  if (open >= 0 && !/[\d$]/.test(window.slice(0, open))) {
+    const g = groupAt(text, from + open);
+    if (g && looksLikeMath(g.text)) return g;
+  }
+  const lead = CONNECTOR.exec(text.slice(from, from + 40))?.[0].length ?? 0;
+  const start = from + lead;
+  const rest = text.slice(start, start + 200);
+  const stop = rest.search(/\n|[.!?](?=\s|$)/);
+  const tail = (stop < 0 ? rest : rest.slice(0, stop)).trimEnd();
+  if (tail.length === 0 || hasMathDelimiters(tail) || isPlainNumber(tail)) return null;
+  if (!STRUCTURE.test(tail) || !looksLikeMath(tail)) return null;
+  return { start, end: start + tail.length, text: tail };
+}
