@@ -9,8 +9,9 @@
  * can leave a half-written last line.
  */
 import { createReadStream, existsSync } from "node:fs";
-import { appendFile, open, readFile, truncate } from "node:fs/promises";
+import { type FileHandle, open, readFile, truncate } from "node:fs/promises";
 import { createInterface } from "node:readline";
+import { fileWriteError } from "../model/safetensors-write.ts";
 
 /** One row of a JSONL file and where it came from. */
 export interface JsonlRow {
@@ -98,13 +99,29 @@ export async function readJsonlLog<R>(
   return log;
 }
 
-/** Appends `records` to the log at `path` as JSON lines, in one write, then flushes it to disk. */
+/**
+ * Appends `records` to the log at `path` as JSON lines, in one write, then flushes it to disk.
+ * When the write fails (disk full, ...) the file is cut back to its length before, so it never
+ * keeps part of a line; the error names `path`.
+ */
 export async function appendJsonlLog(path: string, records: readonly unknown[]): Promise<void> {
   if (records.length === 0) return;
-  await appendFile(path, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
-  const handle = await open(path, "r");
+  const bytes = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  let handle: FileHandle;
   try {
+    handle = await open(path, "a");
+  } catch (err) {
+    throw fileWriteError(path, err);
+  }
+  let before = -1;
+  try {
+    before = (await handle.stat()).size;
+    for (let done = 0; done < bytes.length; )
+      done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
     await handle.sync();
+  } catch (err) {
+    if (before >= 0) await handle.truncate(before).catch(() => {});
+    throw fileWriteError(path, err);
   } finally {
     await handle.close();
   }

@@ -157,14 +157,18 @@ export function tempPathFor(path: string): string {
 
 /**
  * Runs `write` on a temporary file next to `path`, flushes it to disk and
- * renames it to `path`; on any error the temporary file is removed.
+ * renames it to `path`; on any error the temporary file is removed, so `path`
+ * is either what it was or complete. An error of the file system (disk full,
+ * no permission, read-only) names `path` (see `fileWriteError`).
  */
 export async function writeFileAtomically(
   path: string,
   write: (fh: FileHandle) => Promise<void>,
 ): Promise<void> {
   const tmp = tempPathFor(path);
-  const fh = await open(tmp, "wx");
+  const fh = await open(tmp, "wx").catch((e) => {
+    throw fileWriteError(path, e);
+  });
   try {
     await write(fh);
     await fh.sync();
@@ -173,8 +177,35 @@ export async function writeFileAtomically(
   } catch (e) {
     await fh.close().catch(() => {});
     await rm(tmp, { force: true });
-    throw e;
+    throw fileWriteError(path, e);
   }
+}
+
+/** What the file-system errors that stop a write mean, in words. */
+const WRITE_ERRNO: Record<string, string> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is exceeded",
+  EFBIG: "the file is larger than the size limit allows (ulimit -f)",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  ENOENT: "its folder does not exist",
+  ENOTDIR: "a part of its folder's path is not a folder",
+  EISDIR: "it is a folder",
+  EIO: "an input/output error of the device",
+};
+
+/**
+ * The error to throw when writing `path` failed with `err`: a file-system error
+ * (one with an errno code and a syscall, whose own message names a temporary
+ * file or no file at all) becomes "cannot write PATH: REASON (CODE)", with the
+ * original as its cause; any other error is returned as it is.
+ */
+export function fileWriteError(path: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof e.code !== "string" || typeof e.syscall !== "string") return err;
+  const reason = WRITE_ERRNO[e.code] ?? e.message.replace(/^[A-Z]+: /, "").replace(/, \w+( '.*')?$/, "");
+  return new Error(`cannot write ${path}: ${reason} (${e.code})`, { cause: err });
 }
 
 /** Writes text or bytes to `path` atomically (see `writeFileAtomically`). */

@@ -1,0 +1,429 @@
+/**
+ * What the fault tests share: `reasonrl` run as a child process (to completion, or killed with
+ * SIGKILL after a given time), the commands they break (train, eval, data curate, export gguf on
+ * tiny fixtures, each writing into one output folder), and the checks of an output folder
+ * afterwards: every file under its final name complete (it parses to its end), temporaries left
+ * behind, and the same files as an uninterrupted run.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
+import { parse as parseYaml, stringify } from "yaml";
+import { makeTinyCharModel } from "../model/tiny-char-model.ts";
+import { createTinyQwen } from "../model/tiny-qwen.ts";
+
+export const checkout = fileURLToPath(new URL("../..", import.meta.url));
+export const bin = join(checkout, "bin", "reasonrl.js");
+
+/** How a child run ended. */
+export interface ChildRun {
+  /** Exit code (null when a signal ended it). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  /** True when the test killed it (it was still running at the kill). */
+  killed: boolean;
+  /** When the `watch` path first existed (ms after the start), if it did. */
+  watchedMs?: number;
+}
+
+/**
+ * Runs `command args` (by default `node bin/reasonrl.js args`) from the checkout; with `killAfterMs`
+ * it is sent SIGKILL that long after the start, unless it has exited by then. With `watch`, the
+ * moment that path first exists is noted (polled every 20 ms).
+ */
+export function runChild(
+  args: readonly string[],
+  o: { command?: string; killAfterMs?: number; env?: NodeJS.ProcessEnv; watch?: string } = {},
+): Promise<ChildRun> {
+  const command = o.command ?? process.execPath;
+  const argv = o.command ? [...args] : [bin, ...args];
+  const t0 = performance.now();
+  const child = spawn(command, argv, {
+    cwd: checkout,
+    env: { ...process.env, ...o.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  let killed = false;
+  const timer =
+    o.killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          killed = child.exitCode === null && child.signalCode === null;
+          if (killed) child.kill("SIGKILL");
+        }, o.killAfterMs);
+  let watchedMs: number | undefined;
+  const watch = o.watch;
+  const poll =
+    watch === undefined
+      ? undefined
+      : setInterval(() => {
+          if (watchedMs === undefined && existsSync(watch)) watchedMs = performance.now() - t0;
+        }, 20);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0, killed, watchedMs });
+    });
+  });
+}
+
+/** A seeded uniform generator on [0, 1) (mulberry32), for reproducible fault moments. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An integer setting from the environment (`fallback` when unset); a bad value is an error naming it. */
+export function envInt(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name}=${text}: expected a whole number >= 0`);
+  return n;
+}
+
+/** A command the fault tests break: its arguments for an output folder, and the folder it writes. */
+export interface Job {
+  /** "train", "eval", "data curate", "export gguf". */
+  name: string;
+  /** The arguments that make the command write everything into `out` (created by the command). */
+  args(out: string): string[];
+}
+
+/**
+ * The four commands on tiny fixtures made in `root`, each writing only inside its `out`:
+ *
+ * - train: SFT (3 steps) then GRPO (8 steps, a checkpoint after each, held-out eval every 4) on
+ *   the arithmetic task; the model is made from scratch inside `out` (model/), the run in out/tiny.
+ * - eval: a custom 6-problem benchmark, 4 samples each at T 0.6 (seeded), one problem per call.
+ * - data curate: 40 rows (repeats and a broken line among them) through verifiable, dedupe,
+ *   difficulty (k 4 samples of a local tiny model, T 0.7, one problem per call, its cache inside
+ *   `out`) and write.
+ * - export gguf: a tiny Qwen2 with the real Qwen3 tokenizer, as f16, to out/tiny.gguf.
+ */
+export async function makeJobs(root: string): Promise<Record<"train" | "eval" | "curate" | "export", Job>> {
+  await mkdir(root, { recursive: true });
+  const charModel = await makeTinyCharModel(join(root, "char"), {
+    extraCharacters: `${Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("")}\n`,
+    maxPositions: 256,
+    seed: 5,
+  });
+  const qwenModel = join(root, "qwen");
+  await createTinyQwen(qwenModel);
+
+  const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
+  const trainRecipe = join(root, "train.yaml");
+  await writeFile(
+    trainRecipe,
+    stringify({
+      name: "tiny",
+      seed: 3,
+      model: {
+        init: {
+          tokenizer: "arithmetic",
+          config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
+        },
+        threads: 2,
+      },
+      data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
+      sft: {
+        data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
+        steps: 3,
+        batchSize: 8,
+        optimizer: { lr: 3e-3 },
+      },
+      grpo: {
+        steps: 8,
+        promptsPerStep: 2,
+        groupSize: 4,
+        maxTokens: 12,
+        temperature: 1,
+        rewards: "open-rs-accuracy",
+        optimizer: { lr: 1e-3, maxGradNorm: 1 },
+      },
+      eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
+      checkpoint: { every: 1, keepLast: 2 },
+    }),
+  );
+
+  const benchmark = join(root, "sums.jsonl");
+  const sums = Array.from({ length: 6 }, (_, i) => ({
+    id: `s${i}`,
+    problem: `What is ${i} + ${i}?`,
+    answer: `${2 * i}`,
+  }));
+  await writeFile(benchmark, sums.map((s) => `${JSON.stringify(s)}\n`).join(""));
+
+  const problems = join(root, "problems.jsonl");
+  const rows = Array.from({ length: 36 }, (_, i) => ({
+    id: `p${i}`,
+    problem: `What is ${i + 3} times ${i + 7}?`,
+    answer: `${(i + 3) * (i + 7)}`,
+  }));
+  const lines = rows.map((r) => JSON.stringify(r));
+  lines.splice(5, 0, "{not json", JSON.stringify({ ...rows[2], id: "p2-again" }));
+  lines.push(
+    JSON.stringify({ ...rows[7], id: "p7-again" }),
+    JSON.stringify({ id: "none", problem: "What?" }),
+  );
+  await writeFile(problems, `${lines.join("\n")}\n`);
+  const curateRecipe = join(root, "curate.yaml");
+  await writeFile(
+    curateRecipe,
+    stringify({
+      name: "faults",
+      seed: 7,
+      sources: [{ name: "products", path: problems }],
+      steps: [
+        { step: "verifiable" },
+        { step: "dedupe" },
+        {
+          step: "difficulty",
+          target: { model: charModel },
+          k: 4,
+          temperature: 0.7,
+          maxTokens: 24,
+          concurrency: 1,
+          label: { easy: 0.75, hard: 0 },
+        },
+        { step: "write" },
+      ],
+    }),
+  );
+
+  return {
+    train: {
+      name: "train",
+      args: (out) => [
+        "train",
+        trainRecipe,
+        "--set",
+        `runsDir=${out}`,
+        "--set",
+        `model.path=${join(out, "model")}`,
+      ],
+    },
+    eval: {
+      name: "eval",
+      args: (out) => [
+        ...["eval", "--model", charModel, "--benchmark", benchmark, "--n", "4", "--temperature", "0.6"],
+        ...["--max-tokens", "24", "--concurrency", "1", "--threads", "2", "--name", "tiny", "--out", out],
+      ],
+    },
+    curate: {
+      name: "data curate",
+      args: (out) => ["data", "curate", curateRecipe, "--out", out, "--cache-dir", join(out, "cache")],
+    },
+    export: {
+      name: "export gguf",
+      args: (out) => [
+        "export",
+        "gguf",
+        "--model",
+        qwenModel,
+        "--out",
+        join(out, "tiny.gguf"),
+        "--type",
+        "f16",
+      ],
+    },
+  };
+}
+
+/** True for the names the atomic writers give their temporaries (files and folders). */
+export function isTemporaryName(name: string): boolean {
+  return /\.tmp$|\.tmp-\d+|^\.tmp-|\.old-\d+/.test(name);
+}
+
+/** Every file under `dir` (paths relative to it), with those inside temporary folders. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) await walk(path);
+      else out.push(relative(dir, path));
+    }
+  };
+  if (existsSync(dir)) await walk(dir);
+  return out.sort();
+}
+
+/** What a folder holds after a fault. */
+export interface FolderScan {
+  /** Files under their final names. */
+  files: string[];
+  /** Files under final names that are not complete, with why. */
+  corrupted: { file: string; why: string }[];
+  /** Files at temporary names, or inside temporary folders. */
+  temporaries: string[];
+}
+
+/** Scans `dir`: which files are complete (checkFile), which are left-over temporaries. */
+export async function scanFolder(dir: string): Promise<FolderScan> {
+  const scan: FolderScan = { files: [], corrupted: [], temporaries: [] };
+  for (const file of await listFiles(dir)) {
+    if (file.split("/").some(isTemporaryName)) {
+      scan.temporaries.push(file);
+      continue;
+    }
+    scan.files.push(file);
+    const why = await checkFile(join(dir, file));
+    if (why) scan.corrupted.push({ file, why });
+  }
+  return scan;
+}
+
+/**
+ * Why the file at `path` is not complete, or null: JSON parses; JSON Lines end with a newline and
+ * every line parses; YAML parses; safetensors have a header that parses and exactly the bytes it
+ * describes; GGUF starts with its magic; PNG ends with its IEND chunk. Other files (.md) are not
+ * checked.
+ */
+export async function checkFile(path: string): Promise<string | null> {
+  const bytes = await readFile(path);
+  const text = () => bytes.toString("utf8");
+  try {
+    if (path.endsWith(".json")) JSON.parse(text());
+    else if (path.endsWith(".jsonl")) {
+      if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) return "the last line has no newline";
+      for (const line of text().split("\n")) if (line.trim() !== "") JSON.parse(line);
+    } else if (path.endsWith(".yaml") || path.endsWith(".yml")) parseYaml(text());
+    else if (path.endsWith(".safetensors")) return checkSafetensors(bytes);
+    else if (path.endsWith(".gguf"))
+      return bytes.subarray(0, 4).toString("latin1") === "GGUF" ? null : "no GGUF magic";
+    else if (path.endsWith(".png"))
+      return bytes.subarray(-8, -4).toString("latin1") === "IEND" ? null : "no IEND chunk at the end";
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return null;
+}
+
+function checkSafetensors(bytes: Buffer): string | null {
+  if (bytes.length < 8) return `${bytes.length} bytes: shorter than the header length`;
+  const n = Number(bytes.readBigUInt64LE(0));
+  if (8 + n > bytes.length) return `header of ${n} bytes, file of ${bytes.length}`;
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")) as Record<
+    string,
+    { data_offsets?: number[] }
+  >;
+  let end = 0;
+  for (const [name, t] of Object.entries(header))
+    if (name !== "__metadata__") end = Math.max(end, t.data_offsets?.[1] ?? 0);
+  return 8 + n + end === bytes.length
+    ? null
+    : `the header describes ${8 + n + end} bytes, the file has ${bytes.length}`;
+}
+
+/**
+ * Keys whose values are times (seconds end in "_s": wall_s, step_s, ...) or counts of work done
+ * (eval's run: generated vs cached; a curation step's cached / sampled problems and cache lines
+ * cut off); they differ between an interrupted and an uninterrupted run by nature, and are
+ * dropped before JSON is compared.
+ */
+const VOLATILE_KEYS = new Set([
+  "seconds",
+  "startedAt",
+  "created",
+  "run",
+  "cached",
+  "sampled",
+  "cacheLinesIgnored",
+]);
+const isVolatile = (key: string) => VOLATILE_KEYS.has(key) || key.endsWith("_s");
+
+function stable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stable);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k]) => !isVolatile(k))
+      .map(([k, v]) => [k, stable(v)]),
+  );
+}
+
+/**
+ * The files of `reference` (a folder an uninterrupted run wrote into `refOut`) that differ in
+ * `folder` (written into `out`), or are missing there, and the files only `folder` has (outside
+ * temporaries). JSON and JSON Lines are compared as values without VOLATILE_KEYS, text with the
+ * output folder's path replaced, anything else byte for byte.
+ */
+export async function compareFolders(
+  reference: string,
+  folder: string,
+): Promise<{ compared: number; different: string[]; missing: string[]; extra: string[] }> {
+  const ref = (await scanFolder(reference)).files;
+  const got = new Set((await scanFolder(folder)).files);
+  const result = { compared: 0, different: [] as string[], missing: [] as string[], extra: [] as string[] };
+  for (const file of ref) {
+    if (!got.delete(file)) {
+      result.missing.push(file);
+      continue;
+    }
+    result.compared++;
+    const [a, b] = await Promise.all([readFile(join(reference, file)), readFile(join(folder, file))]);
+    if (!sameContent(file, a, b, reference, folder)) result.different.push(file);
+  }
+  result.extra = [...got];
+  return result;
+}
+
+function sameContent(file: string, a: Buffer, b: Buffer, refOut: string, out: string): boolean {
+  const textOf = (bytes: Buffer, dir: string) => bytes.toString("utf8").split(dir).join("<out>");
+  if (file.endsWith(".json"))
+    return isDeepStrictEqual(stable(JSON.parse(textOf(a, refOut))), stable(JSON.parse(textOf(b, out))));
+  if (file.endsWith(".jsonl")) {
+    const rows = (bytes: Buffer, dir: string) =>
+      textOf(bytes, dir)
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => stable(JSON.parse(l)));
+    return isDeepStrictEqual(rows(a, refOut), rows(b, out));
+  }
+  if (file.endsWith(".md")) return withoutVolatile(textOf(a, refOut)) === withoutVolatile(textOf(b, out));
+  if (file.endsWith(".yaml")) return textOf(a, refOut) === textOf(b, out);
+  return a.equals(b);
+}
+
+/**
+ * A report's text without its times (ISO dates, "6.0 s", a table's last cell of seconds "| 0.01 |")
+ * and its counts of work done ("(3 from the cache, 33 sampled now)").
+ */
+function withoutVolatile(text: string): string {
+  return text
+    .replace(/\(\d+ from the cache, \d+ sampled now\)/g, "(<work>)")
+    .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<date>")
+    .replace(/\b\d+(\.\d+)? s\b/g, "<s>")
+    .replace(/\| \d+\.\d+ \|$/gm, "| <s> |");
+}
+
+/** Bytes of the files under `dir` (each rounded up to 4 KiB pages, as tmpfs counts them). */
+export async function folderPages(dir: string): Promise<number> {
+  let total = 0;
+  for (const file of await listFiles(dir))
+    total += Math.ceil((await stat(join(dir, file))).size / 4096) * 4096;
+  return total;
+}

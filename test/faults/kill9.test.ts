@@ -1,0 +1,147 @@
+/**
+ * Kill -9 at random moments: `train`, `eval` and `data curate` are each run once to the end (the
+ * reference), then N times into fresh folders, each killed with SIGKILL at a seeded random moment
+ * between the reference's first output (its output folder appeared) and its end, and run again to
+ * completion. After each kill every file under a
+ * final name must be complete (it parses to its end); after each rerun the folder must hold the
+ * reference's files with the same content (bit for bit for weights and data; JSON without its
+ * times). The figures are printed as test diagnostics:
+ *
+ *   REASONRL_FAULT_KILLS=10 REASONRL_FAULT_SEED=2 node --import tsx --test test/faults/kill9.test.ts
+ *
+ * (default 3 kills per command, seed 1).
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import {
+  type ChildRun,
+  compareFolders,
+  envInt,
+  type Job,
+  makeJobs,
+  runChild,
+  scanFolder,
+  seededRandom,
+} from "./helpers-process.ts";
+
+const KILLS = envInt("REASONRL_FAULT_KILLS", 3);
+const SEED = envInt("REASONRL_FAULT_SEED", 1);
+
+const root = await mkdtemp(join(tmpdir(), "reasonrl-kill9-"));
+after(() => rm(root, { recursive: true, force: true }));
+const jobs = await makeJobs(join(root, "fixtures"));
+
+/** The figures of one command (printed, and summed at the end). */
+interface KillFigures {
+  command: string;
+  runs_killed: number;
+  /** Runs that finished before their kill moment came. */
+  finished_first: number;
+  /** Each kill's moment (ms after the start) and the files under final names it left. */
+  kills: { at_ms: number; files_left: number }[];
+  reruns_completed: number;
+  identical: number;
+  different: number;
+  corrupted_files: number;
+  /** Temporaries (files, or files in temporary folders) still there after the rerun. */
+  temporaries_left: number;
+}
+
+const all: KillFigures[] = [];
+after(() => {
+  const sum = (k: keyof KillFigures) => all.reduce((s, f) => s + (f[k] as number), 0);
+  console.log(
+    JSON.stringify({
+      faults: "kill9",
+      seed: SEED,
+      kills_per_command: KILLS,
+      runs_killed: sum("runs_killed"),
+      reruns_completed: sum("reruns_completed"),
+      identical: sum("identical"),
+      different: sum("different"),
+      corrupted_files: sum("corrupted_files"),
+      temporaries_left: sum("temporaries_left"),
+    }),
+  );
+});
+
+/** Why a rerun failed, in a line. */
+const failure = (r: ChildRun) => `exit ${r.code ?? r.signal}: ${r.stderr.trim().split("\n").at(-1)}`;
+
+function killTest(key: "train" | "eval" | "curate", job: Job, seedOffset: number) {
+  test(`kill -9 during ${job.name} at ${KILLS} random moments: reruns complete, identical, nothing corrupted`, async (t) => {
+    const reference = join(root, key, "reference");
+    const ref = await runChild(job.args(reference), { watch: reference });
+    assert.equal(ref.code, 0, `the uninterrupted run failed: ${ref.stderr}`);
+    const refScan = await scanFolder(reference);
+    assert.deepEqual(refScan.corrupted, [], "the uninterrupted run left incomplete files");
+
+    const random = seededRandom(SEED * 101 + seedOffset);
+    const f: KillFigures = {
+      command: job.name,
+      runs_killed: 0,
+      finished_first: 0,
+      kills: [],
+      reruns_completed: 0,
+      identical: 0,
+      different: 0,
+      corrupted_files: 0,
+      temporaries_left: 0,
+    };
+    const problems: string[] = [];
+    for (let i = 0; i < KILLS; i++) {
+      const out = join(root, key, `kill-${i}`);
+      const start = ref.watchedMs ?? 0;
+      const at = Math.round(start + random() * (ref.ms - start));
+      const killed = await runChild(job.args(out), { killAfterMs: at });
+      if (!killed.killed) {
+        f.finished_first++;
+        if (killed.code !== 0)
+          problems.push(`kill ${i}: the run to be killed failed first (${failure(killed)})`);
+      } else f.runs_killed++;
+      const left = await scanFolder(out);
+      f.kills.push({ at_ms: at, files_left: left.files.length });
+      for (const c of left.corrupted) problems.push(`kill ${i} at ${at} ms: ${c.file} incomplete (${c.why})`);
+
+      const rerun = await runChild(job.args(out));
+      if (rerun.code === 0) f.reruns_completed++;
+      else problems.push(`kill ${i} at ${at} ms: the rerun failed (${failure(rerun)})`);
+      const done = await scanFolder(out);
+      for (const c of done.corrupted)
+        problems.push(`kill ${i} at ${at} ms, rerun: ${c.file} incomplete (${c.why})`);
+      f.corrupted_files += left.corrupted.length + done.corrupted.length;
+      f.temporaries_left += done.temporaries.length;
+      const cmp = await compareFolders(reference, out);
+      const differs = [
+        ...cmp.different,
+        ...cmp.missing.map((m) => `${m} (missing)`),
+        ...cmp.extra.map((e) => `${e} (extra)`),
+      ];
+      if (differs.length === 0) f.identical++;
+      else {
+        f.different++;
+        problems.push(
+          `kill ${i} at ${at} ms: after the rerun, differs from the uninterrupted run: ${differs.join(", ")}`,
+        );
+      }
+    }
+    all.push(f);
+    t.diagnostic(
+      `${job.name}: reference ${Math.round(ref.ms)} ms (first output at ${Math.round(ref.watchedMs ?? 0)} ms), ${refScan.files.length} files; ` +
+        `${f.runs_killed} runs killed (${f.finished_first} finished before their moment), ` +
+        `${f.reruns_completed}/${KILLS} reruns completed, ${f.identical} identical, ${f.different} different, ` +
+        `${f.corrupted_files} corrupted files, ${f.temporaries_left} temporaries left`,
+    );
+    t.diagnostic(
+      `${job.name}: kill moments (ms: files left) ${f.kills.map((k) => `${k.at_ms}: ${k.files_left}`).join(", ")}`,
+    );
+    assert.deepEqual(problems, []);
+  });
+}
+
+killTest("train", jobs.train, 1);
+killTest("eval", jobs.eval, 2);
+killTest("curate", jobs.curate, 3);
