@@ -18,6 +18,9 @@
  * save less than CHECKPOINT_SAVING_BYTES, memory-plan.ts) build the whole trunk
  * as one graph (every layer's [H, T, T] attention kept for backward), which is
  * faster. `checkpoint: true | false` forces either.
+ *
+ * `temperature` divides the logits before the log-softmax (TRL >= 0.16 computes
+ * GRPO's log-probs at the sampling temperature); at 1 the graph is unchanged.
  */
 import type { Engine, Graph, Tensor } from "../engine/index.ts";
 import { trunkBackward, trunkForward } from "./checkpointed-trunk.ts";
@@ -61,6 +64,8 @@ export interface ChunkedLossOptions {
   checkpoint?: boolean | "auto";
   /** Queries per attention chunk when checkpointing (default 512). */
   queryChunk?: number;
+  /** Log-probs (and entropies) of softmax(logits / temperature); default 1 (no division). */
+  temperature?: number;
 }
 
 /** Forward and backward of `tokenLoss` over the batch, chunked over rows. */
@@ -73,6 +78,7 @@ export async function chunkedTokenLoss(
   options: ChunkedLossOptions = {},
 ): Promise<ChunkedLossResult> {
   const { chunkRows = 1024, capacity = 16384, entropy = false, queryChunk } = options;
+  const temperature = checkedTemperature(options.temperature);
   const [B, T] = batch.ids.shape;
   const checkpoint = checkpointing(c, B, T, options);
   const N = B * T;
@@ -95,7 +101,7 @@ export async function chunkedTokenLoss(
     const rows = engine.param([n, C], { name: "hidden rows", data: h.subarray(start * C, (start + n) * C) });
     const g = engine.graph({ name: "output chunk", capacity });
     try {
-      const logits = g.linear(rows, w.lmHead); // [n, V]
+      const logits = atTemperature(g, g.linear(rows, w.lmHead), temperature); // [n, V]
       const lp = g.logProbsOf(logits, batch.targets.subarray(start, start + n)); // [n]
       const chunkLoss = tokenLoss(g, lp, start);
       const outputs = [chunkLoss, lp, ...(entropies ? [g.entropy(logits)] : [])];
@@ -149,6 +155,7 @@ export async function tokenLogProbs(
   options: Omit<ChunkedLossOptions, "entropy"> = {},
 ): Promise<Float32Array> {
   const { chunkRows = 1024, capacity = 16384, queryChunk } = options;
+  const temperature = checkedTemperature(options.temperature);
   const [B, T] = batch.ids.shape;
   const checkpoint = checkpointing(c, B, T, options);
   const N = B * T;
@@ -167,7 +174,8 @@ export async function tokenLogProbs(
     const rows = engine.tensor([n, c.hidden], { data: h.subarray(start * c.hidden, (start + n) * c.hidden) });
     const g = engine.graph({ name: "output chunk", capacity });
     try {
-      const lp = g.logProbsOf(g.linear(rows, w.lmHead), batch.targets.subarray(start, start + n));
+      const logits = atTemperature(g, g.linear(rows, w.lmHead), temperature); // [n, V]
+      const lp = g.logProbsOf(logits, batch.targets.subarray(start, start + n)); // [n]
       g.build({ outputs: [lp] });
       const [values] = await g.compute();
       out.set(values, start);
@@ -196,6 +204,18 @@ async function finalHidden(
   } finally {
     g.free();
   }
+}
+
+/** The temperature option, checked: a finite number > 0 (default 1). */
+function checkedTemperature(temperature = 1): number {
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    throw new Error(`chunked loss: temperature must be a finite number > 0, got ${temperature}`);
+  return temperature;
+}
+
+/** logits / temperature [n, V]; the logits themselves at temperature 1 (the graph unchanged). */
+function atTemperature(g: Graph, logits: Tensor, temperature: number): Tensor {
+  return temperature === 1 ? logits : g.scale(logits, 1 / temperature);
 }
 
 /** Whether a [B, T] batch's trunk is checkpointed per layer (options.checkpoint, "auto" by default). */

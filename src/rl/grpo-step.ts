@@ -29,6 +29,13 @@ export const GrpoOptions = z.object({
   groupSize: z.number().int().min(2),
   /** Sampling temperature of the rollouts (the paper: 0.7). */
   temperature: z.number().min(0).default(0.7),
+  /**
+   * TRL >= 0.16: the policy's, the reference's and the old log-probs of the loss (and the
+   * entropy metric) come from the logits divided by `temperature`, the distribution the
+   * completions were sampled from. Off (the paper's TRL, 69ad852e grpo_trainer.py:618-627):
+   * they are recomputed at temperature 1, whatever the sampling temperature.
+   */
+  logitsAtSamplingTemperature: z.boolean().default(false),
   /** Max completion tokens (the paper: 4096 / 3584). */
   maxTokens: z.number().int().positive(),
   scaleRewards: AdvantageOptions.shape.scale,
@@ -112,7 +119,10 @@ export interface GrpoStepMetrics {
   generation_rounds: number;
   /** Mean k3 KL to the reference over completion tokens (0 without a reference). */
   kl: number;
-  /** Mean entropy of the policy's next-token distribution (temperature 1) over completion tokens. */
+  /**
+   * Mean entropy of the policy's next-token distribution over completion tokens, at
+   * temperature 1 (at the sampling temperature with logitsAtSamplingTemperature).
+   */
   entropy: number;
   /**
    * Share of completion tokens whose ratio exp(lp - old) is clipped where the
@@ -143,6 +153,8 @@ export async function grpoStep(
 ): Promise<GrpoStepMetrics> {
   if (step.prompts.length === 0) throw new Error("grpo: no prompts");
   if (!m.generator) throw new Error("grpo: the models have no generator to sample from the policy");
+  if (o.logitsAtSamplingTemperature && !(o.temperature > 0))
+    throw new Error("grpo: logitsAtSamplingTemperature needs a sampling temperature > 0");
 
   // 1. G completions per prompt from the policy, rewarded (more rounds with dynamic sampling)
   const rollout = await rollOut(m.generator, step.prompts, step.source, reward, o, step.seed);

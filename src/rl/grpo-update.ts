@@ -15,6 +15,10 @@
  * so the micro-batches' losses add up to the one-pass loss and their gradients
  * to its gradient: the update does not depend on the micro-batch size. Only the
  * size of the graphs does: a pass holds microBatch rows x their longest length.
+ *
+ * Every pass recomputes its log-probs from the logits at temperature 1, as the
+ * paper's TRL did (the sampler's own log-probs, at its temperature, are not
+ * used), or at the sampling temperature with logitsAtSamplingTemperature (TRL >= 0.16).
  */
 import type { TrainModels } from "../train/models.ts";
 import { atCompletionTokens, type PaddedBatch, padBatch } from "../train/token-batch.ts";
@@ -27,6 +31,13 @@ export interface GrpoUpdateOptions {
   loss: GrpoLossOptions;
   chunkRows: number;
   numIterations: number;
+  temperature: number;
+  logitsAtSamplingTemperature: boolean;
+}
+
+/** The temperature of every log-prob pass: the sampling one (TRL >= 0.16) or 1 (the paper's TRL). */
+function passTemperature(o: GrpoUpdateOptions): number {
+  return o.logitsAtSamplingTemperature ? o.temperature : 1;
 }
 
 /** A micro-batch of rows, padded, with its per-token inputs of the loss (all [B*T], on the host). */
@@ -83,7 +94,7 @@ export async function fixedLogProbs(
   const reference = m.reference && { engine: m.engine, config: m.config, weights: m.reference };
   const out: LossBatch[] = [];
   for (const part of parts) {
-    const pass = { chunkRows: o.chunkRows };
+    const pass = { chunkRows: o.chunkRows, temperature: passTemperature(o) };
     const old = o.numIterations > 1 ? await batchLogProbs(policy, part.batch, pass) : null;
     const ref = reference && o.loss.beta > 0 ? await batchLogProbs(reference, part.batch, pass) : null;
     out.push({ ...part, old, ref });
@@ -147,7 +158,7 @@ async function lossPass(
     part.batch,
     inputs as Record<"advantages" | "weights" | "old" | "ref", Float32Array>,
     (g, lp, t) => grpoTokenLoss(g, lp, t, o.loss),
-    { chunkRows: o.chunkRows, entropy: true },
+    { chunkRows: o.chunkRows, entropy: true, temperature: passTemperature(o) },
   );
   const lp = pass.logProbs;
   const entropy = pass.entropy as Float32Array;

@@ -32,8 +32,10 @@ export type ChunkLoss<K extends string> = (g: Graph, lp: Tensor, inputs: Record<
 export interface TokenPassOptions {
   /** Rows of the vocabulary projection computed at once. */
   chunkRows: number;
-  /** Also return each position's entropy (temperature 1). */
+  /** Also return each position's entropy (at `temperature`). */
   entropy?: boolean;
+  /** Log-probs of softmax(logits / temperature) (TRL >= 0.16's GRPO); default 1, the logits as they are. */
+  temperature?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function tokenLossPass<K extends string>(
         );
         return loss(g, lp, slices as Record<K, Tensor>); // each [n] of [N]
       },
-      { chunkRows: options.chunkRows, entropy: options.entropy ?? false },
+      { chunkRows: options.chunkRows, entropy: options.entropy ?? false, temperature: options.temperature },
     );
   } finally {
     device.free();
@@ -80,7 +82,7 @@ export async function tokenLossPass<K extends string>(
 export async function batchLogProbs(
   m: PassModel,
   batch: PaddedBatch,
-  options: Pick<TokenPassOptions, "chunkRows">,
+  options: Pick<TokenPassOptions, "chunkRows" | "temperature">,
 ): Promise<Float32Array> {
   const device = new DeviceTensors(m.engine);
   try {

@@ -11,7 +11,9 @@ import { type ChunkedLossOptions, chunkedTokenLoss, tokenLogProbs } from "../../
 import {
   frozenCopy,
   initLlamaWeights,
+  type LlamaConfig,
   type LlamaWeights,
+  logits as llamaLogits,
   llamaParameters,
   parseLlamaConfig,
   trainableParameters,
@@ -143,5 +145,88 @@ for (const c of cases) {
     const scored = await tokenLogProbs(engine, config, weights, { ids, positions, targets }, c.options);
     assertClose(scored, lp as Float32Array, "scored log-prob");
     for (const w of chunkWeights) w.free();
+  });
+}
+
+/** A batch of random ids, targets and token weights for model(c). */
+function randomBatch(rand: () => number, B: number, T: number) {
+  return {
+    ids: engine.tensor([B, T], {
+      dtype: "i32",
+      data: Int32Array.from({ length: B * T }, () => Math.floor(rand() * 40)),
+    }),
+    positions: engine.tensor([T], { dtype: "i32", data: Int32Array.from({ length: T }, (_, i) => i) }),
+    targets: Int32Array.from({ length: B * T }, () => Math.floor(rand() * 40)),
+    tokenWeights: Float32Array.from({ length: B * T }, () => rand() - 0.3),
+  };
+}
+
+/** The chunked loss -sum(w * lp) with `options`: loss, log-probs, entropies and every gradient. */
+async function chunkedRun(
+  c: Case,
+  config: LlamaConfig,
+  b: ReturnType<typeof randomBatch>,
+  weights: LlamaWeights,
+  options: ChunkedLossOptions,
+) {
+  const params = trainableParameters(weights);
+  engine.zeroGrads(params);
+  const made: Tensor[] = [];
+  const r = await chunkedTokenLoss(
+    engine,
+    config,
+    weights,
+    b,
+    (cg, logProbs, start) => {
+      const w = engine.tensor([logProbs.size], {
+        data: b.tokenWeights.subarray(start, start + logProbs.size),
+      });
+      made.push(w);
+      return cg.neg(cg.sum(cg.mul(logProbs, w)));
+    },
+    { ...c.options, ...options, entropy: true },
+  );
+  for (const w of made) w.free();
+  return { ...r, grads: params.map((p) => (p.grad as Tensor).readF32()) };
+}
+
+for (const c of [cases[0], cases[5]]) {
+  test(`temperature: 1 is bit-identical to no temperature; 0.7 is softmax(logits / 0.7) (LoRA ${c.lora}, ${JSON.stringify(c.options)})`, async () => {
+    const { config, weights, rand } = model(c);
+    const b = randomBatch(rand, 2, 6);
+
+    const plain = await chunkedRun(c, config, b, weights, {});
+    const one = await chunkedRun(c, config, b, weights, { temperature: 1 });
+    assert.equal(one.loss, plain.loss);
+    assert.deepEqual(one.logProbs, plain.logProbs);
+    assert.deepEqual(one.entropy, plain.entropy);
+    assert.deepEqual(one.grads, plain.grads);
+
+    // direct: all logits in one graph, divided by 0.7, then log-softmax
+    const params = trainableParameters(weights);
+    engine.zeroGrads(params);
+    const g = engine.graph();
+    const [B, T] = b.ids.shape;
+    const flat = g.reshape(llamaLogits(g, config, weights, b.ids, b.positions), [B * T, config.vocabSize]);
+    const lp = g.logProbsOf(g.scale(flat, 1 / 0.7), b.targets);
+    const w = engine.tensor([B * T], { data: b.tokenWeights });
+    const loss = g.neg(g.sum(g.mul(lp, w)));
+    g.build({ loss, outputs: [loss, lp], backward: true });
+    const [[directLoss], directLp] = await g.compute();
+    g.free();
+    const directGrads = params.map((p) => (p.grad as Tensor).readF32());
+
+    const hot = await chunkedRun(c, config, b, weights, { temperature: 0.7 });
+    assert.ok(Math.abs(hot.loss - directLoss) < 1e-5, `loss ${hot.loss} vs ${directLoss}`);
+    assertClose(hot.logProbs, directLp as Float32Array, "log-prob at 0.7");
+    for (const [i, p] of params.entries()) assertClose(hot.grads[i], directGrads[i], `${p.name} at 0.7`);
+    assert.ok(
+      hot.logProbs.some((v, i) => Math.abs(v - plain.logProbs[i]) > 1e-3),
+      "0.7 changes the log-probs",
+    );
+    const scored = await tokenLogProbs(engine, config, weights, b, { ...c.options, temperature: 0.7 });
+    assertClose(scored, directLp as Float32Array, "scored log-prob at 0.7");
+    await assert.rejects(tokenLogProbs(engine, config, weights, b, { temperature: 0 }), /temperature/);
+    w.free();
   });
 }

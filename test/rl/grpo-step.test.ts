@@ -18,9 +18,10 @@ import type { RewardFunction } from "../../src/rewards/types.ts";
 import { groupAdvantages } from "../../src/rl/advantages.ts";
 import { trainingRows } from "../../src/rl/grpo-batch.ts";
 import { GrpoOptions, type GrpoOptionsInput, grpoStep } from "../../src/rl/grpo-step.ts";
-import { lossBatch } from "../../src/rl/grpo-update.ts";
+import { fixedLogProbs, lossBatch } from "../../src/rl/grpo-update.ts";
 import { listSource } from "../../src/rl/prompts.ts";
 import type { TrainModels } from "../../src/train/models.ts";
+import { batchLogProbs } from "../../src/train/token-loss.ts";
 import { idMean, promptIndex, promptsOf, rewardOf } from "./helpers.ts";
 
 const engine = new Engine({ threads: 2 });
@@ -385,4 +386,65 @@ test("the same seed gives the same step", async () => {
   const [a, b] = [await run(), await run()];
   assert.deepEqual(a, b);
   assert.ok((a.rest.kl as number) > 0 && (a.rest.generation_rounds as number) > 1);
+});
+
+describe("logitsAtSamplingTemperature (TRL >= 0.16)", () => {
+  const run = async (options: Partial<GrpoOptionsInput> & { temperature: number }) => {
+    const m = tinyModels({ reference: true });
+    const metrics = await step(m, idSum, {
+      ...base,
+      loss: { beta: 0.04 },
+      numIterations: 2,
+      lr: 1e-2,
+      ...options,
+    });
+    m.optimizer.free();
+    const { generate_s, reward_s, train_s, ...rest } = metrics;
+    return { rest, weights: trainableParameters(m.policy).map((t) => Array.from(t.readF32())) };
+  };
+
+  test("at sampling temperature 1 the step is bit-identical to the paper's (off)", async () => {
+    assert.deepEqual(
+      await run({ temperature: 1, logitsAtSamplingTemperature: true }),
+      await run({ temperature: 1 }),
+    );
+  });
+
+  test("at 0.7 the reference and old log-probs are those of logits / 0.7, and the step changes", async () => {
+    const m = tinyModels({ reference: true });
+    const rows = promptsOf([[1, 2, 3, 4]]).map((p) => ({
+      prompt: p.ids,
+      completion: Int32Array.from([5, 6, 7]),
+      advantage: 1,
+      weights: Float32Array.from([1, 1, 1]),
+    }));
+    const o = GrpoOptions.parse({ ...base, loss: { beta: 0.04 }, numIterations: 2, temperature: 0.7 });
+    const [on] = await fixedLogProbs(m, [lossBatch(rows)], { ...o, logitsAtSamplingTemperature: true });
+    const [off] = await fixedLogProbs(m, [lossBatch(rows)], o);
+    const batch = lossBatch(rows).batch;
+    const pass = { engine, config, weights: m.reference as NonNullable<typeof m.reference> };
+    const at = (temperature: number) => batchLogProbs(pass, batch, { chunkRows: 16, temperature });
+    assert.deepEqual(on.ref, await at(0.7));
+    assert.deepEqual(off.ref, await at(1));
+    assert.deepEqual(
+      on.old,
+      await batchLogProbs({ ...pass, weights: m.policy }, batch, { chunkRows: 16, temperature: 0.7 }),
+    );
+    assert.notDeepEqual(on.ref, off.ref);
+    m.optimizer.free();
+    const [hot, cold] = [
+      await run({ temperature: 0.7, logitsAtSamplingTemperature: true }),
+      await run({ temperature: 0.7 }),
+    ];
+    assert.notDeepEqual(hot.weights, cold.weights);
+  });
+
+  test("greedy sampling (temperature 0) with the option is refused", async () => {
+    const m = tinyModels();
+    await assert.rejects(
+      step(m, idSum, { ...base, temperature: 0, logitsAtSamplingTemperature: true, lr: 1e-2 }),
+      /temperature > 0/,
+    );
+    m.optimizer.free();
+  });
 });
