@@ -1,8 +1,10 @@
 /** `reasonrl model ...`: make and check model folders (Hugging Face layout). */
+import { statSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { type Command, Option } from "commander";
 import { type ModelConfigInput, modelConfig } from "../model/hf-config.ts";
 import { checkModelDir, formatTensorDiff, parameterCount } from "../model/model-dir.ts";
-import { createRandomModelDir } from "../model/model-dir-init.ts";
+import { createRandomModelDir, endOfSequenceIds } from "../model/model-dir-init.ts";
 import type { FloatDType } from "../model/safetensors-dtype.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { decimal, integer, jsonOption, positiveInteger } from "./options.ts";
@@ -41,13 +43,19 @@ export function register(program: Command): void {
       new Option("--dtype <type>", "stored dtype of every tensor (default f32)").choices(Object.keys(STORED)),
     )
     .option("--seed <n>", "random seed", integer({ min: 0 }), 0)
+    .option(
+      "--eos <token>",
+      "the end-of-sequence token (default: the tokenizer's eos_token, else the token that ends an assistant turn in its chat template)",
+    )
     .option("--overwrite", "replace an existing folder")
     .requiredOption("--out <dir>", "model folder to write")
     .addOption(jsonOption("print only the JSON result"))
     .action(async (o) => {
-      const tokenizer = o.vocabFrom.endsWith(".json")
-        ? Tokenizer.fromFiles(o.vocabFrom)
-        : Tokenizer.fromDir(o.vocabFrom);
+      const tokenizer = loadTokenizer(o.vocabFrom);
+      const eos =
+        o.eos === undefined
+          ? endOfSequenceIds(tokenizer, `--vocab-from ${o.vocabFrom}`).ids
+          : [eosId(tokenizer, o.eos)];
       if (o.vocabSize !== undefined && o.vocabSize < tokenizer.vocabSize) {
         throw new Error(
           `--vocab-size ${o.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`,
@@ -67,7 +75,7 @@ export function register(program: Command): void {
           ropeTheta: o.ropeTheta,
           maxPositions: o.maxPositions,
           bosTokenId: tokenizer.bosId ?? null,
-          eosTokenIds: [...tokenizer.eosIds],
+          eosTokenIds: eos,
         } as ModelConfigInput,
         "model init options",
       );
@@ -91,4 +99,28 @@ export function register(program: Command): void {
       printResult({ dir, ok: report.ok, problems }, o, report.ok ? `${dir}: ok` : `${dir}:\n${problems}`);
       if (!report.ok) fail(`${dir} does not match its config`);
     });
+}
+
+/**
+ * The tokenizer of --vocab-from: a folder, or its tokenizer.json (then read with the
+ * tokenizer_config.json beside it, as the folder's files are what the model gets).
+ */
+function loadTokenizer(vocabFrom: string): Tokenizer {
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(vocabFrom).isDirectory();
+  } catch {
+    fail(`--vocab-from ${vocabFrom}: not found`);
+  }
+  if (isFolder) return Tokenizer.fromDir(vocabFrom);
+  if (basename(vocabFrom) !== "tokenizer.json")
+    fail(`--vocab-from ${vocabFrom}: expected a tokenizer folder or a file named tokenizer.json`);
+  return Tokenizer.fromDir(dirname(vocabFrom));
+}
+
+/** The id of --eos's token. */
+function eosId(tokenizer: Tokenizer, token: string): number {
+  const id = tokenizer.tokenToId(token);
+  if (id === undefined) fail(`--eos ${token}: not a token of the tokenizer`);
+  return id;
 }

@@ -1,16 +1,19 @@
 /**
  * Random initialisation of a model's weights, for tests and from-scratch tiny
  * models: linear and embedding weights N(0, 0.02²), norms 1, biases 0, from a
- * seeded generator.
+ * seeded generator; and the end-of-sequence ids such a model's config carries
+ * (a model without one would never stop generating).
  */
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { applyChatTemplate } from "./chat-template.ts";
 import type { ModelConfig } from "./hf-config.ts";
 import { expectedTensors, type ModelTensor, saveModelDir, TOKENIZER_FILES } from "./model-dir.ts";
 import { gaussian } from "./random.ts";
 import { numel } from "./safetensors.ts";
 import { type FloatDType, f32ToBf16, f32ToF16 } from "./safetensors-dtype.ts";
 import { exists } from "./safetensors-write.ts";
+import type { Tokenizer } from "./tokenizer.ts";
 
 /**
  * Random weights for the config, as `dtype` (default F32): linear and
@@ -63,4 +66,50 @@ export async function createRandomModelDir(dir: string, options: RandomModelDirO
     dtype,
     overwrite: options.overwrite,
   });
+}
+
+/** A reply no template writes by itself: what follows it in a rendered chat ends the assistant's turn. */
+const PROBE_REPLY = "reasonrl-end-of-turn-probe";
+
+/**
+ * The end-of-sequence ids of a model made for `tokenizer`, and where they come from:
+ *
+ * 1. the tokenizer's own (tokenizer_config.json's eos_token, generation_config.json's ids);
+ * 2. else the special token that ends an assistant turn in its chat template (Qwen's
+ *    <|im_end|> when tokenizer_config.json names none): a conversation is rendered and the
+ *    first special token after the assistant's reply is taken.
+ *
+ * Without either it throws, naming `source`: a model made then would never stop generating.
+ */
+export function endOfSequenceIds(tokenizer: Tokenizer, source: string): { ids: number[]; from: string } {
+  if (tokenizer.eosIds.length) return { ids: [...tokenizer.eosIds], from: "the tokenizer's eos_token" };
+  const fromTemplate = endOfTurnToken(tokenizer);
+  if (fromTemplate !== undefined)
+    return { ids: [fromTemplate], from: "the end of an assistant turn in the chat template" };
+  throw new Error(
+    `${source}: the tokenizer names no end-of-sequence token (no eos_token in tokenizer_config.json, no ` +
+      "generation_config.json, no chat template that ends an assistant turn with a special token), so a model " +
+      "made from it would never stop generating: name one with --eos <token>",
+  );
+}
+
+/** The first special token after an assistant's reply in the rendered chat template, if any. */
+function endOfTurnToken(tokenizer: Tokenizer): number | undefined {
+  let text: string;
+  try {
+    text = applyChatTemplate(tokenizer, [
+      { role: "user", content: "1+1?" },
+      { role: "assistant", content: PROBE_REPLY },
+    ]).text;
+  } catch {
+    return undefined; // no chat template, or one that cannot render this conversation
+  }
+  const at = text.lastIndexOf(PROBE_REPLY);
+  if (at < 0) return undefined;
+  const tail = tokenizer.encode(text.slice(at + PROBE_REPLY.length), { addSpecialTokens: false });
+  // A special token decodes to nothing once special tokens are skipped.
+  return [...tail].find(
+    (id) =>
+      tokenizer.decode([id], { skipSpecialTokens: true }) === "" && tokenizer.decode([id]).trim() !== "",
+  );
 }

@@ -1,10 +1,15 @@
-/** `reasonrl model init` makes real shapes: --dtype, --rope-theta, --max-positions, --vocab-size, checked by flag. */
+/**
+ * `reasonrl model init` makes real shapes: --dtype, --rope-theta, --max-positions, --vocab-size, checked by
+ * flag; and the model's eos_token_id is never null: the tokenizer's, else the end of an assistant turn in its
+ * chat template, else --eos, else a refusal that says why.
+ */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SafetensorsFile } from "../../src/model/safetensors.ts";
@@ -15,7 +20,11 @@ const root = await mkdtemp(join(tmpdir(), "reasonrl-model-init-"));
 after(() => rm(root, { recursive: true, force: true }));
 
 function init(out: string, ...extra: string[]) {
-  const args = ["model", "init", "--arch", "qwen2", "--vocab-from", tokenizerJson, "--hidden", "32"];
+  return initFrom(tokenizerJson, out, ...extra);
+}
+
+function initFrom(vocabFrom: string, out: string, ...extra: string[]) {
+  const args = ["model", "init", "--arch", "qwen2", "--vocab-from", vocabFrom, "--hidden", "32"];
   args.push("--layers", "1", "--heads", "4", "--kv-heads", "2", "--ffn", "64", "--out", out, ...extra);
   return spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
 }
@@ -55,4 +64,51 @@ test("model init names the flag of a bad value", () => {
     assert.notEqual(r.status, 0, flags.join(" "));
     assert.match(r.stderr, message);
   }
+});
+
+/** A tokenizer folder: Qwen3's tokenizer.json, and its tokenizer_config.json changed by `edit` (none if null). */
+async function qwenTokenizerDir(name: string, edit: ((config: Record<string, unknown>) => void) | null) {
+  const dir = join(root, name);
+  await mkdir(dir, { recursive: true });
+  await copyFile(tokenizerJson, join(dir, "tokenizer.json"));
+  if (edit) {
+    const config = JSON.parse(await readFile(join(dirname(tokenizerJson), "tokenizer_config.json"), "utf8"));
+    edit(config);
+    await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(config));
+  }
+  return dir;
+}
+
+const eosOf = async (dir: string) =>
+  JSON.parse(await readFile(join(dir, "config.json"), "utf8")).eos_token_id;
+
+test("model init takes EOS from the tokenizer, else its chat template, else --eos, else refuses", async () => {
+  const IM_END = 151645;
+  // tokenizer.json given as a file: the tokenizer_config.json beside it names <|im_end|>.
+  const fromFile = init(join(root, "eos-file"));
+  assert.equal(fromFile.status, 0, fromFile.stderr);
+  assert.equal(await eosOf(join(root, "eos-file")), IM_END);
+
+  // No eos_token in tokenizer_config.json: the chat template ends an assistant turn with <|im_end|>.
+  const noEos = await qwenTokenizerDir("tok-no-eos", (c) => {
+    delete c.eos_token;
+  });
+  const fromTemplate = initFrom(noEos, join(root, "eos-template"));
+  assert.equal(fromTemplate.status, 0, fromTemplate.stderr);
+  assert.equal(await eosOf(join(root, "eos-template")), IM_END);
+
+  // Neither: refused with the reason, nothing written; --eos names it.
+  const bare = await qwenTokenizerDir("tok-bare", null);
+  const refused = initFrom(bare, join(root, "eos-none"));
+  assert.equal(refused.status, 1);
+  assert.match(
+    refused.stderr,
+    /^reasonrl: --vocab-from .*tok-bare: the tokenizer names no end-of-sequence token .* never stop generating: name one with --eos <token>\n$/,
+  );
+  assert.ok(!existsSync(join(root, "eos-none")), "a model was written");
+  const named = initFrom(bare, join(root, "eos-named"), "--eos", "<|endoftext|>");
+  assert.equal(named.status, 0, named.stderr);
+  assert.equal(await eosOf(join(root, "eos-named")), 151643);
+  const unknown = initFrom(bare, join(root, "eos-unknown"), "--eos", "<|nope|>");
+  assert.match(unknown.stderr, /^reasonrl: --eos <\|nope\|>: not a token of the tokenizer\n$/);
 });
