@@ -9,7 +9,8 @@
  *   3. if some have not, aborts `cut`: their sequences stop at the next step,
  *      a stream ends with a final chunk (finish_reason "length") and [DONE],
  *      a non-streaming request is answered 503;
- *   4. resolves once none is left.
+ *   4. resolves once none is left; `cut` stays aborted, so a request whose
+ *      body was still arriving is answered 503 too.
  */
 import { setMaxListeners } from "node:events";
 
@@ -50,7 +51,7 @@ export class Drain {
     return this.#inFlight;
   }
 
-  /** Aborts when the grace period of a drain ran out: the work in flight ends early. */
+  /** Aborts when a drain's grace period ran out (the work in flight ends early) or the drain is over. */
   get cut(): AbortSignal {
     return this.#cut.signal;
   }
@@ -73,10 +74,9 @@ export class Drain {
     const inFlight = this.#inFlight;
     const finished = await this.#idle(graceMs);
     const cut = finished ? 0 : this.#inFlight;
-    if (!finished) {
-      this.#cut.abort(new Error("the server is shutting down"));
-      await this.#idle(Number.POSITIVE_INFINITY);
-    }
+    // Ends what is still running, and refuses what comes later (a body still arriving).
+    this.#cut.abort(new Error("the server is shutting down"));
+    if (!finished) await this.#idle(Number.POSITIVE_INFINITY);
     return { inFlight, cut };
   }
 

@@ -13,11 +13,11 @@
  * failing batch fails its requests with 500). Closing drains: new requests
  * get 503, those in flight finish or are cut short cleanly (see drain.ts).
  */
-import { timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type ServerType, serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { requireApiKey } from "./auth.ts";
 import { chatCompletions } from "./chat.ts";
 import { completions } from "./completions.ts";
 import { Drain, type DrainReport, type RequestScope } from "./drain.ts";
@@ -78,39 +78,16 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
 
   app.get("/health", (c) => c.json({ status: "ok" }));
 
-  if (options.apiKey !== undefined) {
-    const expected = Buffer.from(`Bearer ${options.apiKey}`);
-    app.use("/v1/*", async (c, next) => {
-      const header = c.req.header("authorization");
-      if (!header?.trim())
-        throw new ApiError(
-          401,
-          "No API key was sent, and this server requires one. Send it in the Authorization header " +
-            "as 'Bearer YOUR_KEY' (the key the server was started with, `reasonrl serve --api-key`).",
-          "invalid_request_error",
-          null,
-          "missing_api_key",
-        );
-      const given = Buffer.from(header);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected))
-        throw new ApiError(
-          401,
-          "The API key sent is not this server's. Check the 'Authorization: Bearer YOUR_KEY' header.",
-          "invalid_request_error",
-          null,
-          "invalid_api_key",
-        );
-      await next();
-    });
-  }
+  if (options.apiKey !== undefined) app.use("/v1/*", requireApiKey(options.apiKey));
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
   app.use(
     "/v1/*",
     bodyLimit({
-      maxSize: options.maxBodyBytes ?? 16 * 1024 * 1024,
+      maxSize: maxBodyBytes,
       onError: () => {
         throw new ApiError(
           413,
-          "the request body is too large",
+          `The request body is larger than this server's limit of ${formatBytes(maxBodyBytes)}.`,
           "invalid_request_error",
           null,
           "body_too_large",
@@ -119,6 +96,28 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
     }),
   );
 
+  modelRoutes(app, model);
+
+  /** Parses the body, then runs the handler as a request in flight (refused once the drain cut). */
+  const generation = (handler: Handler) => async (c: Context) => {
+    const body = await jsonBody(c.req.raw);
+    if (drain.cut.aborted) throw new ShutdownError();
+    const release = drain.hold();
+    try {
+      return await handler(model, body, { signal: c.req.raw.signal, drain });
+    } finally {
+      release();
+    }
+  };
+  app.post("/v1/completions", generation(completions));
+  app.post("/v1/chat/completions", generation(chatCompletions));
+
+  refuseOtherMethods(app);
+  return app;
+}
+
+/** GET /v1/models and /v1/models/{id}: the one model served. */
+function modelRoutes(app: Hono, model: ServedModel): void {
   const modelObject = () => ({
     id: model.id,
     object: "model",
@@ -139,21 +138,10 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
       );
     return c.json(modelObject());
   });
+}
 
-  /** Parses the body, then runs the handler as a request in flight (refused once the drain cut). */
-  const generation = (handler: Handler) => async (c: Context) => {
-    const body = await jsonBody(c.req.raw);
-    if (drain.cut.aborted) throw new ShutdownError();
-    const release = drain.hold();
-    try {
-      return await handler(model, body, { signal: c.req.raw.signal, drain });
-    } finally {
-      release();
-    }
-  };
-  app.post("/v1/completions", generation(completions));
-  app.post("/v1/chat/completions", generation(chatCompletions));
-
+/** A 405 naming the method to use, for any other method on the paths of ROUTES (registered after them). */
+function refuseOtherMethods(app: Hono): void {
   for (const [path, method] of Object.entries(ROUTES)) {
     app.all(path, (c) => {
       throw new ApiError(
@@ -165,7 +153,13 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
       );
     });
   }
-  return app;
+}
+
+/** "16 MiB", "100 KiB", "512 bytes". */
+function formatBytes(n: number): string {
+  if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20} MiB`;
+  if (n >= 2 ** 10 && n % 2 ** 10 === 0) return `${n / 2 ** 10} KiB`;
+  return `${n} bytes`;
 }
 
 /** The request's JSON body; a 400 in OpenAI's words when it is not JSON. */

@@ -146,10 +146,10 @@ describe("serve: bad requests", () => {
     assert.match(e.message, new RegExp(`maximum context length is ${CONTEXT} tokens`));
   });
 
-  test("a body over the size limit: 413", async () => {
+  test("a body over the size limit: 413 naming the limit", async () => {
     const res = await post(server, "/v1/completions", { prompt: "x".repeat(100 * 1024) });
     assert.equal(res.status, 413);
-    openAiError(res.body);
+    assert.match(openAiError(res.body).message, /larger than this server's limit of 64 KiB/);
   });
 
   test("unknown routes: 404 with an error body; unknown fields are ignored", async () => {
