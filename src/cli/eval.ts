@@ -10,6 +10,7 @@ import { readResults } from "../eval/results.ts";
 import type { EvalHooks } from "../eval/runner.ts";
 import { renderReport } from "../eval/table.ts";
 import type { TargetSpec } from "../eval/targets.ts";
+import { stopOnCtrlC } from "./interrupt.ts";
 import {
   commaList,
   concurrencyOption,
@@ -182,35 +183,51 @@ export function register(program: Command): void {
     .action(async (o: EvalFlags) => {
       const target = targetOf(o);
       const progress = progressDisplay(Boolean(o.json));
-      const { results, out } = await evaluate(
-        target,
-        {
-          name: o.name,
-          benchmarks: o.benchmarks,
-          customBenchmarks: o.benchmark,
-          dataDir: o.dataDir,
-          cacheDir: o.datasets,
-          hubUrl: o.hubUrl,
-          prompt: o.prompt,
-          system: o.system,
-          n: o.n,
-          k: o.k,
-          temperature: o.temperature,
-          topP: o.topP,
-          maxTokens: o.maxTokens,
-          seed: o.seed,
-          limit: o.limit,
-          concurrency: o.concurrency,
-          out: o.out,
-          fresh: o.fresh,
-          skipBadRows: o.skipBadRows,
-        },
-        {
-          ...progress,
-          log: (m) => progress.log(m),
-          warn: (m) => progress.warn(`warning: ${m}`),
-        },
-      ).finally(() => progress.done());
+      // Ctrl-C: no new generation call starts, an endpoint's requests in flight are cut; what is
+      // cached stays for a rerun (the command then exits with status 130).
+      const notice = () =>
+        progress.warn("stopping: the samples generated so far are kept (Ctrl-C again to quit at once)");
+      const outcome = await stopOnCtrlC(notice, (signal) =>
+        evaluate(
+          target,
+          {
+            name: o.name,
+            benchmarks: o.benchmarks,
+            customBenchmarks: o.benchmark,
+            dataDir: o.dataDir,
+            cacheDir: o.datasets,
+            hubUrl: o.hubUrl,
+            prompt: o.prompt,
+            system: o.system,
+            n: o.n,
+            k: o.k,
+            temperature: o.temperature,
+            topP: o.topP,
+            maxTokens: o.maxTokens,
+            seed: o.seed,
+            limit: o.limit,
+            concurrency: o.concurrency,
+            out: o.out,
+            fresh: o.fresh,
+            skipBadRows: o.skipBadRows,
+          },
+          {
+            ...progress,
+            log: (m) => progress.log(m),
+            warn: (m) => progress.warn(`warning: ${m}`),
+            signal,
+          },
+        ).finally(() => progress.done()),
+      );
+      if (outcome.stopped) {
+        const { out, samplesKept, samplesTotal } = outcome;
+        const text =
+          `eval stopped: ${samplesKept} of ${samplesTotal} samples are kept in ${out}/samples.jsonl; ` +
+          "run the same command again to resume (only the missing samples are generated)";
+        printResult({ stopped: true, out, samples_kept: samplesKept, samples_total: samplesTotal }, o, text);
+        return;
+      }
+      const { results, out } = outcome;
       const text = `${renderReport([results])}\nwrote ${out}/results.json, table.md, samples.jsonl`;
       printResult({ out, ...results }, o, text);
     });

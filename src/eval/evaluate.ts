@@ -2,19 +2,29 @@
  * One evaluation from start to end, as `reasonrl eval` runs it:
  *
  * 1. load the benchmarks (data errors surface before any model is loaded);
- * 2. open the output folder: run.json records the settings that shape the
- *    samples, and a folder holding samples of other settings is refused
- *    (unless `fresh`), so cached samples are never mixed across settings;
- * 3. open the target and generate, grade and cache the missing samples
+ * 2. identify the model (identity.ts: a server is asked which model it serves,
+ *    a local model's files are fingerprinted) and name it;
+ * 3. open the output folder: run.json records the model's identity and the
+ *    settings that shape the samples, and a folder holding samples of another
+ *    model or other settings is refused (unless `fresh`), so cached samples
+ *    are never mixed or reused across them;
+ * 4. open the target and generate, grade and cache the missing samples
  *    (runner.ts);
- * 4. write results.json and table.md, and rewrite samples.jsonl in order.
+ * 5. write results.json and table.md, and rewrite samples.jsonl in order.
+ *
+ * What run.json leaves out, on purpose: n (more samples later reuse the first
+ * ones; each is a draw of the same distribution), --limit, and how fast the
+ * samples are made (threads, device, batch sizes, concurrency). A problem's
+ * text is tied to its samples one by one (samples.ts), its gold answer
+ * regrades them (runner.ts).
  *
  * Output folder: run.json, samples.jsonl, results.json, table.md.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { join } from "node:path";
 import { z } from "zod";
+import { OpenAIChatGenerator } from "../generate/openai-client.ts";
 import type { ChatGenerator } from "../generate/types.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { VerifierPool } from "../verify/pool.ts";
@@ -26,10 +36,12 @@ import {
   customBenchmarkSpec,
   loadBenchmark,
 } from "./benchmarks.ts";
+import { fileFingerprint, modelFolderFingerprint, pathLabel, servedModelLabel } from "./identity.ts";
 import { defaultKs } from "./metrics.ts";
 import { resolvePromptTemplate } from "./prompts.ts";
 import { buildResults, type EvalResults } from "./results.ts";
 import { type EvalHooks, EvalSettings, runEvaluation } from "./runner.ts";
+import { samplerOf } from "./sampler.ts";
 import { SampleStore } from "./samples.ts";
 import { renderReport } from "./table.ts";
 import { openedTarget, openTarget, type TargetSpec } from "./targets.ts";
@@ -63,7 +75,7 @@ export const EvaluateOptions = EvalSettings.omit({ promptTemplate: true }).exten
 });
 export type EvaluateOptions = z.input<typeof EvaluateOptions>;
 
-/** Messages and progress of an evaluation, and an optional verifier pool to share. */
+/** Messages and progress of an evaluation, a stop signal, and an optional verifier pool to share. */
 export interface EvaluateHooks extends EvalHooks {
   log?(message: string): void;
   warn?(message: string): void;
@@ -71,23 +83,61 @@ export interface EvaluateHooks extends EvalHooks {
   pool?: VerifierPool;
 }
 
-/** The target's label and a description of it that identifies its samples. */
-function describeTarget(target: TargetSpec | ChatGenerator): { label: string; identity: string } {
-  if ("chat" in target) return { label: target.name, identity: target.name };
+/** How an evaluation ended: with its results, or stopped (hooks.signal) with samples kept. */
+export type EvaluateOutcome =
+  | { stopped: false; results: EvalResults; out: string }
+  | {
+      stopped: true;
+      out: string;
+      /** Samples of this evaluation in the folder's cache (a rerun generates only the others). */
+      samplesKept: number;
+      samplesTotal: number;
+    };
+
+/** Who made the samples (compared across reruns) and what to call it; an endpoint's model resolved. */
+interface Identified {
+  label: string;
+  identity: Record<string, unknown>;
+  target: TargetSpec | ChatGenerator;
+}
+
+/**
+ * The identity and label of `target` (see identity.ts). An endpoint becomes its client, asked
+ * for its model; the client tells `log` what it learns about the server.
+ */
+async function identify(target: TargetSpec | ChatGenerator, log: (m: string) => void): Promise<Identified> {
+  if ("chat" in target) {
+    if (!(target instanceof OpenAIChatGenerator))
+      return { label: target.name, identity: { kind: "generator", name: target.name }, target };
+    const model = await target.resolveModel();
+    const identity = { kind: "endpoint", url: target.baseUrl, model };
+    return { label: servedModelLabel(model), identity, target };
+  }
   switch (target.kind) {
-    case "local":
-      return { label: basename(resolve(target.dir)), identity: `local ${resolve(target.dir)}` };
+    case "local": {
+      const weights = await modelFolderFingerprint(target.dir);
+      const identity = { kind: "local", weights, dtype: target.dtype ?? "f32" };
+      return { label: pathLabel(target.dir), identity, target };
+    }
     case "gguf":
       return {
-        label: basename(target.file).replace(/\.gguf$/i, ""),
-        identity: `gguf ${resolve(target.file)}`,
+        label: pathLabel(target.file),
+        identity: { kind: "gguf", file: await fileFingerprint(target.file) },
+        target,
       };
-    case "endpoint":
+    case "endpoint": {
       if (!URL.canParse(target.url)) throw new Error(`endpoint ${target.url} is not a URL`);
-      return {
-        label: target.model ?? new URL(target.url).host,
-        identity: `endpoint ${target.url} ${target.model ?? ""}`.trim(),
-      };
+      const client = new OpenAIChatGenerator({
+        baseUrl: target.url,
+        log,
+        ...(target.apiKey ? { apiKey: target.apiKey } : {}),
+        ...(target.model ? { model: target.model } : {}),
+        ...(target.concurrency ? { concurrency: target.concurrency } : {}),
+        ...(target.timeoutMs ? { timeoutMs: target.timeoutMs } : {}),
+        ...(target.retries !== undefined ? { retries: target.retries } : {}),
+      });
+      return identify(client, log);
+    }
   }
 }
 
@@ -96,16 +146,61 @@ function slug(label: string): string {
   return label.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "") || "model";
 }
 
+/** The keys of two run.json objects whose values differ, nested keys dotted, as "key: old -> new". */
+function differences(before: Record<string, unknown>, now: Record<string, unknown>, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(before), ...Object.keys(now)])) {
+    const [a, b] = [before[key] ?? null, now[key] ?? null];
+    const nested = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+    if (nested(a) && nested(b))
+      out.push(
+        ...differences(a as Record<string, unknown>, b as Record<string, unknown>, `${prefix}${key}.`),
+      );
+    else if (JSON.stringify(a) !== JSON.stringify(b))
+      out.push(`${prefix}${key}: ${short(JSON.stringify(a))} -> ${short(JSON.stringify(b))}`);
+  }
+  return out;
+}
+
+function short(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}
+
+/**
+ * Opens the output folder's sample cache for `run` (run.json): refuses a folder with samples of
+ * another identity or other settings, unless `fresh` discards them.
+ */
+async function openCache(out: string, run: Record<string, unknown>, fresh: boolean): Promise<SampleStore> {
+  await mkdir(out, { recursive: true });
+  const samplesPath = join(out, "samples.jsonl");
+  const runPath = join(out, "run.json");
+  if (fresh) await rm(samplesPath, { force: true });
+  else if (existsSync(samplesPath)) {
+    const before = existsSync(runPath)
+      ? (JSON.parse(await readFile(runPath, "utf8")) as Record<string, unknown>)
+      : {};
+    const changed = differences(before, run);
+    if (changed.length > 0)
+      throw new Error(
+        `${out} holds samples made by another model or with other settings (${changed.join("; ")}); ` +
+          "use another output folder (--out), or --fresh to discard them",
+      );
+  }
+  await writeFileAtomic(runPath, `${JSON.stringify(run, null, 2)}\n`);
+  return SampleStore.open(samplesPath);
+}
+
 /**
  * Runs an evaluation of `target` (a TargetSpec, or a ChatGenerator already open) and writes its
- * output folder. Returns the results and the folder. Kept in one piece (over 80 lines) so the
- * evaluation reads in the order ARCHITECTURE.md gives: benchmarks, folder, sampling, numbers.
+ * output folder. Returns the results and the folder, or, when `hooks.signal` stopped it, what
+ * was kept. Kept in one piece (over 80 lines) so the evaluation reads in the order of the
+ * file's comment: benchmarks, identity, folder, sampling, numbers.
  */
 export async function evaluate(
   target: TargetSpec | ChatGenerator,
   input: EvaluateOptions,
   hooks: EvaluateHooks = {},
-): Promise<{ results: EvalResults; out: string }> {
+): Promise<EvaluateOutcome> {
   const parsed = EvaluateOptions.safeParse(input);
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`);
@@ -115,9 +210,6 @@ export async function evaluate(
   const log = hooks.log ?? (() => {});
   const warn = hooks.warn ?? console.warn;
   const promptTemplate = resolvePromptTemplate(o.prompt);
-  const { label, identity } = describeTarget(target);
-  const model = o.name ?? label;
-  const out = o.out ?? join("runs", "eval", slug(model));
   if (o.temperature === 0 && o.n > 1)
     warn(`temperature 0 (greedy) with n ${o.n}: the samples will be identical`);
   const tooLarge = (o.k ?? []).filter((k) => k > o.n);
@@ -149,47 +241,39 @@ export async function evaluate(
     benchmarks.push(b);
   }
 
-  // 2. The output folder and its sample cache.
-  await mkdir(out, { recursive: true });
-  const run = {
-    target: identity,
-    prompt_template: promptTemplate,
-    system: o.system ?? null,
-    temperature: o.temperature,
-    top_p: o.topP,
-    max_tokens: o.maxTokens,
-    seed: o.seed,
-  };
-  const samplesPath = join(out, "samples.jsonl");
-  const runPath = join(out, "run.json");
-  if (o.fresh) await rm(samplesPath, { force: true });
-  else if (existsSync(samplesPath) && existsSync(runPath)) {
-    const before = JSON.parse(await readFile(runPath, "utf8")) as Record<string, unknown>;
-    const changed = Object.keys(run).filter(
-      (k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(run[k as keyof typeof run]),
-    );
-    if (changed.length > 0)
-      throw new Error(
-        `${out} holds samples made with other settings (${changed.join(", ")} differ); ` +
-          "use another output folder, or start fresh to discard them",
-      );
-  }
-  await writeFileAtomic(runPath, `${JSON.stringify(run, null, 2)}\n`);
-  const store = await SampleStore.open(samplesPath);
+  // 2. The model: its identity and name.
+  const identified = await identify(target, warn);
+  const model = o.name ?? identified.label;
+  const out = o.out ?? join("runs", "eval", slug(model));
+
+  // 3. The output folder and its sample cache.
+  const store = await openCache(
+    out,
+    {
+      target: identified.identity,
+      prompt_template: promptTemplate,
+      system: o.system ?? null,
+      temperature: o.temperature,
+      top_p: o.topP,
+      max_tokens: o.maxTokens,
+      seed: o.seed,
+    },
+    o.fresh,
+  );
   if (store.dropped > 0)
-    warn(`${samplesPath}: ${store.dropped} broken line(s) dropped (an interrupted write)`);
+    warn(`${store.path}: ${store.dropped} broken line(s) dropped (an interrupted write)`);
   if (store.size > 0) log(`${out}: ${store.size} cached sample(s) found; only missing samples are generated`);
 
-  // 3. Generate, grade, cache.
-  const opened = "chat" in target ? openedTarget(target) : await openTarget(target);
+  // 4. Generate, grade, cache.
+  const spec = identified.target;
+  const opened = "chat" in spec ? openedTarget(spec) : await openTarget(spec);
   const pool = hooks.pool ?? new VerifierPool();
   let outcome: Awaited<ReturnType<typeof runEvaluation>>;
   try {
     // An endpoint gets one problem per call, --concurrency calls in flight (the client's own limit).
-    const calls =
-      "kind" in target && target.kind === "endpoint" ? { concurrency: 1, parallelCalls: o.concurrency } : {};
+    const calls = spec instanceof OpenAIChatGenerator ? { concurrency: 1, parallelCalls: o.concurrency } : {};
     outcome = await runEvaluation(
-      opened.generator,
+      samplerOf(opened.generator),
       benchmarks,
       { ...o, promptTemplate, ...calls },
       store,
@@ -200,8 +284,15 @@ export async function evaluate(
     if (!hooks.pool) await pool.close();
     await opened.dispose();
   }
+  if (outcome.stopped) {
+    const problems = benchmarks.flatMap((b) => b.problems.map((p) => store.samples(b.name, p.id)));
+    const samplesKept = problems
+      .flatMap((cached) => [...cached.values()])
+      .filter((r) => r.sample < o.n && r.error === undefined).length;
+    return { stopped: true, out, samplesKept, samplesTotal: problems.length * o.n };
+  }
 
-  // 4. Reports.
+  // 5. Reports.
   const results = buildResults({
     model,
     target: opened.generator.name,
@@ -225,5 +316,9 @@ export async function evaluate(
   await store.rewrite(
     benchmarks.flatMap((b) => b.problems.map((p) => ({ benchmark: b.name, problemId: p.id }))),
   );
-  return { results, out };
+  if (results.failed_samples > 0)
+    warn(
+      `${results.failed_samples} sample(s) failed and count as wrong (see table.md); rerun the same command to ask for them again`,
+    );
+  return { stopped: false, results, out };
 }

@@ -2,6 +2,13 @@
  * results.json: an evaluation's numbers, per benchmark and averaged, built
  * from the graded samples (metrics.ts defines each number), and read back by
  * `reasonrl eval compare`.
+ *
+ * Lengths are measured only where they are known: the share cut at max tokens
+ * over the samples with a finish reason, the mean tokens over the samples with
+ * a count (an endpoint may give neither: openai-client.ts); the samples left
+ * out are counted, and a number with nothing to measure is null. Failed
+ * samples (their request failed) count as wrong in every metric and are
+ * listed with their errors.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,12 +29,26 @@ export interface BenchmarkResult {
   skipped_rows: number;
   /** "pass@1", "pass@k", "maj@k" -> mean over problems with its 95% interval. */
   metrics: Record<string, Estimate>;
-  /** Share of completions cut at max_tokens. */
-  truncated: number;
-  /** Mean completion length, in tokens. */
-  mean_tokens: number;
+  /** Share of completions cut at max_tokens, over those with a known finish reason (null: none). */
+  truncated: number | null;
+  /** Mean completion length in tokens, over those with a known count (null: none). */
+  mean_tokens: number | null;
+  /** Completions whose token count is unknown (the server did not say), left out of mean_tokens. */
+  unknown_tokens: number;
+  /** Completions whose finish reason is unknown, left out of truncated. */
+  unknown_finish: number;
   /** Completions whose grading timed out or failed (counted as wrong). */
   grading_failures: number;
+  /** Samples whose request failed (counted as wrong; a rerun asks for them again). */
+  failed_samples: number;
+}
+
+/** A sample whose request failed. */
+export interface FailedSample {
+  benchmark: string;
+  problem_id: string;
+  sample: number;
+  error: string;
 }
 
 /** The settings that shaped the samples. */
@@ -56,8 +77,13 @@ export interface EvalResults {
   benchmarks: BenchmarkResult[];
   /** Unweighted mean over the benchmarks of each metric (the paper's "Avg"). */
   average: Record<string, Estimate>;
-  truncated: number;
-  mean_tokens: number;
+  truncated: number | null;
+  mean_tokens: number | null;
+  unknown_tokens: number;
+  unknown_finish: number;
+  failed_samples: number;
+  /** Every failed sample with its error. */
+  failures: FailedSample[];
   run: RunStats;
   created: string;
 }
@@ -82,7 +108,6 @@ export function benchmarkResult(
   for (const k of ks.filter((k) => k > 1)) {
     metrics[`maj@${k}`] = meanEstimate(records.map((r) => majAtK(r, k)));
   }
-  const all = records.flat();
   return {
     name: benchmark.name,
     title: benchmark.title,
@@ -90,9 +115,25 @@ export function benchmarkResult(
     problems: records.length,
     skipped_rows: benchmark.skipped,
     metrics,
-    truncated: share(all, (s) => s.finish_reason === "length"),
-    mean_tokens: mean(all.map((s) => s.tokens)),
-    grading_failures: all.filter((s) => s.grading !== undefined).length,
+    ...lengths(records.flat()),
+    grading_failures: records.flat().filter((s) => s.grading !== undefined).length,
+  };
+}
+
+/** The length figures of some samples (see the file's comment). */
+function lengths(samples: readonly SampleRecord[]) {
+  const done = samples.filter((s) => s.error === undefined);
+  const finished = done.filter((s) => s.finish_reason !== null);
+  const counts = done.flatMap((s) => (s.tokens === null ? [] : [s.tokens]));
+  return {
+    truncated:
+      finished.length === 0
+        ? null
+        : finished.filter((s) => s.finish_reason === "length").length / finished.length,
+    mean_tokens: counts.length === 0 ? null : counts.reduce((a, b) => a + b, 0) / counts.length,
+    unknown_tokens: done.length - counts.length,
+    unknown_finish: done.length - finished.length,
+    failed_samples: samples.length - done.length,
   };
 }
 
@@ -111,6 +152,11 @@ export function buildResults(args: {
   const average: Record<string, Estimate> = {};
   for (const name of metricNames(ks)) average[name] = averageEstimate(benchmarks.map((b) => b.metrics[name]));
   const all = [...args.samples.values()].flat(2);
+  const failures = all.flatMap((s) =>
+    s.error === undefined
+      ? []
+      : [{ benchmark: s.benchmark, problem_id: s.problem_id, sample: s.sample, error: s.error }],
+  );
   return {
     version: 1,
     model: args.model,
@@ -118,8 +164,8 @@ export function buildResults(args: {
     settings: { ...settings, k: ks },
     benchmarks,
     average,
-    truncated: share(all, (s) => s.finish_reason === "length"),
-    mean_tokens: mean(all.map((s) => s.tokens)),
+    ...lengths(all),
+    failures,
     run: args.stats,
     created: new Date().toISOString(),
   };
@@ -137,12 +183,4 @@ export async function readResults(dirOrFile: string): Promise<EvalResults> {
   if (value?.version !== 1 || !Array.isArray(value.benchmarks))
     throw new Error(`${path} is not a reasonrl eval results.json`);
   return value;
-}
-
-function share<T>(xs: readonly T[], pred: (x: T) => boolean): number {
-  return xs.length === 0 ? 0 : xs.filter(pred).length / xs.length;
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }

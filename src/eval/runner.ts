@@ -11,15 +11,22 @@
  * (temperature > 0) evaluation is reproducible for a fixed --seed and
  * --concurrency, and greedy decoding gives the same completions however the
  * run was interrupted and resumed.
+ *
+ * A sample whose request failed (an endpoint's 500 or 400: sampler.ts) is
+ * graded as wrong, recorded with its error, and asked for again by the next
+ * run. When the first samples of a run all fail (8, or all there are), the
+ * run stops: the server refuses every request, and a table of zeros would be
+ * a wrong result. A stop asked for by `signal` starts no new call and ends
+ * quietly with `stopped` set; what was cached stays.
  */
 import { z } from "zod";
-import type { ChatGenerator, TextCompletion } from "../generate/types.ts";
 import { derivedSeed } from "../model/random.ts";
 import type { VerifierPool } from "../verify/pool.ts";
 import type { Benchmark, EvalProblem } from "./benchmarks.ts";
 import { gradeCompletion } from "./grading.ts";
 import { problemConversation } from "./prompts.ts";
-import type { SampleRecord, SampleStore } from "./samples.ts";
+import type { ChatSample, EvalSampler } from "./sampler.ts";
+import { problemHash, type SampleRecord, type SampleStore } from "./samples.ts";
 
 /** How samples are drawn (the defaults are the paper's evaluation: spec section 5). */
 export const EvalSettings = z.object({
@@ -51,14 +58,22 @@ export interface EvalHooks {
   onStart?(todo: number, cached: number): void;
   /** After each generation call: samples generated so far of `todo`. */
   onProgress?(done: number, todo: number, benchmark: string): void;
+  /** Stops the run when aborted: no new call starts; an endpoint's requests in flight are cut. */
+  signal?: AbortSignal;
 }
+
+/** Samples of a run that must all fail, with none succeeding, before the run is given up. */
+export const GIVE_UP_AFTER_FAILURES = 8;
 
 /** Every problem's samples 0..n-1 by benchmark name: records[problem][sample]. */
 export type BenchmarkSamples = Map<string, SampleRecord[][]>;
 
 /** What a run did, besides its samples. */
 export interface RunStats {
+  /** Samples asked for in this run (failed ones included). */
   generated: number;
+  /** Of those, samples whose request failed. */
+  failed: number;
   cached: number;
   /** Cached samples graded again because the gold answer changed. */
   regraded: number;
@@ -78,24 +93,26 @@ interface WorkItem {
  * calls and their grading share state that splitting would have to pass around.
  */
 export async function runEvaluation(
-  generator: ChatGenerator,
+  generator: EvalSampler,
   benchmarks: readonly Benchmark[],
   settingsInput: z.input<typeof EvalSettings>,
   store: SampleStore,
   pool: VerifierPool,
   hooks: EvalHooks = {},
-): Promise<{ samples: BenchmarkSamples; stats: RunStats }> {
+): Promise<{ samples: BenchmarkSamples; stats: RunStats; stopped: boolean }> {
   const settings = EvalSettings.parse(settingsInput);
   const started = performance.now();
-  const stats: RunStats = { generated: 0, cached: 0, regraded: 0, seconds: 0 };
+  const stats: RunStats = { generated: 0, failed: 0, cached: 0, regraded: 0, seconds: 0 };
+  const signal = hooks.signal;
   const work: WorkItem[] = [];
   for (const b of benchmarks) {
     for (const problem of b.problems) {
       const cached = store.samples(b.name, problem.id);
+      const hash = problemHash(problem.problem);
       const missing: number[] = [];
       for (let s = 0; s < settings.n; s++) {
         const r = cached.get(s);
-        if (!r) missing.push(s);
+        if (!r || r.error !== undefined || r.problem_hash !== hash) missing.push(s);
         else {
           stats.cached++;
           if (r.gold !== problem.answer) {
@@ -115,13 +132,17 @@ export async function runEvaluation(
     const conversations = batch.map((w) =>
       problemConversation(settings.promptTemplate, w.problem.problem, settings.system),
     );
-    const results = await generator.chat(conversations, {
-      n: missing.length,
-      temperature: settings.temperature,
-      topP: settings.topP,
-      maxTokens: settings.maxTokens,
-      seed: callSeed(settings.seed, benchmark, batch[0].problem.id, missing[0]),
-    });
+    const results = await generator.sample(
+      conversations,
+      {
+        n: missing.length,
+        temperature: settings.temperature,
+        topP: settings.topP,
+        maxTokens: settings.maxTokens,
+        seed: callSeed(settings.seed, benchmark, batch[0].problem.id, missing[0]),
+      },
+      signal,
+    );
     checkShape(generator, results, batch.length, missing.length);
     const records = await Promise.all(
       batch.flatMap((w, i) =>
@@ -130,23 +151,31 @@ export async function runEvaluation(
     );
     await store.append(records);
     stats.generated += records.length;
+    stats.failed += records.filter((r) => r.error !== undefined).length;
     hooks.onProgress?.(stats.generated, todo, benchmark);
+    const firstError = records.find((r) => r.error !== undefined)?.error;
+    if (stats.failed === stats.generated && stats.failed >= Math.min(GIVE_UP_AFTER_FAILURES, todo))
+      throw new Error(
+        `the first ${stats.failed} sample(s) all failed, so the run stops (rerun to retry them): ${firstError}`,
+      );
   };
-  // `parallelCalls` workers take batches in order; after a failure no new batch starts, and the
-  // calls in flight finish (and are cached) before the error is thrown.
+  // `parallelCalls` workers take batches in order; after a failure or a stop no new batch
+  // starts, and the calls in flight finish (and are cached) before the error is thrown.
   const queue = batches(work, settings.concurrency);
   let failure: { error: unknown } | null = null;
   const worker = async () => {
-    for (let batch = queue.shift(); batch && !failure; batch = queue.shift()) {
+    for (let batch = queue.shift(); batch && !failure && !signal?.aborted; batch = queue.shift()) {
       try {
         await runBatch(batch);
       } catch (error) {
-        failure ??= { error };
+        if (!signal?.aborted) failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: settings.parallelCalls }, worker));
   if (failure) throw (failure as { error: unknown }).error;
+  stats.seconds = (performance.now() - started) / 1000;
+  if (signal?.aborted) return { samples: new Map(), stats, stopped: true };
 
   const samples: BenchmarkSamples = new Map();
   for (const b of benchmarks) {
@@ -158,8 +187,7 @@ export async function runEvaluation(
       }),
     );
   }
-  stats.seconds = (performance.now() - started) / 1000;
-  return { samples, stats };
+  return { samples, stats, stopped: false };
 }
 
 /** Consecutive work items of one benchmark needing the same samples, `size` at most per batch. */
@@ -184,12 +212,7 @@ export function callSeed(seed: number, benchmark: string, problemId: string, sam
   return derivedSeed(seed, `${benchmark}\u0000${problemId}\u0000${sample}`);
 }
 
-function checkShape(
-  generator: ChatGenerator,
-  results: TextCompletion[][],
-  conversations: number,
-  n: number,
-): void {
+function checkShape(generator: EvalSampler, results: ChatSample[][], conversations: number, n: number): void {
   const ok = results.length === conversations && results.every((r) => r.length === n);
   if (!ok)
     throw new Error(
@@ -202,14 +225,25 @@ async function gradeSample(
   benchmark: string,
   problem: EvalProblem,
   sample: number,
-  c: TextCompletion,
+  c: ChatSample,
 ): Promise<SampleRecord> {
+  const made = { benchmark, problem_id: problem.id, sample, gold: problem.answer };
+  const problem_hash = problemHash(problem.problem);
+  if (c.error !== undefined)
+    return {
+      ...made,
+      problem_hash,
+      completion: "",
+      answer: null,
+      correct: false,
+      tokens: null,
+      finish_reason: null,
+      error: c.error,
+    };
   const grade = await gradeCompletion(pool, problem.answer, c.text);
   const record: SampleRecord = {
-    benchmark,
-    problem_id: problem.id,
-    sample,
-    gold: problem.answer,
+    ...made,
+    problem_hash,
     completion: c.text,
     answer: grade.answer,
     correct: grade.correct,

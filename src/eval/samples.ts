@@ -6,12 +6,18 @@
  *
  * A kill can leave a half-written last line: it is cut off when the file is
  * opened. Lines that do not parse are counted and dropped.
+ *
+ * A sample whose request failed (see OpenAIChatGenerator) is kept with its
+ * error, so the results can report it, and counts as missing for the next run,
+ * which asks for it again. So does a sample of a problem whose text changed
+ * since (its `problem_hash` differs).
  */
+import { createHash } from "node:crypto";
 import { appendJsonlLog, readJsonlLog } from "../data/jsonl.ts";
 import type { FinishReason } from "../generate/types.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 
-/** One graded completion, as a line of samples.jsonl. */
+/** One graded completion (or failed request), as a line of samples.jsonl. */
 export interface SampleRecord {
   benchmark: string;
   problem_id: string;
@@ -19,15 +25,26 @@ export interface SampleRecord {
   sample: number;
   /** The gold answer it was graded against. */
   gold: string;
+  /** problemHash() of the problem's text when the sample was made. */
+  problem_hash: string;
+  /** The completion ("" when the request failed). */
   completion: string;
   /** The extracted answer (the verifier's canonical rendering), or null: maj@k's vote. */
   answer: string | null;
   correct: boolean;
-  /** Completion tokens. */
-  tokens: number;
-  finish_reason: FinishReason;
+  /** Completion tokens, or null when the engine did not say (and when the request failed). */
+  tokens: number | null;
+  /** Why the completion ended, or null when the engine did not say (and when the request failed). */
+  finish_reason: FinishReason | null;
   /** "timeout" or "error" when grading failed (the sample then counts as wrong). */
   grading?: "timeout" | "error";
+  /** Why the request for this sample failed (the sample then counts as wrong, and is asked for again next run). */
+  error?: string;
+}
+
+/** The hash of a problem's text that ties a sample to it (16 hex digits of its SHA-256). */
+export function problemHash(problem: string): string {
+  return createHash("sha256").update(problem).digest("hex").slice(0, 16);
 }
 
 function isRecord(v: unknown): v is SampleRecord {
@@ -38,10 +55,12 @@ function isRecord(v: unknown): v is SampleRecord {
     typeof r.benchmark === "string" &&
     typeof r.problem_id === "string" &&
     Number.isInteger(r.sample) &&
+    typeof r.problem_hash === "string" &&
     typeof r.completion === "string" &&
     typeof r.correct === "boolean" &&
-    typeof r.tokens === "number" &&
-    (r.finish_reason === "stop" || r.finish_reason === "length")
+    (typeof r.tokens === "number" || r.tokens === null) &&
+    (r.finish_reason === "stop" || r.finish_reason === "length" || r.finish_reason === null) &&
+    (r.error === undefined || typeof r.error === "string")
   );
 }
 

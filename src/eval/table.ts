@@ -4,6 +4,11 @@
  * ("30.0 [13.6, 46.4]"). table.md holds one evaluation; `reasonrl eval
  * compare` puts several in one table and says where their settings differ
  * (the paper's table mixed one-sample results with 16-sample averages).
+ *
+ * What a number leaves out is said under the tables: samples whose request
+ * failed (also a "Failed" column when a row has any: they count as wrong),
+ * and completions whose length or finish reason the server did not give
+ * ("?" where a row has none at all).
  */
 import { BUILTIN_NAMES } from "./benchmarks.ts";
 import { averageEstimate, type Estimate } from "./metrics.ts";
@@ -29,22 +34,32 @@ function rank(name: string): number {
   return i < 0 ? BUILTIN_NAMES.length : i;
 }
 
+/** Samples in a result (problems times n), and those of them that failed (0 in older results). */
+function failedOf(r: EvalResults): { failed: number; samples: number } {
+  const problems = r.benchmarks.reduce((a, b) => a + b.problems, 0);
+  return { failed: r.failed_samples ?? 0, samples: problems * r.settings.n };
+}
+
 /**
  * One markdown table of `metric`: a row per result. A row's Avg is the unweighted mean over the
- * table's columns ("–" when the row lacks one of them).
+ * table's columns ("–" when the row lacks one of them). A "Failed" column (failed samples of
+ * all) is added when a row has failed samples.
  */
 export function metricTable(results: readonly EvalResults[], metric: string): string {
   const cols = columns(results);
+  const failedColumn = results.some((r) => failedOf(r).failed > 0);
   const lines = [
-    `| Model | ${cols.map((c) => c.title).join(" | ")} | Avg |`,
-    `| --- | ${cols.map(() => "---:").join(" | ")} | ---: |`,
+    `| Model | ${cols.map((c) => c.title).join(" | ")} | Avg |${failedColumn ? " Failed |" : ""}`,
+    `| --- | ${cols.map(() => "---:").join(" | ")} | ---: |${failedColumn ? " ---: |" : ""}`,
   ];
   for (const r of results) {
     const cells = cols.map((c) => r.benchmarks.find((b) => b.name === c.name)?.metrics[metric]);
     const complete = cells.every((e): e is Estimate => e !== undefined);
     const avg = complete ? averageEstimate(cells) : undefined;
+    const { failed, samples } = failedOf(r);
     lines.push(
-      `| ${escapeCell(r.model)} | ${cells.map(formatEstimate).join(" | ")} | ${formatEstimate(avg)} |`,
+      `| ${escapeCell(r.model)} | ${cells.map(formatEstimate).join(" | ")} | ${formatEstimate(avg)} |` +
+        (failedColumn ? ` ${failed} / ${samples} |` : ""),
     );
   }
   return lines.join("\n");
@@ -57,8 +72,8 @@ export function lengthTable(results: readonly EvalResults[]): string {
     `| Model | ${cols.map((c) => c.title).join(" | ")} | All |`,
     `| --- | ${cols.map(() => "---:").join(" | ")} | ---: |`,
   ];
-  const cell = (truncated: number, tokens: number) =>
-    `${(100 * truncated).toFixed(1)}% · ${tokens.toFixed(0)}`;
+  const cell = (truncated: number | null, tokens: number | null) =>
+    `${truncated === null ? "?" : `${(100 * truncated).toFixed(1)}%`} · ${tokens === null ? "?" : tokens.toFixed(0)}`;
   for (const r of results) {
     const cells = cols.map((c) => {
       const b = r.benchmarks.find((x) => x.name === c.name);
@@ -110,6 +125,40 @@ const METRIC_NOTE =
   "pass@1 = mean correctness over the n samples of a problem; pass@k = unbiased estimator " +
   "1 - C(n-c,k)/C(n,k); maj@k = majority vote over the first k samples. Avg = unweighted mean over the benchmarks.";
 
+/** Lines under the tables for what the numbers leave out: failed samples, unknown lengths. */
+export function omissionNotes(results: readonly EvalResults[]): string[] {
+  const notes: string[] = [];
+  for (const r of results) {
+    const { failed, samples } = failedOf(r);
+    if (failed > 0) {
+      const perBenchmark = r.benchmarks
+        .filter((b) => (b.failed_samples ?? 0) > 0)
+        .map((b) => `${b.title} ${b.failed_samples}`);
+      const errors = [...new Set((r.failures ?? []).map((f) => f.error))];
+      const shown = errors.slice(0, 3).map((e) => `"${e}"`);
+      if (errors.length > 3) shown.push(`and ${errors.length - 3} other error(s)`);
+      notes.push(
+        `**${escapeCell(r.model)}: ${failed} of ${samples} samples failed** (${perBenchmark.join(", ")}): ` +
+          `their requests failed, so they count as wrong; rerun the same command to ask for them again. ` +
+          `Errors: ${shown.join("; ")}.`,
+      );
+    }
+    const unknownTokens = r.unknown_tokens ?? 0;
+    if (unknownTokens > 0)
+      notes.push(
+        `${escapeCell(r.model)}: the token count of ${unknownTokens} completion(s) is unknown (the server ` +
+          'returned neither a per-choice count nor logprobs); mean tokens is over the others, "?" where none is known.',
+      );
+    const unknownFinish = r.unknown_finish ?? 0;
+    if (unknownFinish > 0)
+      notes.push(
+        `${escapeCell(r.model)}: the finish reason of ${unknownFinish} completion(s) is unknown; the share cut ` +
+          'at max tokens is over the others, "?" where none is known.',
+      );
+  }
+  return notes;
+}
+
 /** The metrics every result has, in the first result's order. */
 function sharedMetrics(results: readonly EvalResults[]): string[] {
   const first = Object.keys(results[0]?.average ?? {});
@@ -125,14 +174,9 @@ export function renderReport(results: readonly EvalResults[], metric?: string): 
   const metrics = metric ? [metric] : sharedMetrics(results);
   const out: string[] = [results.length === 1 ? `# Evaluation: ${results[0].model}` : "# Evaluations", ""];
   for (const m of metrics) out.push(`## ${m}`, "", metricTable(results, m), "");
-  out.push(
-    "## Completion length (share cut at max tokens · mean tokens)",
-    "",
-    lengthTable(results),
-    "",
-    METRIC_NOTE,
-    "",
-  );
+  out.push("## Completion length (share cut at max tokens · mean tokens)", "", lengthTable(results), "");
+  for (const note of omissionNotes(results)) out.push(note, "");
+  out.push(METRIC_NOTE, "");
   const diffs = settingsDifferences(results);
   if (diffs.length === 0) out.push(`Settings: ${describeSettings(results[0].settings)}.`);
   else {

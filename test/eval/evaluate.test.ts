@@ -15,6 +15,13 @@ import type { ChatGenerator, TextCompletion } from "../../src/generate/types.ts"
 import type { ChatMessage } from "../../src/model/chat-template.ts";
 import { VerifierPool } from "../../src/verify/pool.ts";
 
+/** evaluate(), which must end with results (not stopped). */
+async function evaluated(...args: Parameters<typeof evaluate>) {
+  const outcome = await evaluate(...args);
+  if (outcome.stopped) throw new Error("the evaluation stopped");
+  return outcome;
+}
+
 const root = await mkdtemp(join(tmpdir(), "reasonrl-eval-run-"));
 const pool = new VerifierPool();
 after(async () => {
@@ -86,7 +93,7 @@ test("graded samples give pass@k, maj@k, lengths; results.json, table.md and sam
     return a === null ? "I do not know." : boxed(a);
   });
   const out = join(root, "run1");
-  const { results } = await evaluate(
+  const { results } = await evaluated(
     chat,
     {
       customBenchmarks: [path],
@@ -108,7 +115,8 @@ test("graded samples give pass@k, maj@k, lengths; results.json, table.md and sam
   );
   assert.notEqual(chat.calls[0].seed, chat.calls[1].seed, "each call has its own seed");
   const m = results.benchmarks[0].metrics;
-  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+  const close = (a: number | null, b: number) =>
+    assert.ok(a !== null && Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
   close(m["pass@1"].value, (1 + 1 / 3 + 0 + 1 / 3) / 4);
   close(m["pass@2"].value, (1 + 2 / 3 + 0 + 2 / 3) / 4); // 1 - C(2,2)/C(3,2) = 2/3
   close(m["pass@3"].value, 3 / 4);
@@ -154,18 +162,18 @@ test("an interrupted evaluation resumes with only the missing samples and ends a
     temperature: 0,
   };
   const clean = join(root, "clean");
-  await evaluate(new ScriptedChat(script), { ...options, out: clean }, { pool });
+  await evaluated(new ScriptedChat(script), { ...options, out: clean }, { pool });
 
   const out = join(root, "resumed");
   await assert.rejects(
-    evaluate(new ScriptedChat(script, 2), { ...options, out }, { pool }),
+    evaluated(new ScriptedChat(script, 2), { ...options, out }, { pool }),
     /server went away/,
   );
   assert.equal((await samplesOf(out)).length, 4, "two calls of 2 samples were kept");
   await appendFile(join(out, "samples.jsonl"), '{"benchmark":"five","problem_id":"p3","sa'); // a write cut by a kill
   const warnings: string[] = [];
   const chat = new ScriptedChat(script);
-  const { results } = await evaluate(chat, { ...options, out }, { pool, warn: (w) => warnings.push(w) });
+  const { results } = await evaluated(chat, { ...options, out }, { pool, warn: (w) => warnings.push(w) });
   assert.deepEqual(
     chat.calls.map((c) => c.problems),
     [["p3"], ["p4"], ["p5"]],
@@ -182,7 +190,7 @@ test("an interrupted evaluation resumes with only the missing samples and ends a
 
   // More samples later: only the new indices are generated.
   const more = new ScriptedChat(script);
-  const { results: r3 } = await evaluate(more, { ...options, n: 3, out }, { pool });
+  const { results: r3 } = await evaluated(more, { ...options, n: 3, out }, { pool });
   assert.deepEqual(
     more.calls.map((c) => c.n),
     [1, 1, 1, 1, 1],
@@ -192,11 +200,15 @@ test("an interrupted evaluation resumes with only the missing samples and ends a
 
   // Other sampling settings are refused, unless the cache is discarded.
   await assert.rejects(
-    evaluate(new ScriptedChat(script), { ...options, temperature: 0.6, out }, { pool }),
-    /holds samples made with other settings \(temperature differ/,
+    evaluated(new ScriptedChat(script), { ...options, temperature: 0.6, out }, { pool }),
+    /holds samples made by another model or with other settings \(temperature: 0 -> 0\.6\)/,
   );
   const fresh = new ScriptedChat(script);
-  const { results: r4 } = await evaluate(fresh, { ...options, temperature: 0.6, out, fresh: true }, { pool });
+  const { results: r4 } = await evaluated(
+    fresh,
+    { ...options, temperature: 0.6, out, fresh: true },
+    { pool },
+  );
   assert.equal(r4.run.cached, 0);
   assert.equal(fresh.calls.length, 5);
 });
@@ -215,7 +227,7 @@ test("calls in parallel: a failure starts no new call, and the calls in flight a
   };
   const out = join(root, "parallel");
   const options = { customBenchmarks: [path], prompt: template, temperature: 0, concurrency: 1, out };
-  await assert.rejects(evaluate(slowChat, { ...options, parallelCalls: 2 }, { pool }), /p3 failed/);
+  await assert.rejects(evaluated(slowChat, { ...options, parallelCalls: 2 }, { pool }), /p3 failed/);
   assert.deepEqual(
     chat.calls.map((c) => c.problems),
     [["p1"], ["p2"]],
@@ -223,7 +235,7 @@ test("calls in parallel: a failure starts no new call, and the calls in flight a
   assert.deepEqual((await samplesOf(out)).map((s) => s.problem_id).sort(), ["p1", "p2"]);
   const rest = new ScriptedChat((p) => boxed(p.slice(1)));
   const resumed: ChatGenerator = { name: "slow", chat: (c, o) => rest.chat(c, o) };
-  const { results } = await evaluate(resumed, { ...options, parallelCalls: 3 }, { pool });
+  const { results } = await evaluated(resumed, { ...options, parallelCalls: 3 }, { pool });
   assert.deepEqual(rest.calls.map((c) => c.problems).sort(), [["p3"], ["p4"], ["p5"]]);
   assert.equal(results.benchmarks[0].metrics["pass@1"].value, 1);
 });
@@ -232,7 +244,7 @@ test("a changed gold answer regrades the cached samples instead of generating th
   const out = join(root, "regrade");
   const script = (p: string) => boxed(p.slice(1));
   const options = { prompt: template, temperature: 0, out };
-  const first = await evaluate(
+  const first = await evaluated(
     new ScriptedChat(script),
     {
       ...options,
@@ -242,7 +254,7 @@ test("a changed gold answer regrades the cached samples instead of generating th
   );
   assert.equal(first.results.benchmarks[0].metrics["pass@1"].value, 1);
   const chat = new ScriptedChat(script);
-  const second = await evaluate(
+  const second = await evaluated(
     chat,
     { ...options, customBenchmarks: [await benchmarkFile("gold", ["1", "5"])] },
     { pool },

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { normalizeBaseUrl, OpenAIChatGenerator, splitTokens } from "../../src/generate/openai-client.ts";
+import { normalizeBaseUrl, OpenAIChatGenerator } from "../../src/generate/openai-client.ts";
 
 /** A request as the server saw it. */
 interface Seen {
@@ -181,24 +181,63 @@ describe("OpenAIChatGenerator", () => {
     ]);
   });
 
-  test("n > 1 honoured: one request, the usage total split by text length", async () => {
+  test("n > 1 honoured: one request with logprobs; each choice counted from its own logprobs or token ids", async () => {
+    const entries = (k: number) =>
+      Array.from({ length: k }, () => ({ token: "x", logprob: -1, top_logprobs: [] }));
     handler = (_req, res) =>
       reply(res, 200, {
         choices: [
-          { index: 1, message: { content: "abcdefg" }, finish_reason: "length" },
-          { index: 0, message: { content: "abc" }, finish_reason: "stop" },
+          {
+            index: 1,
+            message: { content: "abcdefg" },
+            finish_reason: "length",
+            logprobs: { content: entries(9) },
+          },
+          { index: 0, message: { content: "abc" }, finish_reason: "stop", token_ids: [1, 2, 3, 4] },
+          { index: 2, message: { content: "ab" } },
         ],
         usage: { completion_tokens: 20 },
       });
     const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny" });
-    const [samples] = await gen.chat([hello], { n: 2 });
+    const [samples] = await gen.sample([hello], { n: 3 });
     assert.equal(seen.length, 1);
+    assert.equal(seen[0].body.logprobs, true);
+    assert.equal(seen[0].body.top_logprobs, 1);
     assert.deepEqual(samples, [
-      { text: "abc", tokens: 6, finishReason: "stop" },
-      { text: "abcdefg", tokens: 14, finishReason: "length" },
+      { text: "abc", tokens: 4, finishReason: "stop" },
+      { text: "abcdefg", tokens: 9, finishReason: "length" },
+      { text: "ab", tokens: null, finishReason: null },
     ]);
-    assert.deepEqual(splitTokens(10, ["a", "b", "c"]), [4, 3, 3]);
-    assert.deepEqual(splitTokens(undefined, ["12345678", ""]), [2, 0]);
+    // chat() cannot hand out an unknown count.
+    await assert.rejects(gen.chat([hello], { n: 3 }), /returned no token count per completion/);
+  });
+
+  test("usage that counts one choice of several (llama.cpp's server) is never divided among them", async () => {
+    // llama-server: usage.completion_tokens is the first choice's count, no logprobs unless asked.
+    handler = (_req, res) =>
+      reply(res, 200, {
+        choices: [
+          { index: 0, message: { content: "one two three" }, finish_reason: "stop" },
+          { index: 1, message: { content: "four" }, finish_reason: "length" },
+        ],
+        usage: { completion_tokens: 3 },
+      });
+    const unknown = new OpenAIChatGenerator({ baseUrl: base, model: "tiny" });
+    const [samples] = await unknown.sample([hello], { n: 2 });
+    assert.deepEqual(
+      samples.map((s) => (s.error === undefined ? [s.tokens, s.finishReason] : s.error)),
+      [
+        [null, "stop"],
+        [null, "length"],
+      ],
+    );
+    const words = (text: string) => text.split(" ").length;
+    const counted = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", countTokens: words });
+    const [again] = await counted.chat([hello], { n: 2 });
+    assert.deepEqual(
+      again.map((s) => s.tokens),
+      [3, 1],
+    );
   });
 
   test("429 with Retry-After: waits that long, then succeeds", async () => {
@@ -215,20 +254,21 @@ describe("OpenAIChatGenerator", () => {
     assert.ok(waited >= 950, `waited ${waited} ms, Retry-After said 1 s`);
   });
 
-  test("500 is retried with backoff; giving up names the URL and the server's message", async () => {
+  test("502, 503 and 504 are retried with backoff; when the retries are spent the server is unavailable", async () => {
     handler = (req, res, n) => {
-      if (n < 2) reply(res, 500, { error: { message: "engine hiccup" } });
+      if (n < 3) reply(res, [502, 503, 504][n], { error: { message: "engine hiccup" } });
       else reply(res, 200, completion(req, 1));
     };
-    const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", backoffMs: 5, retries: 2 });
+    const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", backoffMs: 5, retries: 3 });
     const [[sample]] = await gen.chat([hello]);
     assert.equal(sample.text, "hello #0");
-    assert.equal(seen.length, 3);
+    assert.equal(seen.length, 4);
 
     seen = [];
     handler = (_req, res) => reply(res, 503, { object: "error", message: "overloaded" });
+    const patient = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", backoffMs: 5, retries: 2 });
     await assert.rejects(
-      gen.chat([hello]),
+      patient.sample([hello]),
       (e: Error) =>
         e.message.includes(`POST ${base}/chat/completions failed after 3 attempts`) &&
         e.message.includes("HTTP 503: overloaded"),
@@ -236,16 +276,94 @@ describe("OpenAIChatGenerator", () => {
     assert.equal(seen.length, 3);
   });
 
-  test("400 is not retried and is reported with the server's message", async () => {
-    handler = (_req, res) =>
-      reply(res, 400, {
-        error: { message: "max_tokens is too large: 99999", type: "invalid_request_error" },
-      });
+  test("a 500 or a 400 fails only its own samples, at once, with the server's message", async () => {
+    // llama-server answers 500 when a weak model's output ends inside a UTF-8 character.
+    handler = (req, res) => {
+      const last = (req.body.messages as Array<{ content: string }>).at(-1)?.content;
+      if (last === "bad")
+        reply(res, 500, { error: { code: 500, message: "Invalid UTF-8", type: "server_error" } });
+      else if (last === "long") reply(res, 400, { error: { message: "max_tokens is too large: 99999" } });
+      else reply(res, 200, completion(req, 1));
+    };
     const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", backoffMs: 1 });
-    await assert.rejects(gen.chat([hello], { maxTokens: 99999 }), {
-      message: `POST ${base}/chat/completions failed: HTTP 400: max_tokens is too large: 99999`,
+    const talk = (content: string) => [{ role: "user" as const, content }];
+    const out = await gen.sample([talk("bad"), hello, talk("long")], { n: 1 });
+    assert.deepEqual(out, [
+      [{ error: `POST ${base}/chat/completions: HTTP 500: Invalid UTF-8` }],
+      [{ text: "hello #0", tokens: 5, finishReason: "stop" }],
+      [{ error: `POST ${base}/chat/completions: HTTP 400: max_tokens is too large: 99999` }],
+    ]);
+    assert.equal(seen.length, 3, "nothing retried");
+    // chat() has no failed samples: it throws the first.
+    await assert.rejects(gen.chat([talk("bad")]), {
+      message: `POST ${base}/chat/completions: HTTP 500: Invalid UTF-8`,
     });
-    assert.equal(seen.length, 1);
+  });
+
+  test("a 400 to n > 1 (llama.cpp's server above its slots): one request per sample from then on", async () => {
+    handler = (req, res) => {
+      if (Number(req.body.n) > 2)
+        reply(res, 400, {
+          error: {
+            code: 400,
+            message: "Field 'n': Value must be between 1 <= value <= 2, but got 3",
+            type: "invalid_request_error",
+          },
+        });
+      else reply(res, 200, completion(req, Number(req.body.n)));
+    };
+    const learned: string[] = [];
+    const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny", log: (m) => learned.push(m) });
+    const [samples] = await gen.sample([hello], { n: 3, seed: 5, temperature: 1 });
+    assert.deepEqual(
+      samples.map((s) => (s.error === undefined ? [s.text, s.tokens] : s.error)),
+      [
+        ["hello #0", 5],
+        ["hello #0", 5],
+        ["hello #0", 5],
+      ],
+    );
+    assert.deepEqual(
+      seen.map((r) => [r.body.n, r.body.seed]),
+      [
+        [3, 5],
+        [1, 5],
+        [1, 6],
+        [1, 7],
+      ],
+    );
+    assert.equal(learned.length, 1);
+    assert.match(learned[0], /rejects n = 3 \(.*HTTP 400: Field 'n': Value must be between/);
+    seen = [];
+    await gen.sample([hello], { n: 3, seed: 5, temperature: 1 });
+    assert.deepEqual(
+      seen.map((r) => r.body.n),
+      [1, 1, 1],
+      "learned: no request for 3 again",
+    );
+
+    // A 400 that is not about n fails the single request too: every sample fails with it.
+    seen = [];
+    handler = (_req, res) => reply(res, 400, { error: { message: "prompt too long" } });
+    const other = new OpenAIChatGenerator({ baseUrl: base, model: "tiny" });
+    const [failed] = await other.sample([hello], { n: 3 });
+    assert.deepEqual(
+      failed,
+      Array(3).fill({ error: `POST ${base}/chat/completions: HTTP 400: prompt too long` }),
+    );
+    assert.deepEqual(
+      seen.map((r) => r.body.n),
+      [3, 1],
+    );
+  });
+
+  test("an aborted signal cuts the requests in flight", async () => {
+    handler = () => {}; // never answers
+    const gen = new OpenAIChatGenerator({ baseUrl: base, model: "tiny" });
+    const stop = new AbortController();
+    const pending = gen.sample([hello, hello], {}, stop.signal);
+    setTimeout(() => stop.abort(new Error("stopped by the user")), 50);
+    await assert.rejects(pending, /stopped by the user/);
   });
 
   test("a request past the timeout is aborted, and retried", async () => {
