@@ -117,7 +117,10 @@ export interface GrpoStepMetrics {
   groups_kept: number;
   /** Generation rounds made (1 without dynamic sampling). */
   generation_rounds: number;
-  /** Mean k3 KL to the reference over completion tokens (0 without a reference). */
+  /**
+   * Mean k3 KL to the reference over completion tokens (0 without a reference): token-weighted,
+   * where the paper's TRL averaged each completion's mean (grpo_trainer.py:921-923 at 69ad852e).
+   */
   kl: number;
   /**
    * Mean entropy of the policy's next-token distribution over completion tokens, at
@@ -127,7 +130,8 @@ export interface GrpoStepMetrics {
   /**
    * Share of completion tokens whose ratio exp(lp - old) is clipped where the
    * clip binds (TRL's clip_ratio): below 1 - epsLow with a negative advantage,
-   * above 1 + epsHigh with a positive one. 0 when numIterations is 1.
+   * above 1 + epsHigh with a positive one. 0 when numIterations is 1. (The paper's TRL
+   * counted the tokens where ratio * A < clip(ratio) * A, grpo_trainer.py:925-926.)
    */
   clip_ratio: number;
   loss: number;

@@ -121,21 +121,52 @@ export const SftSection = z
   })
   .strict();
 
+/**
+ * The GRPO stage. With the paper recipes' values it computes what TRL at the
+ * paper's commit (69ad852e) computed, except for these choices, made on purpose
+ * (the `describe` texts below say the same where each applies):
+ * - prompts are cut to maxPromptTokens BEFORE sampling, so the policy samples
+ *   from the prompt it is trained on; TRL cut the prompt ids for training but
+ *   sent the whole prompt text to vLLM (grpo_trainer.py:688-707);
+ * - the `kl` metric is the mean over all completion tokens; TRL averaged each
+ *   completion's token mean (grpo_trainer.py:921-923), so long completions count more here;
+ * - `clip_ratio` follows TRL's later rule (a token counts where the clip binds
+ *   for its advantage's sign); the pinned TRL counted per_token_loss1 <
+ *   per_token_loss2 (grpo_trainer.py:925-926). Both are 0 with numIterations 1;
+ * - log-probs of the loss are recomputed at temperature 1, as the pinned TRL
+ *   did (the sampler's temperature-T log-probs are not the ratio's "old" ones);
+ *   logitsAtSamplingTemperature gives TRL >= 0.16's logits / T.
+ */
 export const GrpoSection = GrpoOptions.extend({
   /** Optimizer steps (TRL max_steps; the paper's best checkpoints came at 50-100). */
   steps: z.number().int().positive(),
   /** Distinct prompts per step (the paper: 12, each sampled groupSize = 6 times). */
   promptsPerStep: z.number().int().positive(),
-  /** Longer prompts keep their last N tokens, as TRL's max_prompt_length (the paper: 512). */
-  maxPromptTokens: z.number().int().positive().optional(),
-  /** A named reward set-up of src/rewards/recipes.ts, or the rewards with their weights. */
-  rewards: z.union([
-    z.enum(Object.keys(REWARD_RECIPES) as [keyof typeof REWARD_RECIPES]),
-    RewardsConfigSchema,
-  ]),
+  maxPromptTokens: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      "Longer prompts keep their last N tokens, as TRL's max_prompt_length (the paper: 512). Unlike the " +
+        "paper's TRL, which sent the whole prompt to vLLM and cut it only for training, the cut prompt is " +
+        "also what the policy samples from.",
+    ),
+  rewards: z
+    .union([z.enum(Object.keys(REWARD_RECIPES) as [keyof typeof REWARD_RECIPES]), RewardsConfigSchema])
+    .describe(
+      "A named reward set-up of src/rewards/recipes.ts (the '-upstream' ones are the paper's, as run), " +
+        "or the rewards with their weights. Rewards that compare completions see one prompt's group at a time.",
+    ),
   optimizer: AdamWOptions,
   schedule: StageSchedule.default(StageSchedule.parse({})),
-}).strict();
+})
+  .strict()
+  .describe(
+    "GRPO as TRL 69ad852e (the paper's) computed it, but: prompts cut to maxPromptTokens before sampling; " +
+      "the kl metric token-weighted (TRL: per-completion means, averaged); clip_ratio by TRL's later rule; " +
+      "log-probs at temperature 1 unless logitsAtSamplingTemperature.",
+  );
 
 export const EvalSection = z
   .object({

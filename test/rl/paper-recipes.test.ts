@@ -55,5 +55,6 @@ test("recipes/open-rs2.yaml: one GRPO step on the shared MATH training problems"
     .map((l) => JSON.parse(l));
   assert.equal(line.step, 1);
   assert.equal(typeof line.reward_format, "number");
-  assert.equal(typeof line.reward_accuracy, "number");
+  assert.equal(typeof line.reward_accuracy_upstream, "number", "the paper's accuracy reward, as run");
+  assert.equal(typeof line.reward_accuracy, "number", "train_accuracy's own judge, measured alongside");
 });

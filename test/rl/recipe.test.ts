@@ -12,26 +12,67 @@ after(() => rm(root, { recursive: true, force: true }));
 
 test("every shipped recipe is valid, with the paper's values in open-rs1/2/3", async () => {
   const files = (await readdir("recipes")).filter((f) => f.endsWith(".yaml"));
-  assert.ok(files.length >= 4, `recipes: ${files}`);
+  assert.ok(files.length >= 5, `recipes: ${files}`);
   for (const f of files) await loadRecipe(join("recipes", f));
-  for (const [name, maxTokens, rewards, system] of [
-    ["open-rs1", 4096, "open-rs-accuracy", "open-rs-no-language"],
-    ["open-rs2", 3584, "open-rs-accuracy", "open-rs-no-language"],
-    ["open-rs3", 3584, "open-rs-cosine", "open-rs"],
+  const format = { name: "format", weight: 1, params: { variant: "think-close" } };
+  const accuracy = { name: "accuracy_upstream", weight: 2, params: {} };
+  const cosine = {
+    name: "cosine_upstream",
+    weight: 2,
+    params: {
+      maxLength: 3584,
+      minValueCorrect: 0.5,
+      maxValueCorrect: 1,
+      minValueWrong: 0,
+      maxValueWrong: -0.5,
+    },
+  };
+  for (const [name, maxTokens, reward, system] of [
+    ["open-rs1", 4096, accuracy, "open-rs-no-language"],
+    ["open-rs2", 3584, accuracy, "open-rs-no-language"],
+    ["open-rs3", 3584, cosine, "open-rs"],
   ] as const) {
     const r = await loadRecipe(`recipes/${name}.yaml`);
     const g = r.grpo;
     assert.ok(g);
     assert.equal(g.maxTokens, maxTokens, name);
-    assert.equal(g.rewards, rewards, name);
+    assert.ok(typeof g.rewards === "object", name);
+    assert.deepEqual(
+      g.rewards.rewards.map(({ name, weight, params }) => ({ name, weight, params })),
+      [format, reward],
+      name,
+    );
     assert.equal(r.prompt.system, system, name);
     assert.deepEqual(
-      [g.groupSize, g.promptsPerStep, g.temperature, g.loss.beta, g.optimizer.lr, g.optimizer.maxGradNorm],
-      [6, 12, 0.7, 0.04, 1e-6, 1],
+      [g.groupSize, g.promptsPerStep, g.maxPromptTokens, g.temperature, g.loss.beta, g.loss.epsLow],
+      [6, 12, 512, 0.7, 0.04, 0.2],
     );
+    assert.deepEqual(
+      [g.loss.lossType, g.numIterations, g.scaleRewards, g.logitsAtSamplingTemperature],
+      ["bnpo_per_group", 1, "group", false],
+      name,
+    );
+    assert.deepEqual([g.optimizer.lr, g.optimizer.maxGradNorm, g.optimizer.weightDecay], [1e-6, 1, 0]);
     assert.deepEqual(g.schedule, { kind: "cosine_with_min_lr", warmupRatio: 0.1, minLrRate: 0.1 });
+    assert.equal(g.steps, 500);
     assert.equal(r.seed, 42);
   }
+});
+
+test("open-rs3-tokens is open-rs3 with the fixed cosine (tokens, clamped) and nothing else changed", async () => {
+  const [paper, fixed] = [
+    await loadRecipe("recipes/open-rs3.yaml"),
+    await loadRecipe("recipes/open-rs3-tokens.yaml"),
+  ];
+  assert.ok(paper.grpo && fixed.grpo && typeof fixed.grpo.rewards === "object");
+  const cosine = fixed.grpo.rewards.rewards[1];
+  assert.equal(cosine.name, "cosine");
+  assert.deepEqual(
+    [cosine.weight, cosine.params.unit, cosine.params.clampRatio, cosine.params.maxLength],
+    [2, "tokens", true, 3584],
+  );
+  const rest = (r: typeof paper) => ({ ...r, name: "", grpo: { ...r.grpo, rewards: null } });
+  assert.deepEqual(rest(fixed), rest(paper));
 });
 
 test("--set overrides nested fields with YAML scalars", async () => {
