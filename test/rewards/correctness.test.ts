@@ -86,6 +86,17 @@ describe("cosine", () => {
     assert.ok(Math.abs((periodic as number) - 1) < 1e-12);
   });
 
+  it("an unparseable gold scored 'one' or 'zero' gives that value flat, whatever the length", async () => {
+    const bad = { answer: "\\frac{" };
+    const long = input("$\\boxed{1/2}$", bad, 1792);
+    assert.deepEqual(
+      await createReward("cosine", { unparseableGold: "one" })([long, input("", bad, 0)], context()),
+      [1, 1],
+    );
+    assert.deepEqual(await createReward("cosine", { unparseableGold: "zero" })([long], context()), [0]);
+    assert.deepEqual(await createReward("cosine")([long], context()), [null]);
+  });
+
   it("counts tokens by default, characters when asked", async () => {
     const text = "$\\boxed{1/2}$"; // 13 characters
     const [tokens] = await createReward("cosine", { maxLength: 13 })([input(text, row, 0)], context());
