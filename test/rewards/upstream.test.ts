@@ -163,10 +163,13 @@ describe("length_upstream", () => {
         // group 1: 100, 200 characters, unparseable gold (both "correct")
         { ...input(ofLength(100, WRONG), noMath), group: 1 },
         { ...input(ofLength(200, WRONG), noMath), group: 1 },
+        // group 2: an empty completion and one without an answer (21 characters): both wrong
+        { ...input("", row), group: 2 },
+        { ...input("no answer here at all", row), group: 2 },
       ],
       context(),
     );
-    assert.deepEqual(r, [0.5, 0, -0.5, 0.5, -0.5]);
+    assert.deepEqual(r, [0.5, 0, -0.5, 0.5, -0.5, 0, -0.5]);
   });
 
   it("all 0 when every length in the group is equal", async () => {
