@@ -81,9 +81,9 @@ async function hashSafetensors(hash: Hash, path: string): Promise<void> {
 async function hashSamples(hash: Hash, path: string, start: number, end: number): Promise<void> {
   const length = end - start;
   if (length <= SAMPLES * SAMPLE_BYTES) return hashRange(hash, path, start, end);
-  const stride = Math.floor((length - SAMPLE_BYTES) / (SAMPLES - 1));
+  // The first sample starts at `start`, the last ends at `end`.
   for (let i = 0; i < SAMPLES; i++) {
-    const at = start + i * stride;
+    const at = start + Math.round((i * (length - SAMPLE_BYTES)) / (SAMPLES - 1));
     await hashRange(hash, path, at, at + SAMPLE_BYTES);
   }
 }

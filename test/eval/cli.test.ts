@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, type TestContext, test } from "node:test";
@@ -239,6 +239,39 @@ test("eval compare puts result folders in one table", async (t) => {
   await assert.rejects(
     inProcess(t, "eval", "compare", reference, join(root, "nowhere")),
     /cannot read .*nowhere\/results\.json/,
+  );
+});
+
+test("a run's final model is labelled with the run's name; other weights at the same path are not taken for it", async (t) => {
+  const final = join(root, "runs", "tinyrun", "final");
+  await mkdir(join(root, "runs", "tinyrun"), { recursive: true });
+  await createTinyQwen(final, { seed: 1 });
+  const out = join(root, "final-eval");
+  const command = [
+    "eval",
+    "--model",
+    final,
+    "--benchmark",
+    bench,
+    "--limit",
+    "1",
+    "--temperature",
+    "0",
+    "--max-tokens",
+    "4",
+    "--out",
+    out,
+    "--json",
+  ];
+  const results = JSON.parse(await inProcess(t, ...command)) as EvalResults;
+  assert.equal(results.model, "tinyrun");
+  assert.match(readFileSync(join(out, "table.md"), "utf8"), /# Evaluation: tinyrun/);
+  // Retrained: same shapes and files, other weights.
+  await rm(final, { recursive: true });
+  await createTinyQwen(final, { seed: 2 });
+  await assert.rejects(
+    inProcess(t, ...command),
+    /final-eval holds samples made by another model or with other settings \(target\.weights: "[0-9a-f]+\.*" -> "[0-9a-f]+\.*"\)/,
   );
 });
 
