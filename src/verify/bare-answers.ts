@@ -7,7 +7,8 @@
  *   - the whole text, when it reads as math (no words),
  *   - after an answer anchor: a bracketed group with a comma, or a math tail
  *     up to the end of the sentence ("The answer is y = 2x + 1."),
- *   - anywhere in prose: a bracketed group with a comma ("the pair is (3, 4)").
+ *   - anywhere in prose: a bracketed group with a comma ("the pair is (3, 4)"),
+ *     and math that ends a sentence ("... the line is y = 3x - 2.").
  */
 import { UNSPACED_SCRIPT } from "./languages.ts";
 
@@ -25,7 +26,8 @@ const MATH_WORDS = new Set(
   ),
 );
 const TEXT_GROUP = /\\(?:text|textbf|textrm|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}/g;
-const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff${UNSPACED_SCRIPT}]`);
+/** Letters of scripts other than basic Latin (accented Latin, Cyrillic, CJK): words, not math. */
+export const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff${UNSPACED_SCRIPT}]`);
 
 /**
  * Whether `s` reads as math rather than prose: every word of two or more letters
@@ -43,7 +45,7 @@ export function looksLikeMath(s: string): boolean {
 
 /** A single plain number: "12", "-3.5", "1,000", "3,5" (decimal comma), with currency or percent. */
 export function isPlainNumber(s: string): boolean {
-  return /^[-+]?[$€£¥]?\s*(?:\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)\s*(?:%|[$€£¥])?$/.test(
+  return /^-?[$€£¥]?\s*(?:\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)\s*(?:%|[$€£¥])?$/.test(
     s.trim(),
   );
 }
@@ -55,12 +57,28 @@ export function hasMathDelimiters(s: string): boolean {
 
 /** Characters that make a text more than a number or a word: brackets, relations, separators, commands. */
 const STRUCTURE = /[()[\]{}=<>,;\\|&^_]|≤|≥|≠|≈/;
+const OPERATION = /[\w)}]\s*[-+*/]\s*[\w(\\]/;
 
-/** The whole text when it reads as math and is not a plain number (those are read as numbers). */
+/**
+ * Whether `s` has structure beyond a number with a unit: a bracket, relation, separator
+ * (not a comma between digits: "1,000", "3,5"), LaTeX command or operation between operands.
+ * "5m" and "12 cm" have none (they are read as numbers, as Math-Verify does); "2x + 1" has.
+ */
+export function hasStructure(s: string): boolean {
+  const t = s.replace(/(\d),(?=\d)/g, "$1");
+  return STRUCTURE.test(t) || OPERATION.test(t) || /^\s*\+/.test(t);
+}
+
+/** Read whole: text with structure, or symbols without digits ("x", "e"); "5m" is left to the numbers. */
+function readWhole(s: string): boolean {
+  return hasStructure(s) || !/\d/.test(s);
+}
+
+/** The whole text when it reads as math and is not a plain number or a number with a unit. */
 export function wholeAsMath(text: string): BareSpan | null {
   const t = text.trim().replace(/[.。]$/, "");
-  if (t.length === 0 || t.length > 400 || hasMathDelimiters(t) || isPlainNumber(t) || !looksLikeMath(t))
-    return null;
+  if (t.length === 0 || t.length > 400 || hasMathDelimiters(t) || isPlainNumber(t)) return null;
+  if (!looksLikeMath(t) || !readWhole(t)) return null;
   const start = text.indexOf(t);
   return { start, end: start + t.length, text: t };
 }
@@ -121,10 +139,11 @@ export function bracketGroups(text: string): BareSpan[] {
 const CONNECTOR = /^(?:\s|\*\*|:|=|\b(?:is|are|was|equals|est|ist|lautet|es)\b|è|é|是|为|為|は|이|은|는)*/i;
 
 /**
- * What follows an answer anchor ending at `from`, read whole: a bracketed group with
- * a comma when nothing numeric comes before it (within 50 characters), else the text
- * right after the connecting words up to the end of the sentence when it reads as math
- * and has some structure ("y = 2x + 1", "1, 2, 3"). Null when neither.
+ * What follows an answer anchor ending at `from`, read whole: a bracketed group
+ * with a comma when nothing numeric comes before it (within 50 characters), else
+ * the text right after the connecting words up to the end of the sentence when it
+ * reads as math and is not a plain number or a number with a unit ("y = 2x + 1",
+ * "1, 2, 3", "x"; not "5m"). Null when neither.
  */
 export function afterAnchor(text: string, from: number): BareSpan | null {
   const window = text.slice(from, from + 50);
@@ -139,6 +158,42 @@ export function afterAnchor(text: string, from: number): BareSpan | null {
   const stop = rest.search(/\n|[.!?](?=\s|$)/);
   const tail = (stop < 0 ? rest : rest.slice(0, stop)).trimEnd();
   if (tail.length === 0 || hasMathDelimiters(tail) || isPlainNumber(tail)) return null;
-  if (!STRUCTURE.test(tail) || !looksLikeMath(tail)) return null;
+  if (!looksLikeMath(tail) || !readWhole(tail)) return null;
   return { start, end: start + tail.length, text: tail };
+}
+
+/** Whether a whitespace-separated token holds a word that is not math ("get", "so", "因此"). */
+function isProseWord(token: string): boolean {
+  const stripped = token.replace(TEXT_GROUP, " ").replace(/\\[a-zA-Z]+/g, " ");
+  if (LETTERS_OF_PROSE.test(stripped)) return true;
+  return (stripped.match(/[A-Za-z]{2,}/g) ?? []).some(
+    (w) => !MATH_WORDS.has(w.toLowerCase()) && !/^[A-Z]{2,3}$/.test(w),
+  );
+}
+
+/**
+ * Math that ends a sentence of prose, in the last 400 characters of `text`: the
+ * longest run of tokens without a word before the end of each sentence, when it has
+ * structure ("So we get y = 3x - 2.", "the roots are 1, 2, 3"). These compete with
+ * the numbers there by position, so only math that ends the text wins.
+ */
+export function sentenceTails(text: string): BareSpan[] {
+  const from = Math.max(0, text.length - 400);
+  const out: BareSpan[] = [];
+  for (const m of text.slice(from).matchAll(/[^\n.!?]*(?:[.!?](?!\s|$)[^\n.!?]*)*/g)) {
+    const sentence = m[0];
+    if (sentence.trim().length === 0) continue;
+    const tokens = [...sentence.matchAll(/\S+/g)];
+    let k = tokens.length;
+    while (k > 0 && !isProseWord(tokens[k - 1][0])) k--;
+    if (k === tokens.length || k === 0) continue; // no math at the end, or no prose at all (wholeAsMath)
+    const first = tokens[k];
+    const lead = /^[,:;]*/.exec(first[0])?.[0].length ?? 0;
+    const start = from + (m.index ?? 0) + (first.index ?? 0) + lead;
+    const end = from + (m.index ?? 0) + sentence.trimEnd().length;
+    const math = text.slice(start, end);
+    if (math.length > 0 && !hasMathDelimiters(math) && !isPlainNumber(math) && hasStructure(math))
+      out.push({ start, end, text: math });
+  }
+  return out;
 }

@@ -15,7 +15,15 @@
  * the same priority until one parses.
  */
 import type { Node } from "./ast.ts";
-import { afterAnchor, type BareSpan, bracketGroups, wholeAsMath } from "./bare-answers.ts";
+import {
+  afterAnchor,
+  type BareSpan,
+  bracketGroups,
+  hasMathDelimiters,
+  LETTERS_OF_PROSE,
+  sentenceTails,
+  wholeAsMath,
+} from "./bare-answers.ts";
 import { findBoxes } from "./boxed.ts";
 import type { ExtractionConfig } from "./config.ts";
 import { ANSWER_WORDS, foldWideForms } from "./languages.ts";
@@ -115,9 +123,10 @@ const HAS_ANSWER_WORD = new RegExp(ANSWER_WORDS, "i");
 const FINAL_IS_BEFORE = /final answer is:?\s*$/i;
 const I_HOPE_AFTER = /^\.?\s?I hope/;
 
+/** Three words in a row, or letters of another script (Chinese, Cyrillic, accented Latin) outside \text{}. */
 function isProse(s: string): boolean {
   const stripped = s.replace(/\\(?:text|textbf|mbox|mathrm)\s*\{[^{}]*\}/g, " ").replace(/\\[a-zA-Z]+/g, " ");
-  return /[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}/.test(stripped);
+  return /[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}/.test(stripped) || LETTERS_OF_PROSE.test(stripped);
 }
 
 /** A source of candidates at one priority, computed only when that priority is reached. */
@@ -249,7 +258,8 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
       },
     });
   }
-  if (cfg.bareLatex && text.length <= 400 && !/(?<!\\)\$|\\\(|\\\[/.test(text)) {
+  // golds like "-2,1" are lists of roots (MATH); as predictions they read as numbers (bare-answers.ts)
+  if (cfg.bareLatex && text.length <= 400 && !hasMathDelimiters(text)) {
     out.push({
       priority: 250,
       make: () =>
@@ -361,7 +371,10 @@ function bareProducers(text: string, cfg: ExtractionConfig): Producer[] {
     }
   }
   if (cfg.anchorless)
-    out.push({ priority: 300, make: () => bracketGroups(text).map((g) => candidate(g, 300, "bare")) });
+    out.push({
+      priority: 300,
+      make: () => [...bracketGroups(text), ...sentenceTails(text)].map((g) => candidate(g, 300, "bare")),
+    });
   return out;
 }
 
