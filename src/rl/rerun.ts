@@ -126,7 +126,7 @@ function refusal(folder: RunFolder, changes: FieldChange[], refused: FieldChange
   const name = folder.dir.split("/").at(-1);
   return [
     `${folder.dir} was run with another recipe (${folder.configPath}): ${changes.map(formatChange).join(", ")}.`,
-    "Run it as it was to resume it",
+    " Run it as it was to resume it",
     resumable.length
       ? `; to go on with the new value, add ${resumable.map((c) => `--allow-change ${c.path}`).join(" ")} (recorded in history.jsonl)`
       : "",

@@ -1,17 +1,21 @@
 /**
  * A recipe end to end on a tiny model made from scratch: the run folder's
  * contents, and a run killed (SIGKILL) in the middle then resumed ends exactly
- * as an uninterrupted one; Ctrl-C saves a checkpoint and exits cleanly.
+ * as an uninterrupted one; Ctrl-C saves a checkpoint, says how to resume and
+ * exits with 130. Run again, a finished run is not redone, a changed recipe is
+ * refused unless the change is allowed (then recorded in history.jsonl), and
+ * a missing path is refused before anything is loaded, naming its field.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { stringify } from "yaml";
+import { parse as parseYaml, stringify } from "yaml";
 import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
+import type { RunStart } from "../../src/rl/rerun.ts";
 import { runRecipe } from "../../src/rl/run.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { RUN_SUMMARY_KEYS } from "./helpers.ts";
@@ -57,10 +61,26 @@ await writeFile(
 );
 
 const runDir = (runs: string) => join(root, runs, "tiny");
-const cli = (runs: string) =>
-  spawn(process.execPath, ["bin/reasonrl.js", "train", recipePath, "--set", `runsDir=${join(root, runs)}`], {
-    stdio: ["ignore", "pipe", "pipe"],
+const cli = (runs: string, ...args: string[]) =>
+  spawn(
+    process.execPath,
+    ["bin/reasonrl.js", "train", recipePath, "--set", `runsDir=${join(root, runs)}`, ...args],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+
+/** Runs the CLI to its end: exit status, stdout and stderr. */
+async function cliRun(runs: string, ...args: string[]): Promise<{ code: unknown; out: string; err: string }> {
+  const child = cli(runs, ...args);
+  let [out, err] = ["", ""];
+  child.stdout.on("data", (d) => {
+    out += d;
   });
+  child.stderr.on("data", (d) => {
+    err += d;
+  });
+  const code = await new Promise((r) => child.on("exit", r));
+  return { code, out, err };
+}
 
 async function waitFor(path: string, timeoutMs = 120_000): Promise<void> {
   const t0 = Date.now();
@@ -137,9 +157,9 @@ test("killed mid-run (SIGKILL) and resumed: same weights and metrics as uninterr
   await exited;
   assert.ok(!existsSync(join(runDir("killed"), "summary.json")), "the run finished before the kill");
 
-  const resumed = cli("killed");
-  const code = await new Promise((r) => resumed.on("exit", r));
-  assert.equal(code, 0);
+  const resumed = await cliRun("killed");
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.match(resumed.err, /resuming from grpo step [2-7] of 8\n/);
   const a = await readFile(join(runDir("runs"), "final", "model.safetensors"));
   const b = await readFile(join(runDir("killed"), "final", "model.safetensors"));
   assert.ok(a.equals(b), "final weights differ from the uninterrupted run");
@@ -147,7 +167,7 @@ test("killed mid-run (SIGKILL) and resumed: same weights and metrics as uninterr
   assert.deepEqual(strip(await grpoLines("killed")), strip(await grpoLines("runs")));
 });
 
-test("Ctrl-C saves a checkpoint and exits cleanly", async () => {
+test("Ctrl-C saves a checkpoint, says how to resume, and exits with 130", async () => {
   const child = cli("interrupted");
   let out = "";
   child.stdout.on("data", (d) => {
@@ -156,11 +176,16 @@ test("Ctrl-C saves a checkpoint and exits cleanly", async () => {
   const exited = new Promise((r) => child.on("exit", r));
   await waitFor(join(runDir("interrupted"), "checkpoints", "grpo", "step-1", "state.json"));
   child.kill("SIGINT");
-  assert.equal(await exited, 0);
-  assert.match(out, /stopped; checkpoint saved/);
+  assert.equal(await exited, 130);
   const steps = (await grpoLines("interrupted")).map((r) => r.step);
-  const saved = await readdir(join(runDir("interrupted"), "checkpoints", "grpo"));
-  assert.ok(saved.includes(`step-${steps.at(-1)}`), `last step ${steps.at(-1)}, checkpoints ${saved}`);
+  const saved = join(runDir("interrupted"), "checkpoints", "grpo", `step-${steps.at(-1)}`);
+  assert.ok(
+    out.includes(
+      `stopped: checkpoint of grpo step ${steps.at(-1)} saved in ${saved}; to resume, run the same command: reasonrl train ${recipePath} --set runsDir=`,
+    ),
+    out,
+  );
+  assert.ok(existsSync(join(saved, "state.json")), `no checkpoint ${saved}`);
   assert.ok(steps.length < 8);
 });
 
@@ -240,4 +265,122 @@ test("model.device reaches the engine: a device the build or machine lacks is re
     runRecipe(recipe, { log: () => {}, warn: () => {} }),
     /device "vulkan:7" is not available/,
   );
+});
+
+/** A copy of the finished run of the first test in `runs` (the same run, moved: runsDir is not compared). */
+async function copyOfFinishedRun(runs: string): Promise<string> {
+  await cp(runDir("runs"), runDir(runs), { recursive: true });
+  return runDir(runs);
+}
+
+const quiet = { log: () => {}, warn: () => {} };
+
+test("run again: a finished run is not redone, a changed recipe is refused naming the fields", async () => {
+  const dir = await copyOfFinishedRun("rerun");
+  const config = await readFile(join(dir, "config.yaml"), "utf8");
+  const finalMtime = (await stat(join(dir, "final", "model.safetensors"))).mtimeMs;
+  const runs = `runsDir=${join(root, "rerun")}`;
+
+  let start: RunStart | undefined;
+  const summary = await runRecipe(await loadRecipe(recipePath, [runs]), {
+    ...quiet,
+    onStart: (s) => (start = s),
+  });
+  assert.equal(start?.kind, "finished");
+  assert.deepEqual(summary, JSON.parse(await readFile(join(dir, "summary.json"), "utf8")));
+  assert.equal((await stat(join(dir, "final", "model.safetensors"))).mtimeMs, finalMtime, "final/ rewritten");
+
+  await assert.rejects(
+    runRecipe(await loadRecipe(recipePath, [runs, "grpo.steps=10", "grpo.temperature=0.5"]), quiet),
+    (err: Error) => {
+      assert.match(
+        err.message,
+        /was run with another recipe .*config\.yaml.*: grpo\.temperature: 1 -> 0\.5, grpo\.steps: 8 -> 10\. Run it as it was/,
+      );
+      assert.match(err.message, /add --allow-change grpo\.steps /);
+      assert.match(
+        err.message,
+        /grpo\.temperature cannot change in a run: start a new one \(--set name=tiny-2\)/,
+      );
+      return true;
+    },
+  );
+  await assert.rejects(
+    runRecipe(await loadRecipe(recipePath, [runs, "seed=4"]), quiet, { allowChange: ["seed"] }),
+    /--allow-change seed: only these fields may change when a run resumes: grpo\.steps, /,
+  );
+  await assert.rejects(
+    runRecipe(await loadRecipe(recipePath, [runs, "grpo.steps=5"]), quiet, { allowChange: ["grpo.steps"] }),
+    /--allow-change grpo\.steps: the run is already at grpo step 8 \(asked: 5\)/,
+  );
+  assert.equal(await readFile(join(dir, "config.yaml"), "utf8"), config, "config.yaml changed");
+  assert.ok(!existsSync(join(dir, "history.jsonl")), "a refused change was recorded");
+});
+
+test("run again with an allowed change: it goes on from its last step, recorded in history.jsonl", async () => {
+  const dir = await copyOfFinishedRun("more-steps");
+  const runs = `runsDir=${join(root, "more-steps")}`;
+  const config = await readFile(join(dir, "config.yaml"), "utf8");
+  const more = await loadRecipe(recipePath, [runs, "grpo.steps=10"]);
+  let start: RunStart | undefined;
+  const summary = await runRecipe(
+    more,
+    { ...quiet, onStart: (s) => (start = s) },
+    { allowChange: ["grpo.steps"] },
+  );
+  assert.deepEqual(start, {
+    kind: "resume",
+    stage: "grpo",
+    step: 8,
+    steps: 10,
+    changes: [{ path: "grpo.steps", from: 8, to: 10 }],
+  });
+  assert.equal(summary.grpo_steps, 10);
+  assert.deepEqual(
+    (await grpoLines("more-steps")).map((r) => r.step),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+  // config.yaml is the recipe as started; the change and the step it took effect at are in history.jsonl.
+  assert.equal(await readFile(join(dir, "config.yaml"), "utf8"), config);
+  assert.equal(parseYaml(config).grpo.steps, 8);
+  const history = (await readFile(join(dir, "history.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(history.length, 1);
+  assert.equal(history[0].stage, "grpo");
+  assert.equal(history[0].step, 8);
+  assert.deepEqual(history[0].changes, [{ path: "grpo.steps", from: 8, to: 10 }]);
+
+  // The run now runs 10 steps: the same command (no flag needed) says it is finished, 8 steps is a change.
+  const again = await cliRun("more-steps", "--set", "grpo.steps=10");
+  assert.equal(again.code, 0, again.err);
+  assert.match(
+    again.out,
+    /^run tiny already finished \(grpo step 10 of 10\); its results:\ndone in \d+ s: 3 sft and 10 grpo steps; held-out accuracy [\d.]+% -> [\d.]+%; summary in /,
+  );
+  const fewer = await cliRun("more-steps");
+  assert.equal(fewer.code, 1);
+  assert.match(
+    fewer.err,
+    /^reasonrl: .* was run with another recipe .*: grpo\.steps: 10 -> 8\. Run it as it was/,
+  );
+  assert.equal(fewer.err.trim().split("\n").length, 1, fewer.err);
+});
+
+test("a missing path is refused before anything is loaded or written, naming its field", async () => {
+  const raw = parseYaml(await readFile(recipePath, "utf8"));
+  const recipe = parseRecipe({
+    ...raw,
+    runsDir: join(root, "missing"),
+    model: { path: join(root, "missing-model") },
+    eval: { ...raw.eval, data: { path: join(root, "heldout.jsonl") } },
+  });
+  await assert.rejects(
+    runRecipe(recipe, quiet),
+    new RegExp(
+      `^Error: model\\.path: folder not found: ${join(root, "missing-model")}; eval\\.data\\.path: file not found: ${join(root, "heldout.jsonl")}$`,
+    ),
+  );
+  assert.ok(!existsSync(join(root, "missing")), "a run folder was made");
 });
