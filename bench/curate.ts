@@ -213,7 +213,12 @@ export async function benchCurate(opts: CurateBenchOptions = {}): Promise<Curate
   const t0 = performance.now();
   const dedupe = findDuplicates(rows, params);
   const index = new ContaminationIndex(benchmarks, 8);
-  const clean = findContamination(dedupe.kept, index, { minOverlap, sameAnswer: false });
+  const clean = findContamination(dedupe.kept, index, {
+    minOverlap,
+    paraphrases: true,
+    looseOverlap: 0.3,
+    lookalikes: "keep",
+  });
   const seconds = (performance.now() - t0) / 1000;
   const exact = dedupe.dropped.filter((d) => d.reason === "exact-duplicate").length;
   log(
@@ -235,7 +240,12 @@ export async function benchCurate(opts: CurateBenchOptions = {}): Promise<Curate
   // Both sides on the subset must drop the same rows.
   const fastPart = findDuplicates(part, params);
   const fastDropped = new Set(fastPart.dropped.map((d) => d.row.id));
-  for (const d of findContamination(fastPart.kept, index, { minOverlap, sameAnswer: false }).dropped)
+  for (const d of findContamination(fastPart.kept, index, {
+    minOverlap,
+    paraphrases: true,
+    looseOverlap: 0.3,
+    lookalikes: "keep",
+  }).dropped)
     fastDropped.add(d.row.id);
   const agree = [...fastDropped].filter((id) => slow.dropped.has(id)).length;
   const disagree = fastDropped.size + slow.dropped.size - 2 * agree;

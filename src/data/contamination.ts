@@ -1,17 +1,23 @@
 /**
- * Finding training problems that overlap evaluation problems, by word n-grams.
+ * Finding training problems that overlap evaluation problems, in the normal
+ * form of math-tokens.ts (so respellings of a problem still overlap).
  *
- * Every benchmark problem's n-grams (text.ts) go into one inverted index,
- * n-gram hash -> benchmark problems. A training problem's n-grams are looked up
- * there, and for each benchmark problem sharing some, the overlap is
+ * Two inverted indexes of the benchmark problems, n-gram hash -> problems:
  *
- *   shared n-grams / n-grams of the shorter of the two texts
+ * - strict, by `ngram`-token n-grams (8): the overlap of a text with a
+ *   benchmark problem is shared n-grams / n-grams of the shorter of the two
+ *   (the overlap coefficient): 1 when one text contains the other, whatever
+ *   extra text surrounds it (a preamble, answer choices). A benchmark problem
+ *   shorter than `ngram` tokens has no n-gram of that size: it overlaps (1)
+ *   the texts that contain its token sequence.
+ * - loose, by `looseNgram`-token n-grams (3), for paraphrases: rewording one
+ *   clause removes most 8-grams but few 3-grams.
  *
- * (the overlap coefficient): 1 when one text contains the other, whatever extra
- * text surrounds it. Each lookup costs one hash-map probe per n-gram, so the
- * index is fast for any number of benchmark problems.
+ * Each lookup costs one hash-map probe per n-gram, so both are fast for any
+ * number of benchmark problems. Deciding what a match means (the same problem,
+ * a paraphrase, a look-alike) needs the answers too: decontaminate.ts.
  */
-import { ngramHashes, textTokens } from "./text.ts";
+import { hashString, ngramHashes, textTokens } from "./text.ts";
 
 /** A problem of an evaluation benchmark. */
 export interface BenchmarkProblem {
@@ -27,57 +33,204 @@ export interface BenchmarkProblem {
 export interface OverlapHit {
   benchmarkId: string;
   benchmark: string;
-  /** Shared n-grams over the n-grams of the shorter text, 0-1. */
+  /** Shared strict n-grams over the strict n-grams of the shorter text, 0-1. */
   overlap: number;
-  /** Shared n-grams. */
+  /** Shared strict n-grams. */
   shared: number;
+  /** Shared loose n-grams over the loose n-grams of the shorter text, 0-1. */
+  looseOverlap: number;
+  /** Shared loose n-grams (boilerplate aside). */
+  looseShared: number;
+  /** The text and the benchmark problem have the same numbers (as sets). */
+  sameNumbers: boolean;
   /** The benchmark problem's gold answer. */
   answer: string;
+  /** Its position in the index's problems. */
+  index: number;
 }
 
-/** An inverted index of benchmark problems' word n-grams. */
-export class ContaminationIndex {
-  private readonly index = new Map<number, number[]>();
-  private readonly sizes: number[] = [];
+/** Sizes of the n-grams of the two indexes. */
+export interface ContaminationIndexOptions {
+  /** Tokens per strict n-gram (open-r1 and the default: 8). */
+  ngram: number;
+  /** Tokens per loose n-gram, for paraphrase candidates (default 3). */
+  looseNgram?: number;
+  /** Loose n-grams found in more benchmark problems than this are boilerplate, not evidence (default 10). */
+  commonGramProblems?: number;
+}
+
+/** Loose matches need this many shared loose n-grams besides the share (a short text has few). */
+const MIN_LOOSE_SHARED = 3;
+
+const isNumber = (token: string) => token.charCodeAt(0) >= 48 && token.charCodeAt(0) <= 57;
+
+/**
+ * An inverted index of n-grams: hash -> the items that have it. With `maxItems`, n-grams
+ * that more items have (boilerplate such as "express your answer as a common fraction")
+ * are left out, from the items' sizes too, and count for nothing in a lookup.
+ */
+class GramIndex {
+  private readonly lists = new Map<number, number[]>();
+  readonly sizes: number[] = [];
 
   constructor(
-    readonly problems: readonly BenchmarkProblem[],
-    readonly ngram: number,
+    perItem: readonly Uint32Array[],
+    private readonly maxItems = Number.POSITIVE_INFINITY,
   ) {
-    problems.forEach((p, i) => {
-      const grams = ngramHashes(textTokens(p.problem), ngram);
-      this.sizes.push(grams.length);
+    perItem.forEach((grams, item) => {
       for (const g of grams) {
-        const list = this.index.get(g);
-        if (list) list.push(i);
-        else this.index.set(g, [i]);
+        const list = this.lists.get(g);
+        if (list) list.push(item);
+        else this.lists.set(g, [item]);
       }
+    });
+    for (const [g, list] of this.lists) if (list.length > maxItems) this.lists.set(g, []);
+    perItem.forEach((grams, item) => {
+      this.sizes[item] = grams.filter((g) => this.lists.get(g)?.length !== 0).length;
     });
   }
 
-  /** The benchmark problems `problem` overlaps by at least `minOverlap`, the largest overlap first. */
-  hits(problem: string, minOverlap: number): OverlapHit[] {
-    const grams = ngramHashes(textTokens(problem), this.ngram);
-    if (grams.length === 0) return [];
-    const counts = new Map<number, number>();
+  /** How many of `grams` count (all but the common ones). */
+  counted(grams: Uint32Array): number {
+    if (this.maxItems === Number.POSITIVE_INFINITY) return grams.length;
+    let n = 0;
+    for (const g of grams) if (this.lists.get(g)?.length !== 0) n++;
+    return n;
+  }
+
+  /** Shared n-gram counts per item, for the items sharing at least one (counts: a reused scratch array). */
+  count(grams: Uint32Array, counts: Int32Array, touched: number[]): void {
     for (const g of grams) {
-      const list = this.index.get(g);
-      if (list) for (const i of list) counts.set(i, (counts.get(i) ?? 0) + 1);
-    }
-    const hits: OverlapHit[] = [];
-    for (const [i, shared] of counts) {
-      const overlap = shared / Math.min(grams.length, this.sizes[i]);
-      if (overlap >= minOverlap) {
-        const b = this.problems[i];
-        hits.push({
-          benchmarkId: b.id,
-          benchmark: b.benchmark,
-          overlap: Math.round(overlap * 1000) / 1000,
-          shared,
-          answer: b.answer,
-        });
+      const list = this.lists.get(g);
+      if (!list) continue;
+      for (const item of list) {
+        if (counts[item] === 0) touched.push(item);
+        counts[item]++;
       }
     }
-    return hits.sort((a, b) => b.overlap - a.overlap || a.benchmarkId.localeCompare(b.benchmarkId));
   }
+}
+
+/** The benchmark problems, indexed by strict and loose n-grams and (short ones) by their whole text. */
+export class ContaminationIndex {
+  readonly ngram: number;
+  readonly looseNgram: number;
+  private readonly strict: GramIndex;
+  private readonly loose: GramIndex;
+  /** Problems shorter than `ngram` tokens: token count -> hash of the token sequence -> problems. */
+  private readonly short = new Map<number, Map<number, number[]>>();
+  /** Each problem's numbers. */
+  private readonly numbers: string[][] = [];
+  private readonly strictCounts: Int32Array;
+  private readonly looseCounts: Int32Array;
+
+  constructor(
+    readonly problems: readonly BenchmarkProblem[],
+    options: ContaminationIndexOptions | number,
+  ) {
+    const o = typeof options === "number" ? { ngram: options } : options;
+    this.ngram = o.ngram;
+    this.looseNgram = o.looseNgram ?? 3;
+    const strictGrams: Uint32Array[] = [];
+    const looseGrams: Uint32Array[] = [];
+    problems.forEach((p, i) => {
+      const tokens = textTokens(p.problem);
+      this.numbers.push([...new Set(tokens.filter(isNumber))]);
+      if (tokens.length < this.ngram && tokens.length > 0) {
+        const byHash = this.short.get(tokens.length) ?? new Map<number, number[]>();
+        this.short.set(tokens.length, byHash);
+        const h = sequenceHash(tokens, 0, tokens.length);
+        byHash.set(h, [...(byHash.get(h) ?? []), i]);
+      }
+      strictGrams.push(ngramHashes(tokens, this.ngram));
+      looseGrams.push(ngramHashes(tokens, this.looseNgram));
+    });
+    this.strict = new GramIndex(strictGrams);
+    this.loose = new GramIndex(looseGrams, o.commonGramProblems ?? 10);
+    this.strictCounts = new Int32Array(problems.length);
+    this.looseCounts = new Int32Array(problems.length);
+  }
+
+  /**
+   * The benchmark problems that `problem` overlaps by at least `minOverlap` (strict n-grams),
+   * or by at least `minLooseOverlap` with MIN_LOOSE_SHARED loose n-grams or more (loose
+   * n-grams; above 1, the default, leaves loose matches out), the largest overlap first.
+   */
+  hits(problem: string, minOverlap: number, minLooseOverlap = 1.01): OverlapHit[] {
+    const tokens = textTokens(problem);
+    if (tokens.length === 0) return [];
+    const grams = ngramHashes(tokens, this.ngram);
+    const looseGrams = ngramHashes(tokens, this.looseNgram);
+    const touched: number[] = [];
+    this.strict.count(grams, this.strictCounts, touched);
+    const looseTouched: number[] = [];
+    if (minLooseOverlap <= 1) this.loose.count(looseGrams, this.looseCounts, looseTouched);
+    const contained = this.containedShort(tokens);
+    const looseCounted = looseTouched.length > 0 ? this.loose.counted(looseGrams) : 0;
+
+    const numbers = new Set(tokens.filter(isNumber));
+    const hits: OverlapHit[] = [];
+    const seen = new Set<number>();
+    for (const i of [...contained, ...touched, ...looseTouched]) {
+      if (seen.has(i)) continue;
+      seen.add(i);
+      const shared = this.strictCounts[i];
+      const overlap = contained.has(i)
+        ? 1
+        : shared / Math.max(1, Math.min(grams.length, this.strict.sizes[i]));
+      const looseShared = this.looseCounts[i];
+      const looseOverlap = looseShared / Math.max(1, Math.min(looseCounted, this.loose.sizes[i]));
+      const loose = looseOverlap >= minLooseOverlap && looseShared >= MIN_LOOSE_SHARED;
+      if (overlap < minOverlap && !loose) continue;
+      const b = this.problems[i];
+      hits.push({
+        benchmarkId: b.id,
+        benchmark: b.benchmark,
+        overlap: round3(overlap),
+        shared,
+        looseOverlap: round3(looseOverlap),
+        looseShared,
+        sameNumbers: sameSet(this.numbers[i], numbers),
+        answer: b.answer,
+        index: i,
+      });
+    }
+    for (const i of touched) this.strictCounts[i] = 0;
+    for (const i of looseTouched) this.looseCounts[i] = 0;
+    return hits.sort(
+      (a, b) =>
+        b.overlap - a.overlap ||
+        b.looseOverlap - a.looseOverlap ||
+        a.benchmarkId.localeCompare(b.benchmarkId),
+    );
+  }
+
+  /** The short benchmark problems whose whole token sequence appears in `tokens`. */
+  private containedShort(tokens: readonly string[]): Set<number> {
+    const found = new Set<number>();
+    if (this.short.size === 0) return found;
+    const hashes = tokens.map(hashString);
+    for (const [length, byHash] of this.short)
+      for (let start = 0; start + length <= tokens.length; start++) {
+        const list = byHash.get(sequenceHashOf(hashes, start, length));
+        if (list) for (const i of list) found.add(i);
+      }
+    return found;
+  }
+}
+
+const sameSet = (a: readonly string[], b: ReadonlySet<string>) =>
+  a.length === b.size && a.every((x) => b.has(x));
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** A hash of `length` tokens from `start` (the same as sequenceHashOf over their string hashes). */
+function sequenceHash(tokens: readonly string[], start: number, length: number): number {
+  return sequenceHashOf(tokens.map(hashString), start, length);
+}
+
+function sequenceHashOf(hashes: readonly number[], start: number, length: number): number {
+  let h = 0x2545f491;
+  for (let k = 0; k < length; k++) h = Math.imul(h ^ hashes[start + k], 0x9e3779b1) + k;
+  return h >>> 0;
 }

@@ -1,44 +1,20 @@
 /**
- * Problem text as the curation steps compare it: one normal form, its words,
- * and hashed word n-grams.
+ * Problem text as the curation steps compare it: its tokens in one normal form
+ * (math-tokens.ts), the key of exact deduplication, and hashed token n-grams.
  *
- *   normalizeText("Find $\\dfrac{1}{2}$ of  10.")  -> "find \\frac{1}{2} of 10."
- *   textTokens(...)                                -> ["find", "\\frac", "1", "2", "of", "10"]
- *   exactKey(...)                                  -> "find \\frac 1 2 of 10"
+ *   textTokens("Find $\\dfrac{1}{2}$ of  10.")  -> ["find", "1", "2", "of", "10"]
+ *   exactKey("Find 1/2 of 10")                -> "find 1 2 of 10"
  *
- * Tokens are runs of letters or digits and LaTeX command names; punctuation,
- * braces, dollar signs and spacing commands are ignored, so "$x^2$" and "\(x^2\)"
- * read alike. N-grams are hashed to 30-bit integers (FNV-1a per token, then a
+ * N-grams are hashed to 30-bit integers (FNV-1a per token, then a
  * multiplicative mix per position; 30 bits keep them small integers for V8's
  * maps): two different n-grams share a hash with a probability of about 2^-30,
  * far too rarely to move a Jaccard score.
  */
+import { mathTokens } from "./math-tokens.ts";
 
-/** Spacing and sizing commands that do not change what a problem says. */
-const SPACING = /\\(?:left|right|big|Big|bigg|Bigg|displaystyle|textstyle|quad|qquad)(?![a-zA-Z])|\\[,;:! ]/g;
-
-/**
- * Lower-cased NFKC text with LaTeX variants unified (\dfrac and \tfrac -> \frac,
- * \le -> \leq, ...), spacing commands and `$` removed, whitespace collapsed.
- */
-export function normalizeText(text: string): string {
-  return text
-    .normalize("NFKC")
-    .replace(SPACING, " ")
-    .replace(/\\[dt]frac(?![a-zA-Z])/g, "\\frac")
-    .replace(/\\(le|ge)(?![a-zA-Z])/g, "\\$1q")
-    .replace(/\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}/g, "$1")
-    .replace(/[$]/g, " ")
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .trim();
-}
-
-const TOKEN = /\\[a-z]+|[\p{L}\p{N}]+/gu;
-
-/** The tokens of `text` after normalisation: words, numbers and LaTeX command names. */
+/** The tokens of `text` in the normal form of math-tokens.ts: words, numbers, LaTeX commands, relations. */
 export function textTokens(text: string): string[] {
-  return normalizeText(text).match(TOKEN) ?? [];
+  return mathTokens(text);
 }
 
 /** The key of exact deduplication: the tokens joined by single spaces. */

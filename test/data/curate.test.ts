@@ -158,7 +158,7 @@ test("a recipe runs end to end: exact funnel, report files and output written", 
   );
   const md = await readFile(join(out, "report.md"), "utf8");
   assert.match(md, /\| dedupe \| all rows \| 8 \| 6 \| 2 \| exact-duplicate 2 \|/);
-  assert.match(md, /\| a5 \| bench-1 \| 1 \| 210 \| 210 \|/);
+  assert.match(md, /\| a5 \| bench-1 \| same \| 1 \| 1 \| 210 \| 210 \|/);
   assert.match(md, /a\.jsonl:3: not valid JSON/);
   const dropped = (await readFile(join(out, "dropped.jsonl"), "utf8"))
     .trim()

@@ -16,13 +16,17 @@ import {
   isMultiPart,
   listsChoices,
 } from "../../src/data/problem-rules.ts";
-import { exactKey, jaccard, ngramHashes, normalizeText, textTokens } from "../../src/data/text.ts";
+import { exactKey, jaccard, ngramHashes, textTokens } from "../../src/data/text.ts";
 
 test("normalisation ignores case, spacing, $ and LaTeX spelling variants", () => {
-  assert.equal(
-    normalizeText("Find  $\\dfrac{1}{2}$ of\n10, \\left( x \\right)."),
-    "find \\frac{1}{2} of 10, ( x ).",
-  );
+  assert.deepEqual(textTokens("Find  $\\dfrac{1}{2}$ of\n10, \\left( x \\right)."), [
+    "find",
+    "1",
+    "2",
+    "of",
+    "10",
+    "x",
+  ]);
   assert.deepEqual(textTokens("If $x \\le 3$, find $x^2$."), ["if", "x", "\\leq", "3", "find", "x", "2"]);
   assert.equal(exactKey("What is $1+1$?"), exactKey("what  is \\(1 + 1\\) ?"));
   assert.notEqual(exactKey("What is 1+1?"), exactKey("What is 1+2?"));
@@ -80,6 +84,13 @@ test("the overlap index finds a benchmark problem inside a longer text, not a di
     hits.map((h) => [h.benchmarkId, h.overlap]),
     [["b1", 1]],
   );
+  // A benchmark problem shorter than the n-gram counts when contained.
+  const short = new ContaminationIndex(
+    [{ id: "s", benchmark: "bench", answer: "11\\sqrt2", problem: "Simplify $\\sqrt{242}$." }],
+    8,
+  );
+  assert.equal(short.hits("Warm-up. Simplify √242 before the main question.", 0.5)[0]?.overlap, 1);
+  assert.deepEqual(short.hits("Simplify $\\sqrt{243}$ and more.", 0.5), []);
   assert.deepEqual(index.hits("What is the area of a circle of radius 3 in square units?", 0.5), []);
 });
 

@@ -118,7 +118,7 @@ test("dedupe: exact repeats and near repeats with the same answer dropped, templ
   assert.throws(() => dedupeStep.params.parse({ permutations: 100, bands: 32 }), /multiple of bands/);
 });
 
-test("decontaminate: planted benchmark problems dropped, every hit reported with both ids", async () => {
+test("decontaminate: copies, respellings and paraphrases dropped; look-alikes kept and labelled; every match reported", async () => {
   const dir = join(root, "benchmarks");
   await mkdir(dir, { recursive: true });
   const bench = (name: string, items: { id: string; problem: string; answer: string }[]) =>
@@ -129,6 +129,12 @@ test("decontaminate: planted benchmark problems dropped, every hit reported with
       problem:
         "How many positive divisors does the number 48 have that are also perfect squares of integers?",
       answer: "2",
+    },
+    {
+      id: "alpha-2",
+      problem:
+        "A jar holds $12$ red and $\\frac{1}{2} \\cdot 30$ blue beads. What share of the beads is red?",
+      answer: "\\frac{4}{9}",
     },
   ]);
   await bench("beta", [
@@ -149,33 +155,56 @@ test("decontaminate: planted benchmark problems dropped, every hit reported with
       "Problem 4 (10 points). How many positive divisors does the number 48 have that are also perfect squares of integers? Explain.",
       "2",
     ),
+    row(
+      "respelled",
+      "A jar holds 12 red and ½ × 30 blue beads. What share of the beads is red?",
+      "$\\dfrac49$",
+    ),
+    row(
+      "paraphrase",
+      "Count the divisors of the number 48 that are also perfect squares of integers.",
+      "2.0",
+    ),
     row("sibling", "Determine the number of ways to arrange the letters of the word RADII.", "30"),
     row("clean", "What is the area of a circle of radius 3 in square units?", "9\\pi"),
   ];
   const params = decontaminateStep.params.parse({ dir, names: ["alpha", "beta"] });
   const out = await decontaminateStep.run(rows, params, ctx);
-  assert.deepEqual(ids(out.kept), ["clean"]);
+  assert.deepEqual(ids(out.kept), ["sibling", "clean"]);
   assert.deepEqual(reasons(out.dropped), {
     copy: "benchmark-overlap",
     inside: "benchmark-overlap",
-    sibling: "benchmark-overlap",
+    respelled: "benchmark-overlap",
+    paraphrase: "benchmark-paraphrase",
   });
+  assert.deepEqual(out.kept[0].labels, { benchmark_relation: "lookalike", benchmark_match: "beta-7" });
+  assert.deepEqual(out.kept[1].labels, {});
   const hits = (
-    out.details as { hits: { id: string; benchmarkId: string; benchmark: string; overlap: number }[] }
+    out.details as {
+      hits: { id: string; benchmarkId: string; relation: string; overlap: number; sameAnswer: boolean }[];
+    }
   ).hits;
   assert.deepEqual(
-    hits.map((h) => [h.id, h.benchmark, h.benchmarkId, h.overlap]),
+    hits.map((h) => [h.id, h.benchmarkId, h.relation, h.sameAnswer]),
     [
-      ["copy", "alpha", "alpha-1", 1],
-      ["inside", "alpha", "alpha-1", 1],
-      ["sibling", "beta", "beta-7", hits[2].overlap],
+      ["copy", "alpha-1", "same", true],
+      ["inside", "alpha-1", "same", true],
+      ["respelled", "alpha-2", "same", true],
+      ["paraphrase", "alpha-1", "paraphrase", true],
+      ["sibling", "beta-7", "lookalike", false],
     ],
   );
-  assert.ok(hits[2].overlap >= 0.5 && hits[2].overlap < 1);
-  assert.ok(out.notes?.some((n) => n.includes("| sibling | beta-7 |")));
+  assert.equal(hits[2].overlap, 1);
+  assert.ok(hits[4].overlap >= 0.5 && hits[4].overlap < 1);
+  assert.ok(out.notes?.some((n) => n.includes("| sibling | beta-7 | lookalike |")));
 
-  const sameAnswer = await decontaminateStep.run(rows, { ...params, sameAnswer: true }, ctx);
-  assert.deepEqual(ids(sameAnswer.kept), ["sibling", "clean"]);
+  const strict = await decontaminateStep.run(
+    rows,
+    { ...params, lookalikes: "drop", paraphrases: false },
+    ctx,
+  );
+  assert.deepEqual(ids(strict.kept), ["paraphrase", "clean"]);
+  assert.equal(reasons(strict.dropped).sibling, "benchmark-lookalike");
   await assert.rejects(
     decontaminateStep.run(rows, { ...params, names: ["gamma"] }, ctx),
     /no benchmark file .*gamma\.jsonl/,

@@ -1,22 +1,41 @@
 /**
- * `decontaminate`: drops training problems that overlap an evaluation benchmark
- * problem (reason benchmark-overlap), by word n-grams (contamination.ts): a row
- * is a hit when the share of shared n-grams, over those of the shorter text,
- * reaches `minOverlap`. The default (8-grams, 0.5) catches verbatim copies,
- * rewordings that keep most phrases, and template siblings that change a few
- * numbers (say, "arrange the letters of the word RADII" against MATH-500's
- * "... ELLIPSE"): those are dropped too, to be safe; `sameAnswer: true` keeps
- * siblings whose gold answer differs.
+ * `decontaminate`: drops training problems that are evaluation benchmark
+ * problems, however they are spelled, and reports the look-alikes it keeps.
+ * Texts are compared in the normal form of math-tokens.ts (Unicode math,
+ * \frac and \dfrac12, \left/\right, \cdot/\times, "3m"/"3 m", thousands
+ * separators); answers with the verifier (src/verify), not as strings.
+ *
+ * For each row, the benchmark problems it overlaps (contamination.ts) are
+ * sorted into:
+ * - benchmark-overlap (dropped): the same problem. Its `ngram`-token n-grams
+ *   overlap a benchmark problem's by `minOverlap` or more (shared over those
+ *   of the shorter text, so a preamble or appended choices do not hide it; a
+ *   benchmark problem shorter than `ngram` tokens counts when the row contains
+ *   it) and the gold answers are equivalent, or the row contains the whole
+ *   benchmark problem (overlap 1) whatever its answer says.
+ * - benchmark-paraphrase (dropped, unless `paraphrases: false`): a reworded
+ *   problem. Its `looseNgram`-token n-grams overlap by `looseOverlap` or
+ *   more, it has every number of the benchmark problem, and the answers are
+ *   equivalent.
+ * - benchmark-lookalike (kept unless `lookalikes: drop`): the same template with
+ *   another answer, e.g. MATH's "Convert the point (0, 3) to polar coordinates"
+ *   against "(1, -1)": overlapping n-grams, answers not equivalent.
+ * Kept look-alikes, and paraphrase candidates that the answer did not confirm,
+ * get the labels `benchmark_relation` ("lookalike" or "candidate") and
+ * `benchmark_match` (the benchmark problem's id): a `judge` step with
+ * `where: { benchmark_relation: [lookalike, candidate] }` and `benchmarks:`
+ * can then let an LLM decide (the LMSYS "LLM decontaminator" approach).
  *
  * The benchmarks are files `<dir>/<name>.jsonl` (or .json, .parquet) with the
- * fields id / problem / answer, as in ../shared/data/benchmarks. Every hit is
- * reported with both ids, the overlap and both answers (report.json, and a
+ * fields id / problem / answer, as in ../shared/data/benchmarks. Every match
+ * is reported with both ids, the overlaps and both answers (report.json, and a
  * table in report.md).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { type BenchmarkProblem, ContaminationIndex } from "../../contamination.ts";
+import { VerifyOptionsSchema, verifySync } from "../../../verify/index.ts";
+import { type BenchmarkProblem, ContaminationIndex, type OverlapHit } from "../../contamination.ts";
 import { type DataRow, originOf } from "../../row.ts";
 import { FieldMap, loadSource } from "../../sources.ts";
 import { type Drop, defineStep } from "../step.ts";
@@ -32,25 +51,39 @@ export const DecontaminateParams = z
     names: z.array(z.string().min(1)).min(1).default(PAPER_BENCHMARKS),
     /** Field names in the benchmark files. */
     fields: FieldMap.default({ problem: "problem", answer: "answer", solution: "solution", id: "id" }),
-    /** Words per n-gram. */
+    /** Tokens per n-gram of the same-problem rule. */
     ngram: z.number().int().min(1).max(50).default(8),
-    /** Share of the shorter text's n-grams that must be shared for a hit. */
+    /** Share of the shorter text's n-grams that must be shared for the same-problem rule. */
     minOverlap: z.number().gt(0).max(1).default(0.5),
-    /** A hit also needs the same gold answer (keeps template siblings with other numbers). */
-    sameAnswer: z.boolean().default(false),
+    /** Drop paraphrases: looser n-gram overlap, every number kept, an equivalent answer. */
+    paraphrases: z.boolean().default(true),
+    /** Tokens per n-gram of the paraphrase rule. */
+    looseNgram: z.number().int().min(1).max(20).default(3),
+    /** Share of the shorter text's loose n-grams that must be shared for the paraphrase rule. */
+    looseOverlap: z.number().gt(0).max(1).default(0.3),
+    /** Template look-alikes (overlap, but the answers differ): kept and labelled, or dropped. */
+    lookalikes: z.enum(["keep", "drop"]).default("keep"),
   })
   .strict();
 export type DecontaminateParams = z.output<typeof DecontaminateParams>;
 
-/** One training row that overlaps a benchmark problem. */
+/** How a row relates to a benchmark problem. */
+export type BenchmarkRelation = "same" | "paraphrase" | "lookalike" | "candidate";
+
+/** One training row that matches a benchmark problem. */
 export interface ContaminationHit {
   id: string;
   origin: string;
   benchmark: string;
   benchmarkId: string;
+  relation: BenchmarkRelation;
+  /** Strict and loose n-gram overlaps (contamination.ts). */
   overlap: number;
+  looseOverlap: number;
   answer: string;
   benchmarkAnswer: string;
+  /** The verifier found the two answers equivalent. */
+  sameAnswer: boolean;
 }
 
 /** Reads the benchmark problems named in `p` (every file must exist). */
@@ -67,43 +100,90 @@ export async function loadBenchmarks(p: Pick<DecontaminateParams, "dir" | "names
   return problems;
 }
 
-const answerKey = (answer: string) => answer.replace(/\s+/g, "");
+const ANSWER_OPTIONS = VerifyOptionsSchema.parse({ pred: "gold", timeoutMs: 1000 });
 
-/** Splits rows into clean ones and benchmark hits (exposed for the benchmark). */
+/** The verifier's verdict on two gold answers (false when either is empty). */
+export function equivalentAnswers(benchmarkAnswer: string, answer: string): boolean {
+  if (answer.trim() === "" || benchmarkAnswer.trim() === "") return false;
+  return verifySync(benchmarkAnswer, answer, ANSWER_OPTIONS).equivalent;
+}
+
+/** The closest relation of `row` to one benchmark problem, or null when none holds. */
+export function relate(
+  row: Pick<DataRow, "problem" | "answer">,
+  index: ContaminationIndex,
+  p: Pick<DecontaminateParams, "minOverlap" | "paraphrases" | "looseOverlap">,
+): { relation: BenchmarkRelation; hit: OverlapHit; sameAnswer: boolean } | null {
+  const hits = index.hits(row.problem, p.minOverlap, p.looseOverlap);
+  const rank: Record<BenchmarkRelation, number> = { same: 0, paraphrase: 1, lookalike: 2, candidate: 3 };
+  let best: { relation: BenchmarkRelation; hit: OverlapHit; sameAnswer: boolean } | null = null;
+  for (const hit of hits) {
+    const strict = hit.overlap >= p.minOverlap;
+    if (!strict && !hit.sameNumbers) continue; // a paraphrase keeps the numbers
+    const sameAnswer = equivalentAnswers(hit.answer, row.answer);
+    const relation: BenchmarkRelation = strict
+      ? sameAnswer || hit.overlap === 1
+        ? "same"
+        : "lookalike"
+      : p.paraphrases && sameAnswer
+        ? "paraphrase"
+        : "candidate";
+    if (!best || rank[relation] < rank[best.relation]) best = { relation, hit, sameAnswer };
+    if (relation === "same") break;
+  }
+  return best;
+}
+
+const DROP_REASON = {
+  same: "benchmark-overlap",
+  paraphrase: "benchmark-paraphrase",
+  lookalike: "benchmark-lookalike",
+} as const;
+
+/** Splits rows into clean ones and benchmark matches (exposed for the benchmark). */
 export function findContamination(
   rows: readonly DataRow[],
   index: ContaminationIndex,
-  p: Pick<DecontaminateParams, "minOverlap" | "sameAnswer">,
+  p: Pick<DecontaminateParams, "minOverlap" | "paraphrases" | "looseOverlap" | "lookalikes">,
 ): { kept: DataRow[]; dropped: Drop[]; hits: ContaminationHit[] } {
   const kept: DataRow[] = [];
   const dropped: Drop[] = [];
   const hits: ContaminationHit[] = [];
   for (const row of rows) {
-    const found = index
-      .hits(row.problem, p.minOverlap)
-      .filter((h) => !p.sameAnswer || answerKey(h.answer) === answerKey(row.answer));
-    if (found.length === 0) {
+    const found = relate(row, index, p);
+    if (!found) {
       kept.push(row);
       continue;
     }
-    const origin = originOf(row.provenance);
-    for (const h of found)
-      hits.push({
-        id: row.id,
-        origin,
-        benchmark: h.benchmark,
-        benchmarkId: h.benchmarkId,
-        overlap: h.overlap,
-        answer: row.answer,
-        benchmarkAnswer: h.answer,
-      });
-    const best = found[0];
-    const more = found.length > 1 ? ` and ${found.length - 1} more` : "";
-    dropped.push({
-      row,
-      reason: "benchmark-overlap",
-      detail: `${best.benchmarkId} (overlap ${best.overlap})${more}`,
+    const { relation, hit, sameAnswer } = found;
+    hits.push({
+      id: row.id,
+      origin: originOf(row.provenance),
+      benchmark: hit.benchmark,
+      benchmarkId: hit.benchmarkId,
+      relation,
+      overlap: hit.overlap,
+      looseOverlap: hit.looseOverlap,
+      answer: row.answer,
+      benchmarkAnswer: hit.answer,
+      sameAnswer,
     });
+    if (
+      relation === "same" ||
+      relation === "paraphrase" ||
+      (relation === "lookalike" && p.lookalikes === "drop")
+    ) {
+      const answers = sameAnswer ? "same answer" : "other answer";
+      dropped.push({
+        row,
+        reason: DROP_REASON[relation],
+        detail: `${hit.benchmarkId} (overlap ${hit.overlap}, loose ${hit.looseOverlap}, ${answers})`,
+      });
+    } else {
+      row.labels.benchmark_relation = relation;
+      row.labels.benchmark_match = hit.benchmarkId;
+      kept.push(row);
+    }
   }
   return { kept, dropped, hits };
 }
@@ -112,31 +192,42 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\s+/g, " ").slice(0
 
 export const decontaminateStep = defineStep({
   type: "decontaminate",
-  summary: "drop problems overlapping the evaluation benchmarks (word n-gram overlap); report every hit",
+  summary:
+    "drop evaluation benchmark problems however spelled or reworded (n-grams + verified answers); report look-alikes",
   params: DecontaminateParams,
   async run(rows, p, ctx) {
     const benchmarks = await loadBenchmarks(p);
     ctx.log(`decontaminate: ${benchmarks.length} benchmark problems from ${p.names.join(", ")}`);
-    const index = new ContaminationIndex(benchmarks, p.ngram);
+    const index = new ContaminationIndex(benchmarks, { ngram: p.ngram, looseNgram: p.looseNgram });
     const { kept, dropped, hits } = findContamination(rows, index, p);
+    const count = (f: (h: ContaminationHit) => boolean) => hits.filter(f).length;
     const byBenchmark: Record<string, number> = {};
-    for (const h of hits) byBenchmark[h.benchmark] = (byBenchmark[h.benchmark] ?? 0) + 1;
+    for (const h of hits)
+      if (h.relation === "same" || h.relation === "paraphrase")
+        byBenchmark[h.benchmark] = (byBenchmark[h.benchmark] ?? 0) + 1;
     const notes = [
-      `${benchmarks.length} benchmark problems (${p.names.join(", ")}); word ${p.ngram}-grams, ` +
-        `overlap >= ${p.minOverlap}${p.sameAnswer ? ", same answer" : ""}: ${dropped.length} rows dropped, ` +
-        `${hits.length} hits (${Object.entries(byBenchmark)
-          .map(([b, n]) => `${b} ${n}`)
-          .join(", ")}).`,
+      `${benchmarks.length} benchmark problems (${p.names.join(", ")}); ${p.ngram}-token n-grams overlapping ` +
+        `>= ${p.minOverlap}${p.paraphrases ? `, paraphrases by ${p.looseNgram}-grams >= ${p.looseOverlap}` : ""}; ` +
+        "answers compared by the verifier.",
+      `${count((h) => h.relation === "same")} same problems and ${count((h) => h.relation === "paraphrase")} ` +
+        `paraphrases dropped (${
+          Object.entries(byBenchmark)
+            .map(([b, n]) => `${b} ${n}`)
+            .join(", ") || "none"
+        }); ${count((h) => h.relation === "lookalike")} look-alikes ` +
+        `(other answer) ${p.lookalikes === "keep" ? "kept" : "dropped"}; ` +
+        `${count((h) => h.relation === "candidate")} unconfirmed paraphrase candidates kept.`,
     ];
     if (hits.length > 0) {
       notes.push(
         "",
-        "| row | benchmark problem | overlap | answer | benchmark answer |",
-        "| --- | --- | ---: | --- | --- |",
+        "| row | benchmark problem | relation | overlap | loose | answer | benchmark answer |",
+        "| --- | --- | --- | ---: | ---: | --- | --- |",
       );
       for (const h of hits)
         notes.push(
-          `| ${cell(h.id)} | ${cell(h.benchmarkId)} | ${h.overlap} | ${cell(h.answer)} | ${cell(h.benchmarkAnswer)} |`,
+          `| ${cell(h.id)} | ${cell(h.benchmarkId)} | ${h.relation} | ${h.overlap} | ${h.looseOverlap} | ` +
+            `${cell(h.answer)} | ${cell(h.benchmarkAnswer)} |`,
         );
     }
     return {
