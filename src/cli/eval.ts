@@ -38,6 +38,7 @@ interface EvalFlags extends JsonFlag {
   endpoint?: string;
   apiKey?: string;
   modelName?: string;
+  tokenizer?: string;
   gguf?: string;
   threads?: number;
   device?: DeviceName;
@@ -71,6 +72,8 @@ function targetOf(o: EvalFlags): TargetSpec {
   const given = [o.model && "--model", o.endpoint && "--endpoint", o.gguf && "--gguf"].filter(Boolean);
   if (given.length !== 1)
     fail(`give exactly one of --model DIR, --endpoint URL, --gguf FILE (got ${given.join(", ") || "none"})`);
+  if (o.tokenizer && !o.endpoint)
+    fail("--tokenizer counts the tokens of an --endpoint's completions: give it with --endpoint");
   if (o.model)
     return {
       kind: "local",
@@ -133,6 +136,10 @@ export function register(program: Command): void {
     .option("--endpoint <url>", "an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     .option("--api-key <key>", "bearer key of the endpoint (default $OPENAI_API_KEY)")
     .option("--model-name <name>", "model to ask the endpoint for (default: the first it lists)")
+    .option(
+      "--tokenizer <dir>",
+      "a model folder whose tokenizer counts --endpoint's completion tokens when the server does not (else unknown)",
+    )
     .option("--gguf <file>", "a GGUF file, run in llama.cpp")
     .addOption(threadsOption("compute threads of --model / --gguf (default: all cores)"))
     .addOption(
@@ -209,6 +216,7 @@ export function register(program: Command): void {
             concurrency: o.concurrency,
             out: o.out,
             fresh: o.fresh,
+            tokenizer: o.tokenizer,
             skipBadRows: o.skipBadRows,
           },
           {

@@ -27,6 +27,7 @@ import { z } from "zod";
 import { OpenAIChatGenerator } from "../generate/openai-client.ts";
 import type { ChatGenerator } from "../generate/types.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
+import { Tokenizer } from "../model/tokenizer.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import {
   type Benchmark,
@@ -68,6 +69,12 @@ export const EvaluateOptions = EvalSettings.omit({ promptTemplate: true }).exten
   out: z.string().optional(),
   /** The row label in tables (default: the model folder's or file's name, or the endpoint's model). */
   name: z.string().optional(),
+  /**
+   * A model folder whose tokenizer counts an endpoint's completion tokens where the server gives
+   * no count per completion (the text as it encodes it, an end-of-sequence token not counted);
+   * without it such counts are unknown.
+   */
+  tokenizer: z.string().optional(),
   /** Discard the samples already in the output folder. */
   fresh: z.boolean().default(false),
   /** Leave out unusable data rows (reported) instead of stopping. */
@@ -105,7 +112,11 @@ interface Identified {
  * The identity and label of `target` (see identity.ts). An endpoint becomes its client, asked
  * for its model; the client tells `log` what it learns about the server.
  */
-async function identify(target: TargetSpec | ChatGenerator, log: (m: string) => void): Promise<Identified> {
+async function identify(
+  target: TargetSpec | ChatGenerator,
+  log: (m: string) => void,
+  countTokens?: (text: string) => number,
+): Promise<Identified> {
   if ("chat" in target) {
     if (!(target instanceof OpenAIChatGenerator))
       return { label: target.name, identity: { kind: "generator", name: target.name }, target };
@@ -130,6 +141,7 @@ async function identify(target: TargetSpec | ChatGenerator, log: (m: string) => 
       const client = new OpenAIChatGenerator({
         baseUrl: target.url,
         log,
+        ...(countTokens ? { countTokens } : {}),
         ...(target.apiKey ? { apiKey: target.apiKey } : {}),
         ...(target.model ? { model: target.model } : {}),
         ...(target.concurrency ? { concurrency: target.concurrency } : {}),
@@ -242,7 +254,12 @@ export async function evaluate(
   }
 
   // 2. The model: its identity and name.
-  const identified = await identify(target, warn);
+  let countTokens: ((text: string) => number) | undefined;
+  if (o.tokenizer) {
+    const tokenizer = Tokenizer.fromDir(o.tokenizer);
+    countTokens = (text) => tokenizer.encode(text, { addSpecialTokens: false }).length;
+  }
+  const identified = await identify(target, warn, countTokens);
   const model = o.name ?? identified.label;
   const out = o.out ?? join("runs", "eval", slug(model));
 

@@ -18,7 +18,9 @@ import { type EvaluateOptions, evaluate } from "../../src/eval/evaluate.ts";
 import type { EvalResults } from "../../src/eval/results.ts";
 import type { SampleRecord } from "../../src/eval/samples.ts";
 import { renderReport } from "../../src/eval/table.ts";
+import { Tokenizer } from "../../src/model/tokenizer.ts";
 import { VerifierPool } from "../../src/verify/pool.ts";
+import { qwenTokenizerDir } from "../model/tiny-qwen.ts";
 import { type ChatRequest, chatCompletion, errorAnswer, fakeOpenAI, lastMessage } from "./fake-openai.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
@@ -229,6 +231,18 @@ test("no per-choice counts (usage of one choice, no logprobs): lengths are unkno
   const table = renderReport([results]);
   assert.match(table, /\| nolog \| 0\.0% · \? \| 0\.0% · \? \|/);
   assert.match(table, /the token count of 4 completion\(s\) is unknown/);
+
+  // A local tokenizer, when given, counts them.
+  const tokenizer = Tokenizer.fromDir(qwenTokenizerDir);
+  const counted = await evaluate(
+    { kind: "endpoint", url: server.url },
+    { ...options, n: 2, temperature: 0.6, limit: 2, tokenizer: qwenTokenizerDir, out: join(root, "counted") },
+    { pool },
+  );
+  assert.ok(!counted.stopped);
+  const expected = [0, 1].map((i) => tokenizer.encode(boxed(2 * i), { addSpecialTokens: false }).length);
+  assert.equal(counted.results.mean_tokens, (expected[0] + expected[1]) / 2);
+  assert.equal(counted.results.unknown_tokens, 0);
 });
 
 test("a server that refuses every request stops the run instead of reporting zeros", async (t) => {
