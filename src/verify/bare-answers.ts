@@ -156,7 +156,8 @@ export function afterAnchor(text: string, from: number): BareSpan | null {
   const start = from + lead;
   const rest = text.slice(start, start + 200);
   const stop = rest.search(/\n|[.!?](?=\s|$)/);
-  const tail = (stop < 0 ? rest : rest.slice(0, stop)).trimEnd();
+  // "1/2, or 50%" restates one answer: in prose, "or" ends the answer
+  const tail = (stop < 0 ? rest : rest.slice(0, stop)).split(/,?\s+or\s+/i)[0].trimEnd();
   if (tail.length === 0 || hasMathDelimiters(tail) || isPlainNumber(tail)) return null;
   if (!looksLikeMath(tail) || !readWhole(tail)) return null;
   return { start, end: start + tail.length, text: tail };
@@ -173,8 +174,8 @@ function isProseWord(token: string): boolean {
 
 /**
  * Math that ends a sentence of prose, in the last 400 characters of `text`: the
- * longest run of tokens without a word before the end of each sentence, when it has
- * structure ("So we get y = 3x - 2.", "the roots are 1, 2, 3"). These compete with
+ * longest run of tokens without a word (nor "or": "1/2, or 50%" restates one answer)
+ * before the end of each sentence, when it has structure ("So we get y = 3x - 2.", "the roots are 1, 2, 3"). These compete with
  * the numbers there by position, so only math that ends the text wins.
  */
 export function sentenceTails(text: string): BareSpan[] {
@@ -185,7 +186,7 @@ export function sentenceTails(text: string): BareSpan[] {
     if (sentence.trim().length === 0) continue;
     const tokens = [...sentence.matchAll(/\S+/g)];
     let k = tokens.length;
-    while (k > 0 && !isProseWord(tokens[k - 1][0])) k--;
+    while (k > 0 && !isProseWord(tokens[k - 1][0]) && !/^or$/i.test(tokens[k - 1][0])) k--;
     if (k === tokens.length || k === 0) continue; // no math at the end, or no prose at all (wholeAsMath)
     const first = tokens[k];
     const lead = /^[,:;]*/.exec(first[0])?.[0].length ?? 0;
