@@ -108,7 +108,7 @@ export function envInt(name: string, fallback: number): number {
 export interface Job {
   /** "train", "eval", "data curate", "export gguf". */
   name: string;
-  /** The arguments that make the command write everything into `out` (created by the command). */
+  /** The arguments that make the command write everything into `out` (export: `out` must exist). */
   args(out: string): string[];
 }
 
@@ -366,14 +366,16 @@ function stable(value: unknown): unknown {
 }
 
 /**
- * The files of `reference` (a folder an uninterrupted run wrote into `refOut`) that differ in
- * `folder` (written into `out`), or are missing there, and the files only `folder` has (outside
+ * The files of `reference` (a folder an uninterrupted run wrote) that differ in `folder`, or are
+ * missing there, and the files only `folder` has (outside
  * temporaries). JSON and JSON Lines are compared as values without VOLATILE_KEYS, text with the
  * output folder's path replaced, anything else byte for byte.
  */
 export async function compareFolders(
   reference: string,
   folder: string,
+  /** The output folder `folder`'s run wrote (when `folder` is a copy of it). */
+  writtenAs = folder,
 ): Promise<{ compared: number; different: string[]; missing: string[]; extra: string[] }> {
   const ref = (await scanFolder(reference)).files;
   const got = new Set((await scanFolder(folder)).files);
@@ -385,14 +387,20 @@ export async function compareFolders(
     }
     result.compared++;
     const [a, b] = await Promise.all([readFile(join(reference, file)), readFile(join(folder, file))]);
-    if (!sameContent(file, a, b, reference, folder)) result.different.push(file);
+    if (!sameContent(file, a, b, reference, writtenAs)) result.different.push(file);
   }
   result.extra = [...got];
   return result;
 }
 
 function sameContent(file: string, a: Buffer, b: Buffer, refOut: string, out: string): boolean {
-  const textOf = (bytes: Buffer, dir: string) => bytes.toString("utf8").split(dir).join("<out>");
+  // The output folder's path, and a curation step's note of work done ("(3 from the cache, 33 sampled now)").
+  const textOf = (bytes: Buffer, dir: string) =>
+    bytes
+      .toString("utf8")
+      .split(dir)
+      .join("<out>")
+      .replace(/\(\d+ from the cache, \d+ sampled now\)/g, "(<work>)");
   if (file.endsWith(".json"))
     return isDeepStrictEqual(stable(JSON.parse(textOf(a, refOut))), stable(JSON.parse(textOf(b, out))));
   if (file.endsWith(".jsonl")) {
@@ -403,18 +411,14 @@ function sameContent(file: string, a: Buffer, b: Buffer, refOut: string, out: st
         .map((l) => stable(JSON.parse(l)));
     return isDeepStrictEqual(rows(a, refOut), rows(b, out));
   }
-  if (file.endsWith(".md")) return withoutVolatile(textOf(a, refOut)) === withoutVolatile(textOf(b, out));
+  if (file.endsWith(".md")) return withoutTimes(textOf(a, refOut)) === withoutTimes(textOf(b, out));
   if (file.endsWith(".yaml")) return textOf(a, refOut) === textOf(b, out);
   return a.equals(b);
 }
 
-/**
- * A report's text without its times (ISO dates, "6.0 s", a table's last cell of seconds "| 0.01 |")
- * and its counts of work done ("(3 from the cache, 33 sampled now)").
- */
-function withoutVolatile(text: string): string {
+/** A report's text without its times (ISO dates, "6.0 s", a table's last cell of seconds "| 0.01 |"). */
+function withoutTimes(text: string): string {
   return text
-    .replace(/\(\d+ from the cache, \d+ sampled now\)/g, "(<work>)")
     .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<date>")
     .replace(/\b\d+(\.\d+)? s\b/g, "<s>")
     .replace(/\| \d+\.\d+ \|$/gm, "| <s> |");
@@ -426,4 +430,95 @@ export async function folderPages(dir: string): Promise<number> {
   for (const file of await listFiles(dir))
     total += Math.ceil((await stat(join(dir, file))).size / 4096) * 4096;
   return total;
+}
+
+/** How the disk-full tests get a small disk: a tmpfs in a user and mount namespace, or none (why). */
+export async function smallDiskSupport(dir: string): Promise<{ ok: true } | { ok: false; why: string }> {
+  await mkdir(dir, { recursive: true });
+  const probe = await runChild(
+    ["--user", "--map-root-user", "--mount", "sh", "-c", 'mount -t tmpfs -o size=8k tmpfs "$1"', "sh", dir],
+    { command: "unshare" },
+  ).catch((err: Error) => ({ code: -1, stderr: err.message }));
+  return probe.code === 0
+    ? { ok: true }
+    : { ok: false, why: `no tmpfs can be mounted here (unshare --user --mount: ${probe.stderr.trim()})` };
+}
+
+/** One run of a command on a full disk, then again after space was freed. */
+export interface SmallDiskRun {
+  full: ChildRun;
+  freed: ChildRun;
+  /** Copies of the output folder after each run. */
+  fullCopy: string;
+  freedCopy: string;
+}
+
+/**
+ * Runs `args` (writing into `out`) with `out` a tmpfs of `bytes` bytes, in a user and mount
+ * namespace of its own (no root needed where the kernel allows unprivileged user namespaces);
+ * copies what it left into `<copies>/full`; grows the tmpfs to 1 GiB (space freed, files kept)
+ * and runs the same command again, copied into `<copies>/freed`. The tmpfs goes with the
+ * namespace when the script ends.
+ */
+export async function runOnSmallDisk(
+  args: readonly string[],
+  out: string,
+  bytes: number,
+  copies: string,
+): Promise<SmallDiskRun> {
+  await mkdir(out, { recursive: true });
+  await mkdir(copies, { recursive: true });
+  const script = [
+    'out="$1"; size="$2"; copies="$3"; shift 3',
+    'mount -t tmpfs -o size="$size" tmpfs "$out" || exit 97',
+    "for run in full freed; do",
+    '  [ "$run" = freed ] && mount -o remount,size=1g "$out"',
+    '  "$NODE" "$BIN" "$@" >"$copies/$run.stdout" 2>"$copies/$run.stderr"; echo $? >"$copies/$run.code"',
+    '  cp -a "$out" "$copies/$run"',
+    "done",
+  ].join("\n");
+  const ns = await runChild(
+    [
+      "--user",
+      "--map-root-user",
+      "--mount",
+      "bash",
+      "-c",
+      script,
+      "bash",
+      out,
+      String(bytes),
+      copies,
+      ...args,
+    ],
+    { command: "unshare", env: { NODE: process.execPath, BIN: bin } },
+  );
+  if (ns.code !== 0) throw new Error(`the small-disk script failed (exit ${ns.code}): ${ns.stderr}`);
+  const read = async (run: string): Promise<ChildRun> => ({
+    code: Number((await readFile(join(copies, `${run}.code`), "utf8")).trim()),
+    signal: null,
+    stdout: await readFile(join(copies, `${run}.stdout`), "utf8"),
+    stderr: await readFile(join(copies, `${run}.stderr`), "utf8"),
+    ms: 0,
+    killed: false,
+  });
+  return {
+    full: await read("full"),
+    freed: await read("freed"),
+    fullCopy: join(copies, "full"),
+    freedCopy: join(copies, "freed"),
+  };
+}
+
+/**
+ * The command prefix that makes a child honour folder permissions: none for an ordinary user;
+ * for root (who writes into a chmod 555 folder anyway) setpriv dropping CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH, or null when setpriv is missing.
+ */
+export async function permissionsHonoured(): Promise<string[] | null> {
+  if (process.getuid?.() !== 0) return [];
+  const caps = "-dac_override,-dac_read_search";
+  const prefix = ["setpriv", `--inh-caps=${caps}`, `--bounding-set=${caps}`];
+  const probe = await runChild([...prefix.slice(1), "true"], { command: prefix[0] }).catch(() => null);
+  return probe?.code === 0 ? prefix : null;
 }

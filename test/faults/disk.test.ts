@@ -1,0 +1,180 @@
+/**
+ * Disk full and a read-only output folder, during `train`, `eval`, `data curate` and
+ * `export gguf`. Each command first runs to the end on a normal disk (the reference). Then:
+ *
+ * - Disk full: the output folder is a tmpfs smaller than the reference's output (seeded random
+ *   sizes), mounted in a user and mount namespace of the child's own (`unshare`; no root needed
+ *   where unprivileged user namespaces are allowed), so writes fail with the kernel's real ENOSPC
+ *   at whatever moment the space runs out. The command must fail with one `reasonrl: ...` line
+ *   naming a path in the output folder and the cause, no stack trace, and leave no incomplete file
+ *   under a final name and no temporary; then the tmpfs is grown (space freed, files kept) and the
+ *   same command must complete with the reference's files.
+ * - Read-only: the output folder exists, empty, chmod 555 (for root, the child runs without
+ *   CAP_DAC_OVERRIDE so the mode holds): one line naming the path and "permission denied", nothing
+ *   written; after chmod 755 the same command completes with the reference's files.
+ *
+ *   REASONRL_FAULT_DISK_SIZES=4 REASONRL_FAULT_SEED=2 node --import tsx --test test/faults/disk.test.ts
+ *
+ * (default 2 disk sizes per command, seed 1).
+ */
+import assert from "node:assert/strict";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import {
+  bin,
+  type ChildRun,
+  compareFolders,
+  envInt,
+  folderPages,
+  type Job,
+  listFiles,
+  makeJobs,
+  permissionsHonoured,
+  runChild,
+  runOnSmallDisk,
+  scanFolder,
+  seededRandom,
+  smallDiskSupport,
+} from "./helpers-process.ts";
+
+const SIZES = envInt("REASONRL_FAULT_DISK_SIZES", 2);
+const SEED = envInt("REASONRL_FAULT_SEED", 1);
+
+const root = await mkdtemp(join(tmpdir(), "reasonrl-disk-"));
+after(async () => {
+  await chmodTree(root);
+  await rm(root, { recursive: true, force: true });
+});
+const jobs = await makeJobs(join(root, "fixtures"));
+const smallDisk = await smallDiskSupport(join(root, "probe"));
+const asUser = await permissionsHonoured();
+const KEYS = ["train", "eval", "curate", "export"] as const;
+
+/** The reference run of each command, in `<root>/<key>/reference`. */
+const reference: Record<string, string> = {};
+before(async () => {
+  for (const key of KEYS) {
+    reference[key] = join(root, key, "reference");
+    await mkdir(reference[key], { recursive: true }); // export writes a file into a folder that exists
+    const r = await runChild(jobs[key].args(reference[key]));
+    assert.equal(r.code, 0, `${jobs[key].name}: the reference run failed: ${r.stderr}`);
+  }
+});
+
+/** Makes every folder under `dir` writable again (the read-only tests leave none, unless they fail). */
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755).catch(() => {});
+  for (const file of await listFiles(dir).catch(() => [])) {
+    const parts = file.split("/");
+    for (let i = 1; i < parts.length; i++)
+      await chmod(join(dir, ...parts.slice(0, i)), 0o755).catch(() => {});
+  }
+}
+
+/**
+ * What is wrong with a failed run's error output, or null: it must end with one line
+ * "reasonrl: ..." that names a path inside `out` and matches `cause`, with no stack trace.
+ */
+function badError(run: ChildRun, out: string, cause: RegExp): string | null {
+  if (run.code === 0) return "it exited 0";
+  const last = run.stderr.trim().split("\n").at(-1) ?? "";
+  if (!last.startsWith("reasonrl: ")) return `its last line is not "reasonrl: ...": ${last}`;
+  if (!last.includes(out)) return `its error names no path in ${out}: ${last}`;
+  if (!cause.test(last)) return `its error does not say ${cause}: ${last}`;
+  if (/^\s+at /m.test(run.stderr)) return `it printed a stack trace: ${run.stderr}`;
+  return null;
+}
+
+/** The differences from the reference, in a line (empty when none). */
+async function differences(key: string, folder: string, writtenAs: string): Promise<string> {
+  const c = await compareFolders(reference[key], folder, writtenAs);
+  return [
+    ...c.different,
+    ...c.missing.map((m) => `${m} (missing)`),
+    ...c.extra.map((e) => `${e} (extra)`),
+  ].join(", ");
+}
+
+function diskFullTest(key: (typeof KEYS)[number], job: Job, seedOffset: number) {
+  test(`disk full during ${job.name}: a clear error naming the file, nothing half-written, the rerun completes`, {
+    skip: smallDisk.ok ? false : smallDisk.why,
+  }, async (t) => {
+    const total = await folderPages(reference[key]);
+    const random = seededRandom(SEED * 211 + seedOffset);
+    const problems: string[] = [];
+    const figures = { failed_clearly: 0, incomplete_files: 0, temporaries: 0, reruns_identical: 0 };
+    const sizes: number[] = [];
+    for (let i = 0; i < SIZES; i++) {
+      // Between 5% and 95% of what the run writes, in whole pages (at least two).
+      const bytes = Math.max(8192, Math.floor(((0.05 + 0.9 * random()) * total) / 4096) * 4096);
+      sizes.push(bytes);
+      const out = join(root, key, `full-${i}`);
+      const r = await runOnSmallDisk(job.args(out), out, bytes, join(root, key, `copies-${i}`));
+      const where = `${bytes / 1024} KiB disk`;
+      const bad = badError(r.full, out, /no space left|ENOSPC/);
+      if (bad) problems.push(`${where}: ${bad}`);
+      else figures.failed_clearly++;
+      const left = await scanFolder(r.fullCopy);
+      figures.incomplete_files += left.corrupted.length;
+      figures.temporaries += left.temporaries.length;
+      for (const c of left.corrupted) problems.push(`${where}: ${c.file} incomplete (${c.why})`);
+      for (const tmp of left.temporaries) problems.push(`${where}: temporary ${tmp} left`);
+      if (r.freed.code !== 0)
+        problems.push(`${where}: the rerun after freeing space failed: ${r.freed.stderr}`);
+      else {
+        const diff = await differences(key, r.freedCopy, out);
+        if (diff)
+          problems.push(`${where}: after freeing space the rerun differs from the reference: ${diff}`);
+        else figures.reruns_identical++;
+      }
+    }
+    t.diagnostic(
+      `${job.name}: output ${Math.round(total / 1024)} KiB; disks of ${sizes.map((b) => b / 1024).join(", ")} KiB: ` +
+        `${figures.failed_clearly}/${SIZES} clear errors, ${figures.incomplete_files} incomplete files, ` +
+        `${figures.temporaries} temporaries left, ${figures.reruns_identical}/${SIZES} reruns after freeing space identical`,
+    );
+    assert.deepEqual(problems, []);
+  });
+}
+
+function readOnlyTest(key: (typeof KEYS)[number], job: Job) {
+  test(`read-only output folder for ${job.name}: a clear error naming it, nothing written, the rerun completes`, {
+    skip: asUser ? false : "running as root without setpriv: a chmod 555 folder does not stop root",
+  }, async (t) => {
+    const out = join(root, key, "read-only");
+    await mkdir(out, { recursive: true });
+    await chmod(out, 0o555);
+    const denied = await runAsUser(job.args(out));
+    await chmod(out, 0o755);
+    const problems: string[] = [];
+    const bad = badError(denied, out, /permission denied|EACCES/);
+    if (bad) problems.push(bad);
+    const written = await listFiles(out);
+    if (written.length > 0) problems.push(`files written into the read-only folder: ${written.join(", ")}`);
+    const rerun = await runAsUser(job.args(out));
+    if (rerun.code !== 0) problems.push(`the rerun after chmod 755 failed: ${rerun.stderr}`);
+    else {
+      const diff = await differences(key, out, out);
+      if (diff) problems.push(`the rerun differs from the reference: ${diff}`);
+    }
+    t.diagnostic(
+      `${job.name}: read-only folder: ${bad ? "unclear error" : "clear error"} ` +
+        `("${denied.stderr.trim().split("\n").at(-1)}"), ${written.length} files written, ` +
+        `rerun ${rerun.code === 0 ? "completed" : "failed"}`,
+    );
+    assert.deepEqual(problems, []);
+  });
+}
+
+/** Runs `reasonrl args` so that folder permissions hold (through `asUser`'s prefix, for root). */
+function runAsUser(args: readonly string[]): Promise<ChildRun> {
+  const [command, ...options] = asUser ?? [];
+  return command ? runChild([...options, process.execPath, bin, ...args], { command }) : runChild(args);
+}
+
+KEYS.forEach((key, i) => {
+  diskFullTest(key, jobs[key], i + 1);
+  readOnlyTest(key, jobs[key]);
+});
