@@ -52,6 +52,22 @@ const smallDisk = await smallDiskSupport(join(root, "probe"));
 const asUser = await permissionsHonoured();
 const KEYS = ["train", "eval", "curate", "export"] as const;
 
+/** The figures of every test, summed and printed as one JSON line at the end. */
+const totals = {
+  faults: "disk",
+  seed: SEED,
+  disk_full_runs: 0,
+  clear_errors: 0,
+  incomplete_files: 0,
+  temporaries_left: 0,
+  reruns_identical: 0,
+  read_only_runs: 0,
+  read_only_clear_errors: 0,
+  read_only_files_written: 0,
+  read_only_reruns_identical: 0,
+};
+after(() => console.log(JSON.stringify(totals)));
+
 /** The reference run of each command, in `<root>/<key>/reference`. */
 const reference: Record<string, string> = {};
 before(async () => {
@@ -106,6 +122,7 @@ function diskFullTest(key: (typeof KEYS)[number], job: Job, seedOffset: number) 
     const problems: string[] = [];
     const figures = { failed_clearly: 0, incomplete_files: 0, temporaries: 0, reruns_identical: 0 };
     const sizes: number[] = [];
+    const messages = new Set<string>();
     for (let i = 0; i < SIZES; i++) {
       // Between 5% and 95% of what the run writes, in whole pages (at least two).
       const bytes = Math.max(8192, Math.floor(((0.05 + 0.9 * random()) * total) / 4096) * 4096);
@@ -113,6 +130,7 @@ function diskFullTest(key: (typeof KEYS)[number], job: Job, seedOffset: number) 
       const out = join(root, key, `full-${i}`);
       const r = await runOnSmallDisk(job.args(out), out, bytes, join(root, key, `copies-${i}`));
       const where = `${bytes / 1024} KiB disk`;
+      messages.add(r.full.stderr.trim().split("\n").at(-1)?.split(out).join("<out>") ?? "");
       const bad = badError(r.full, out, /no space left|ENOSPC/);
       if (bad) problems.push(`${where}: ${bad}`);
       else figures.failed_clearly++;
@@ -135,6 +153,12 @@ function diskFullTest(key: (typeof KEYS)[number], job: Job, seedOffset: number) 
         `${figures.failed_clearly}/${SIZES} clear errors, ${figures.incomplete_files} incomplete files, ` +
         `${figures.temporaries} temporaries left, ${figures.reruns_identical}/${SIZES} reruns after freeing space identical`,
     );
+    t.diagnostic(`${job.name}: disk full errors: ${[...messages].join(" | ")}`);
+    totals.disk_full_runs += SIZES;
+    totals.clear_errors += figures.failed_clearly;
+    totals.incomplete_files += figures.incomplete_files;
+    totals.temporaries_left += figures.temporaries;
+    totals.reruns_identical += figures.reruns_identical;
     assert.deepEqual(problems, []);
   });
 }
@@ -154,11 +178,13 @@ function readOnlyTest(key: (typeof KEYS)[number], job: Job) {
     const written = await listFiles(out);
     if (written.length > 0) problems.push(`files written into the read-only folder: ${written.join(", ")}`);
     const rerun = await runAsUser(job.args(out));
+    const diff = rerun.code === 0 ? await differences(key, out, out) : "";
     if (rerun.code !== 0) problems.push(`the rerun after chmod 755 failed: ${rerun.stderr}`);
-    else {
-      const diff = await differences(key, out, out);
-      if (diff) problems.push(`the rerun differs from the reference: ${diff}`);
-    }
+    else if (diff) problems.push(`the rerun differs from the reference: ${diff}`);
+    totals.read_only_runs++;
+    if (!bad) totals.read_only_clear_errors++;
+    totals.read_only_files_written += written.length;
+    if (rerun.code === 0 && !diff) totals.read_only_reruns_identical++;
     t.diagnostic(
       `${job.name}: read-only folder: ${bad ? "unclear error" : "clear error"} ` +
         `("${denied.stderr.trim().split("\n").at(-1)}"), ${written.length} files written, ` +
