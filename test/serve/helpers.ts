@@ -118,15 +118,18 @@ export interface ServeProcess {
 }
 
 /**
- * Spawns `reasonrl serve ARGS` and waits until `ready(stdout)` returns a value (e.g. the URL
+ * Spawns `reasonrl serve ARGS` (node run with `nodeArgs`) and waits until `ready(stdout)` returns a value (e.g. the URL
  * once listening); rejects, with what it printed, if the process exits first.
  */
 export async function spawnServe<T>(
   args: string[],
   ready: (stdout: string) => T | undefined,
+  nodeArgs: string[] = [],
 ): Promise<ServeProcess & { value: T }> {
   const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
-  const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeArgs, bin, "serve", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const output = { stdout: "", stderr: "" };
   child.stderr.on("data", (d) => {
     output.stderr += d;
