@@ -118,14 +118,27 @@ function groupAt(text: string, i: number): BareSpan | null {
   return null;
 }
 
-/** Top-level bracketed groups with a comma that read as math, left to right. */
-export function bracketGroups(text: string): BareSpan[] {
+/** `text` with [asy]...[/asy] figure code blanked out (same length): coordinates are not answers. */
+function withoutAsymptote(text: string): string {
+  if (!text.includes("[asy]")) return text;
+  return text.replace(/\[asy\][\s\S]*?(?:\[\/asy\]|$)/g, (m) => " ".repeat(m.length));
+}
+
+const GROUP_BEFORE = new RegExp(`[\\s:=${UNSPACED_SCRIPT}]`);
+
+/**
+ * Bracketed groups with a comma that read as math, left to right, each at the start
+ * of the text or after a space, ":", "=" or a character of a script without spaces.
+ */
+export function bracketGroups(full: string): BareSpan[] {
+  const text = withoutAsymptote(full);
   const out: BareSpan[] = [];
   if (!text.includes(",") && !text.includes(";")) return out;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c !== "(" && c !== "[" && c !== "{" && !(c === "\\" && text[i + 1] === "{")) continue;
-    if (c === "\\" && text[i - 1] === "\\") continue;
+    // a group after a name or inside another is an argument (f(1, 2), draw((0,0)--(1,1))), not an answer
+    if (i > 0 && !GROUP_BEFORE.test(text[i - 1])) continue;
     const g = groupAt(text, i);
     if (g && looksLikeMath(g.text)) {
       out.push(g);
@@ -156,8 +169,8 @@ export function afterAnchor(text: string, from: number): BareSpan | null {
   const start = from + lead;
   const rest = text.slice(start, start + 200);
   const stop = rest.search(/\n|[.!?](?=\s|$)/);
-  // "1/2, or 50%" restates one answer: in prose, "or" ends the answer
-  const tail = (stop < 0 ? rest : rest.slice(0, stop)).split(/,?\s+or\s+/i)[0].trimEnd();
+  // "1/2, or 50%" restates one answer: ", or" ends it ("x = 2 or x = 3" is two roots)
+  const tail = (stop < 0 ? rest : rest.slice(0, stop)).split(/,\s+or\s+/i)[0].trimEnd();
   if (tail.length === 0 || hasMathDelimiters(tail) || isPlainNumber(tail)) return null;
   if (!looksLikeMath(tail) || !readWhole(tail)) return null;
   return { start, end: start + tail.length, text: tail };
@@ -174,11 +187,12 @@ function isProseWord(token: string): boolean {
 
 /**
  * Math that ends a sentence of prose, in the last 400 characters of `text`: the
- * longest run of tokens without a word (nor "or": "1/2, or 50%" restates one answer)
+ * longest run of tokens without a word (nor ", or": "1/2, or 50%" restates one answer)
  * before the end of each sentence, when it has structure ("So we get y = 3x - 2.", "the roots are 1, 2, 3"). These compete with
  * the numbers there by position, so only math that ends the text wins.
  */
-export function sentenceTails(text: string): BareSpan[] {
+export function sentenceTails(full: string): BareSpan[] {
+  const text = withoutAsymptote(full);
   const from = Math.max(0, text.length - 400);
   const out: BareSpan[] = [];
   for (const m of text.slice(from).matchAll(/[^\n.!?]*(?:[.!?](?!\s|$)[^\n.!?]*)*/g)) {
@@ -186,15 +200,18 @@ export function sentenceTails(text: string): BareSpan[] {
     if (sentence.trim().length === 0) continue;
     const tokens = [...sentence.matchAll(/\S+/g)];
     let k = tokens.length;
-    while (k > 0 && !isProseWord(tokens[k - 1][0]) && !/^or$/i.test(tokens[k - 1][0])) k--;
+    const restates = (j: number) => /^or$/i.test(tokens[j][0]) && j > 0 && tokens[j - 1][0].endsWith(",");
+    while (k > 0 && !isProseWord(tokens[k - 1][0]) && !restates(k - 1)) k--;
     if (k === tokens.length || k === 0) continue; // no math at the end, or no prose at all (wholeAsMath)
     const first = tokens[k];
     const lead = /^[,:;]*/.exec(first[0])?.[0].length ?? 0;
     const start = from + (m.index ?? 0) + (first.index ?? 0) + lead;
     const end = from + (m.index ?? 0) + sentence.trimEnd().length;
     const math = text.slice(start, end);
-    if (math.length > 0 && !hasMathDelimiters(math) && !isPlainNumber(math) && hasStructure(math))
-      out.push({ start, end, text: math });
+    // "(C)" after "option" is a choice, not math: a tail needs a digit, relation, operation or comma
+    if (math.length === 0 || hasMathDelimiters(math) || isPlainNumber(math) || !/[\d=<>+\-^\\,]/.test(math))
+      continue;
+    if (hasStructure(math)) out.push({ start, end, text: math });
   }
   return out;
 }
