@@ -32,15 +32,24 @@ export interface ChildRun {
   watchedMs?: number;
 }
 
+/** Options of `runChild`. */
+export interface ChildOptions {
+  /** The program (default: node, with bin/reasonrl.js before the arguments). */
+  command?: string;
+  env?: NodeJS.ProcessEnv;
+  /** A path whose first appearance is noted (polled every 20 ms): `watchedMs`. */
+  watch?: string;
+  /** Send SIGKILL this long after the start, or after `watch` appeared (unless it has exited). */
+  killAfterMs?: number;
+  /** Count `killAfterMs` from the moment `watch` first exists, not from the start. */
+  killFromWatch?: boolean;
+}
+
 /**
- * Runs `command args` (by default `node bin/reasonrl.js args`) from the checkout; with `killAfterMs`
- * it is sent SIGKILL that long after the start, unless it has exited by then. With `watch`, the
- * moment that path first exists is noted (polled every 20 ms).
+ * Runs `command args` (by default `node bin/reasonrl.js args`) from the checkout, collecting its
+ * output; kills it with SIGKILL when `killAfterMs` says.
  */
-export function runChild(
-  args: readonly string[],
-  o: { command?: string; killAfterMs?: number; env?: NodeJS.ProcessEnv; watch?: string } = {},
-): Promise<ChildRun> {
+export function runChild(args: readonly string[], o: ChildOptions = {}): Promise<ChildRun> {
   const command = o.command ?? process.execPath;
   const argv = o.command ? [...args] : [bin, ...args];
   const t0 = performance.now();
@@ -58,20 +67,23 @@ export function runChild(
     stderr += d;
   });
   let killed = false;
-  const timer =
-    o.killAfterMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          killed = child.exitCode === null && child.signalCode === null;
-          if (killed) child.kill("SIGKILL");
-        }, o.killAfterMs);
+  let timer: NodeJS.Timeout | undefined;
+  const killLater = (ms: number) => {
+    timer = setTimeout(() => {
+      killed = child.exitCode === null && child.signalCode === null;
+      if (killed) child.kill("SIGKILL");
+    }, ms);
+  };
+  if (o.killAfterMs !== undefined && !o.killFromWatch) killLater(o.killAfterMs);
   let watchedMs: number | undefined;
   const watch = o.watch;
   const poll =
     watch === undefined
       ? undefined
       : setInterval(() => {
-          if (watchedMs === undefined && existsSync(watch)) watchedMs = performance.now() - t0;
+          if (watchedMs !== undefined || !existsSync(watch)) return;
+          watchedMs = performance.now() - t0;
+          if (o.killAfterMs !== undefined && o.killFromWatch) killLater(o.killAfterMs);
         }, 20);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
