@@ -20,7 +20,8 @@
  */
 
 import type { BenchmarkProblem } from "../src/data/contamination.ts";
-import { equivalentAnswers } from "../src/data/curate/steps/decontaminate.ts";
+import { equivalentAnswers } from "../src/data/same-answer.ts";
+import { exactKey } from "../src/data/text.ts";
 import { seededRandom } from "../src/model/random.ts";
 
 /** The kinds of leaked variants. */
@@ -323,11 +324,15 @@ export function contaminationSet(
   positive("preamble", (b) => preamble(b.problem, r));
   positive("choices", (b) => choices(b.problem, b.answer, r));
   positive("paraphrase", (b) => paraphrase(b.problem, r));
+  // A look-alike's answer is no benchmark problem's (else it may be a sibling's copy), and its
+  // change must show in the normal form (not only in a \tag{1}).
+  const answers = new Set(benchmarks.map((b) => b.answer.replace(/\s+/g, "")));
   make("lookalike", (b) => {
     if (!/\d/.test(b.problem)) return null;
     const answer = otherAnswer(b.answer, r);
-    if (equivalentAnswers(b.answer, answer)) return null;
+    if (answers.has(answer.replace(/\s+/g, "")) || equivalentAnswers(b.answer, answer)) return null;
     const problem = otherNumbers(b.problem, r);
+    if (exactKey(problem) === exactKey(b.problem)) return null;
     return { id: "", kind: "lookalike", benchmarkId: b.id, problem, answer, contaminated: false };
   });
   return cases;

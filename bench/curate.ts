@@ -1,33 +1,50 @@
 /**
- * `reasonrl bench curate`: deduplication and decontamination of 10,000
- * problems against the five evaluation benchmarks, the way the `dedupe` and
- * `decontaminate` steps run them (MinHash/LSH candidates checked by exact
- * Jaccard; an inverted n-gram index of the benchmarks), and, as the comparison
- * point measured in the same run, the naive way: every pair of problems and
- * every (problem, benchmark problem) pair compared directly. The naive side runs
- * on a subset and is extrapolated (pairs grow with the square of the rows); on
- * that subset both sides must drop the same rows.
+ * `reasonrl bench curate`: how fast and how well curation removes repeats and
+ * benchmark problems, each beside its comparison point measured in the same run.
+ *
+ * Speed: deduplication and decontamination of 10,000 problems against the five
+ * evaluation benchmarks, the way the `dedupe` and `decontaminate` steps run
+ * them (MinHash/LSH candidates checked by exact Jaccard; inverted n-gram
+ * indexes of the benchmarks; answers by the verifier), against the naive way:
+ * every pair of problems and every (problem, benchmark problem) pair compared
+ * directly. The naive side runs on a subset and is extrapolated (pairs grow
+ * with the square of the rows); on that subset both sides must find the same
+ * repeats and the same benchmark overlaps.
+ *
+ * Quality: a labelled contamination set (contamination-set.ts: benchmark
+ * problems leaked exactly, respaced, respelled in LaTeX or Unicode, behind a
+ * preamble, with choices appended or with one clause reworded; and template
+ * look-alikes with other numbers and answers, which must be kept): recall per
+ * kind of leak and false positives on the look-alikes, for `decontaminate` and
+ * for open-r1's rule (scripts/decontaminate.py: lower-cased, whitespace-split
+ * words; a problem is contaminated when any of its 8-grams is one of a
+ * benchmark problem's).
  *
  * Problems come from ../shared/data/train, a quarter of them repeated: exactly,
  * in another spelling, or with one number changed (so the set holds exact and
  * near duplicates throughout, also in the naive side's subset); the
- * benchmarks from ../shared/data/benchmarks; without those folders both are
- * generated.
+ * benchmarks from ../shared/data/benchmarks. Without those folders the
+ * problems are generated and the labelled set is built from
+ * test/data/fixtures/contamination-benchmark.jsonl (40 problems).
  */
+import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { ContaminationIndex } from "../src/data/contamination.ts";
+import { type BenchmarkProblem, ContaminationIndex } from "../src/data/contamination.ts";
 import {
+  DecontaminateParams,
   findContamination,
   loadBenchmarks,
   PAPER_BENCHMARKS,
 } from "../src/data/curate/steps/decontaminate.ts";
 import { DedupeParams, findDuplicates } from "../src/data/curate/steps/dedupe.ts";
 import type { DataRow } from "../src/data/row.ts";
+import { equivalentAnswers } from "../src/data/same-answer.ts";
 import { loadSource } from "../src/data/sources.ts";
 import { jaccard, ngramHashes, sharedCount, textTokens } from "../src/data/text.ts";
 import { seededRandom } from "../src/model/random.ts";
 import { dataDir } from "../src/verify/gold-data.ts";
+import { type CurateQuality, curateQuality, describeQuality } from "./curate-quality.ts";
 
 /** The issue's target. */
 export const CURATE_BENCH_TARGET_ROWS_PER_S = 2000;
@@ -37,6 +54,8 @@ export interface CurateBenchOptions {
   rows?: number;
   /** Problems the naive side compares before extrapolating (default 1,000). */
   baselineRows?: number;
+  /** Cases per kind of the labelled contamination set (default 200). */
+  perKind?: number;
   log?: (line: string) => void;
 }
 
@@ -54,9 +73,14 @@ export interface CurateBenchResult {
   baseline_seconds: number;
   baseline_rows_per_s: number;
   speedup: number;
-  /** On the baseline subset: rows both sides drop, and rows only one side drops. */
+  /** Rows dropped as benchmark paraphrases, and look-alikes kept. */
+  benchmark_paraphrases: number;
+  benchmark_lookalikes: number;
+  /** On the baseline subset: rows both sides find (repeats, benchmark overlaps), and rows only one side finds. */
   subset_agree: number;
   subset_disagree: number;
+  /** Recall per kind of leak and false positives on look-alikes: decontaminate vs open-r1's rule. */
+  quality: CurateQuality;
   target_rows_per_s: number;
   cores: number;
   source: string;
@@ -175,9 +199,7 @@ function naive(rows: DataRow[], benchGrams: Uint32Array[], p: DedupeParams, minO
     const grams = ngramHashes(tokens, p.ngram);
     let dup = false;
     for (let k = 0; k < keptGrams.length && !dup; k++)
-      dup =
-        keptRows[k].answer.replace(/\s+/g, "") === r.answer.replace(/\s+/g, "") &&
-        jaccard(grams, keptGrams[k]) >= p.threshold;
+      dup = jaccard(grams, keptGrams[k]) >= p.threshold && equivalentAnswers(keptRows[k].answer, r.answer);
     if (dup) {
       dropped.add(r.id);
       continue;
@@ -187,18 +209,44 @@ function naive(rows: DataRow[], benchGrams: Uint32Array[], p: DedupeParams, minO
     keptRows.push(r);
   }
   const t1 = performance.now();
+  // Benchmark overlaps (the strict n-gram rule; the answers decide afterwards, as in the step).
+  const overlapping = new Set<string>();
   for (const r of keptRows) {
     const grams = ngramHashes(textTokens(r.problem), 8);
     for (const b of benchGrams) {
       if (grams.length === 0) break;
       if (sharedCount(grams, b) / Math.min(grams.length, b.length) >= minOverlap) {
-        dropped.add(r.id);
+        overlapping.add(r.id);
         break;
       }
     }
   }
   const t2 = performance.now();
-  return { dropped, dedupeSeconds: (t1 - t0) / 1000, decontaminateSeconds: (t2 - t1) / 1000 };
+  return {
+    dropped,
+    overlapping,
+    dedupeSeconds: (t1 - t0) / 1000,
+    decontaminateSeconds: (t2 - t1) / 1000,
+  };
+}
+
+/** The labelled set's benchmark problems: the real benchmarks, or the committed fixture. */
+async function labelledSource(benchmarks: BenchmarkProblem[], fromShared: boolean) {
+  if (fromShared) return { problems: benchmarks, source: "../shared/data/benchmarks" };
+  const path = join(import.meta.dirname, "../test/data/fixtures/contamination-benchmark.jsonl");
+  const problems = (await readFile(path, "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => ({ ...(JSON.parse(l) as BenchmarkProblem), benchmark: "fixture" }));
+  return { problems, source: "test/data/fixtures/contamination-benchmark.jsonl" };
+}
+
+/** Rows a pass drops or flags: repeats, and rows whose text overlaps a benchmark problem. */
+function fastFindings(rows: DataRow[], params: DedupeParams, index: ContaminationIndex, minOverlap: number) {
+  const dedupe = findDuplicates(rows, params);
+  const found = new Set(dedupe.dropped.map((d) => d.row.id));
+  for (const r of dedupe.kept) if (index.hits(r.problem, minOverlap).length > 0) found.add(r.id);
+  return found;
 }
 
 export async function benchCurate(opts: CurateBenchOptions = {}): Promise<CurateBenchResult> {
@@ -208,22 +256,19 @@ export async function benchCurate(opts: CurateBenchOptions = {}): Promise<Curate
   const { rows, benchmarks, source } = await benchData(count);
   log(`${rows.length} problems (${source}), ${benchmarks.length} benchmark problems`);
   const params = DedupeParams.parse({});
-  const minOverlap = 0.5;
+  const decontaminate = DecontaminateParams.parse({ dir: "-" });
+  const minOverlap = decontaminate.minOverlap;
 
   const t0 = performance.now();
   const dedupe = findDuplicates(rows, params);
-  const index = new ContaminationIndex(benchmarks, 8);
-  const clean = findContamination(dedupe.kept, index, {
-    minOverlap,
-    paraphrases: true,
-    looseOverlap: 0.3,
-    lookalikes: "keep",
-  });
+  const index = new ContaminationIndex(benchmarks, { ngram: 8, looseNgram: decontaminate.looseNgram });
+  const clean = findContamination(dedupe.kept, index, decontaminate);
   const seconds = (performance.now() - t0) / 1000;
   const exact = dedupe.dropped.filter((d) => d.reason === "exact-duplicate").length;
+  const relations = (r: string) => clean.hits.filter((h) => h.relation === r).length;
   log(
     `dedupe + decontaminate: ${seconds.toFixed(2)} s (${exact} exact, ${dedupe.dropped.length - exact} near ` +
-      `duplicates, ${clean.dropped.length} benchmark overlaps)`,
+      `duplicates, ${clean.dropped.length} benchmark problems dropped, ${relations("lookalike")} look-alikes kept)`,
   );
 
   // The naive side on the first `subset` rows, extrapolated: dedupe pairs grow as n^2, benchmark pairs as n.
@@ -237,48 +282,48 @@ export async function benchCurate(opts: CurateBenchOptions = {}): Promise<Curate
       `extrapolated to ${count}: ${baselineSeconds.toFixed(1)} s`,
   );
 
-  // Both sides on the subset must drop the same rows.
-  const fastPart = findDuplicates(part, params);
-  const fastDropped = new Set(fastPart.dropped.map((d) => d.row.id));
-  for (const d of findContamination(fastPart.kept, index, {
-    minOverlap,
-    paraphrases: true,
-    looseOverlap: 0.3,
-    lookalikes: "keep",
-  }).dropped)
-    fastDropped.add(d.row.id);
-  const agree = [...fastDropped].filter((id) => slow.dropped.has(id)).length;
-  const disagree = fastDropped.size + slow.dropped.size - 2 * agree;
+  // Both sides on the subset must find the same repeats and the same benchmark overlaps.
+  const fast = fastFindings(part, params, index, minOverlap);
+  const slowFound = new Set([...slow.dropped, ...slow.overlapping]);
+  const agree = [...fast].filter((id) => slowFound.has(id)).length;
+  const disagree = fast.size + slowFound.size - 2 * agree;
 
-  const rowsPerS = Math.round(count / seconds);
-  const baselinePerS = Math.round(count / baselineSeconds);
+  const labelled = await labelledSource(benchmarks, source !== "generated");
+  const quality = curateQuality(labelled.problems, labelled.source, opts.perKind ?? 200);
+  log(describeQuality(quality));
+
   return {
     bench: "curate",
     rows: count,
     seconds: Math.round(seconds * 1000) / 1000,
-    rows_per_s: rowsPerS,
+    rows_per_s: Math.round(count / seconds),
     exact_duplicates: exact,
     near_duplicates: dedupe.dropped.length - exact,
-    benchmark_hits: clean.hits.length,
+    benchmark_hits: clean.dropped.length,
+    benchmark_paraphrases: relations("paraphrase"),
+    benchmark_lookalikes: relations("lookalike"),
     benchmark_problems: benchmarks.length,
     baseline_rows: subset,
     baseline_seconds: Math.round(baselineSeconds * 100) / 100,
-    baseline_rows_per_s: baselinePerS,
+    baseline_rows_per_s: Math.round(count / baselineSeconds),
     speedup: Math.round((10 * baselineSeconds) / seconds) / 10,
     subset_agree: agree,
     subset_disagree: disagree,
+    quality,
     target_rows_per_s: CURATE_BENCH_TARGET_ROWS_PER_S,
     cores: availableParallelism(),
     source,
   };
 }
 
-/** A one-paragraph summary of the result. */
+/** A summary of the result: speed, then the labelled set's table. */
 export function describeCurateBench(r: CurateBenchResult): string {
   return [
     `dedupe + decontamination of ${r.rows} problems against ${r.benchmark_problems} benchmark problems:`,
     `  MinHash/LSH + n-gram index: ${r.rows_per_s} rows/s (${r.seconds} s; target >= ${r.target_rows_per_s})`,
     `  naive all pairs:            ${r.baseline_rows_per_s} rows/s (${r.baseline_seconds} s, extrapolated from ${r.baseline_rows} rows)`,
-    `  speed-up ${r.speedup}x; on the ${r.baseline_rows}-row subset both drop the same rows: ${r.subset_agree} agree, ${r.subset_disagree} differ`,
+    `  speed-up ${r.speedup}x; on the ${r.baseline_rows}-row subset both find the same rows: ${r.subset_agree} agree, ${r.subset_disagree} differ`,
+    `  benchmark problems dropped ${r.benchmark_hits} (paraphrases ${r.benchmark_paraphrases}); look-alikes kept ${r.benchmark_lookalikes}`,
+    describeQuality(r.quality),
   ].join("\n");
 }

@@ -17,7 +17,7 @@
  * number of benchmark problems. Deciding what a match means (the same problem,
  * a paraphrase, a look-alike) needs the answers too: decontaminate.ts.
  */
-import { hashString, ngramHashes, textTokens } from "./text.ts";
+import { hashString, ngramHashes, ngramHashesOf, textTokens } from "./text.ts";
 
 /** A problem of an evaluation benchmark. */
 export interface BenchmarkProblem {
@@ -43,6 +43,8 @@ export interface OverlapHit {
   looseShared: number;
   /** The text and the benchmark problem have the same numbers (as sets). */
   sameNumbers: boolean;
+  /** The text holds the benchmark problem's whole token sequence (a copy, maybe with text around it). */
+  contains: boolean;
   /** The benchmark problem's gold answer. */
   answer: string;
   /** Its position in the index's problems. */
@@ -119,8 +121,9 @@ export class ContaminationIndex {
   private readonly loose: GramIndex;
   /** Problems shorter than `ngram` tokens: token count -> hash of the token sequence -> problems. */
   private readonly short = new Map<number, Map<number, number[]>>();
-  /** Each problem's numbers. */
+  /** Each problem's numbers, and its tokens joined (with a space before and after). */
   private readonly numbers: string[][] = [];
+  private readonly keys: string[] = [];
   private readonly strictCounts: Int32Array;
   private readonly looseCounts: Int32Array;
 
@@ -136,6 +139,7 @@ export class ContaminationIndex {
     problems.forEach((p, i) => {
       const tokens = textTokens(p.problem);
       this.numbers.push([...new Set(tokens.filter(isNumber))]);
+      this.keys.push(` ${tokens.join(" ")} `);
       if (tokens.length < this.ngram && tokens.length > 0) {
         const byHash = this.short.get(tokens.length) ?? new Map<number, number[]>();
         this.short.set(tokens.length, byHash);
@@ -159,42 +163,52 @@ export class ContaminationIndex {
   hits(problem: string, minOverlap: number, minLooseOverlap = 1.01): OverlapHit[] {
     const tokens = textTokens(problem);
     if (tokens.length === 0) return [];
-    const grams = ngramHashes(tokens, this.ngram);
-    const looseGrams = ngramHashes(tokens, this.looseNgram);
+    const hashes = tokens.map(hashString);
+    const grams = ngramHashesOf(hashes, this.ngram);
     const touched: number[] = [];
     this.strict.count(grams, this.strictCounts, touched);
+    const contained = this.containedShort(hashes);
+    for (const i of contained) if (this.strictCounts[i] === 0) touched.push(i);
+    let looseGrams: Uint32Array | null = null;
     const looseTouched: number[] = [];
-    if (minLooseOverlap <= 1) this.loose.count(looseGrams, this.looseCounts, looseTouched);
-    const contained = this.containedShort(tokens);
-    const looseCounted = looseTouched.length > 0 ? this.loose.counted(looseGrams) : 0;
+    if (minLooseOverlap <= 1) {
+      looseGrams = ngramHashesOf(hashes, this.looseNgram);
+      this.loose.count(looseGrams, this.looseCounts, looseTouched);
+    }
+    const looseCounted = looseGrams && looseTouched.length > 0 ? this.loose.counted(looseGrams) : 0;
 
-    const numbers = new Set(tokens.filter(isNumber));
+    let numbers: Set<string> | null = null;
+    let key: string | null = null;
     const hits: OverlapHit[] = [];
     const seen = new Set<number>();
-    for (const i of [...contained, ...touched, ...looseTouched]) {
-      if (seen.has(i)) continue;
-      seen.add(i);
-      const shared = this.strictCounts[i];
-      const overlap = contained.has(i)
-        ? 1
-        : shared / Math.max(1, Math.min(grams.length, this.strict.sizes[i]));
-      const looseShared = this.looseCounts[i];
-      const looseOverlap = looseShared / Math.max(1, Math.min(looseCounted, this.loose.sizes[i]));
-      const loose = looseOverlap >= minLooseOverlap && looseShared >= MIN_LOOSE_SHARED;
-      if (overlap < minOverlap && !loose) continue;
-      const b = this.problems[i];
-      hits.push({
-        benchmarkId: b.id,
-        benchmark: b.benchmark,
-        overlap: round3(overlap),
-        shared,
-        looseOverlap: round3(looseOverlap),
-        looseShared,
-        sameNumbers: sameSet(this.numbers[i], numbers),
-        answer: b.answer,
-        index: i,
-      });
-    }
+    for (const list of [touched, looseTouched])
+      for (const i of list) {
+        if (seen.has(i)) continue;
+        seen.add(i);
+        const shared = this.strictCounts[i];
+        const overlap = contained.has(i)
+          ? 1
+          : shared / Math.max(1, Math.min(grams.length, this.strict.sizes[i]));
+        const looseShared = this.looseCounts[i];
+        const looseOverlap = looseShared / Math.max(1, Math.min(looseCounted, this.loose.sizes[i]));
+        const loose = looseOverlap >= minLooseOverlap && looseShared >= MIN_LOOSE_SHARED;
+        if (overlap < minOverlap && !loose) continue;
+        numbers ??= new Set(tokens.filter(isNumber));
+        if (overlap === 1) key ??= ` ${tokens.join(" ")} `;
+        const b = this.problems[i];
+        hits.push({
+          benchmarkId: b.id,
+          benchmark: b.benchmark,
+          overlap: round3(overlap),
+          shared,
+          looseOverlap: round3(looseOverlap),
+          looseShared,
+          contains: contained.has(i) || (key !== null && overlap === 1 && key.includes(this.keys[i])),
+          sameNumbers: sameSet(this.numbers[i], numbers),
+          answer: b.answer,
+          index: i,
+        });
+      }
     for (const i of touched) this.strictCounts[i] = 0;
     for (const i of looseTouched) this.looseCounts[i] = 0;
     return hits.sort(
@@ -205,13 +219,11 @@ export class ContaminationIndex {
     );
   }
 
-  /** The short benchmark problems whose whole token sequence appears in `tokens`. */
-  private containedShort(tokens: readonly string[]): Set<number> {
+  /** The short benchmark problems whose whole token sequence appears in the text (by its tokens' hashes). */
+  private containedShort(hashes: readonly number[]): Set<number> {
     const found = new Set<number>();
-    if (this.short.size === 0) return found;
-    const hashes = tokens.map(hashString);
     for (const [length, byHash] of this.short)
-      for (let start = 0; start + length <= tokens.length; start++) {
+      for (let start = 0; start + length <= hashes.length; start++) {
         const list = byHash.get(sequenceHashOf(hashes, start, length));
         if (list) for (const i of list) found.add(i);
       }

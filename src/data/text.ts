@@ -38,10 +38,14 @@ export function hashString(s: string): number {
  * problems still compare.
  */
 export function ngramHashes(tokens: readonly string[], n: number): Uint32Array {
-  if (tokens.length === 0) return new Uint32Array(0);
-  const tokenHashes = tokens.map(hashString);
-  const count = Math.max(1, tokens.length - n + 1);
-  const width = Math.min(n, tokens.length);
+  return ngramHashesOf(tokens.map(hashString), n);
+}
+
+/** ngramHashes from the tokens' hashString values (for callers that need them more than once). */
+export function ngramHashesOf(tokenHashes: readonly number[], n: number): Uint32Array {
+  if (tokenHashes.length === 0) return new Uint32Array(0);
+  const count = Math.max(1, tokenHashes.length - n + 1);
+  const width = Math.min(n, tokenHashes.length);
   const out = new Uint32Array(count);
   for (let start = 0; start < count; start++) {
     let h = 0x9e3779b9;

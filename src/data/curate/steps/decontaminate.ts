@@ -11,8 +11,8 @@
  *   overlap a benchmark problem's by `minOverlap` or more (shared over those
  *   of the shorter text, so a preamble or appended choices do not hide it; a
  *   benchmark problem shorter than `ngram` tokens counts when the row contains
- *   it) and the gold answers are equivalent, or the row contains the whole
- *   benchmark problem (overlap 1) whatever its answer says.
+ *   it) and the gold answers are equivalent, or the row holds the benchmark
+ *   problem's whole token sequence (a copy) whatever its answer says.
  * - benchmark-paraphrase (dropped, unless `paraphrases: false`): a reworded
  *   problem. Its `looseNgram`-token n-grams overlap by `looseOverlap` or
  *   more, it has every number of the benchmark problem, and the answers are
@@ -34,9 +34,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { VerifyOptionsSchema, verifySync } from "../../../verify/index.ts";
 import { type BenchmarkProblem, ContaminationIndex, type OverlapHit } from "../../contamination.ts";
 import { type DataRow, originOf } from "../../row.ts";
+import { equivalentAnswers } from "../../same-answer.ts";
 import { FieldMap, loadSource } from "../../sources.ts";
 import { type Drop, defineStep } from "../step.ts";
 
@@ -100,14 +100,6 @@ export async function loadBenchmarks(p: Pick<DecontaminateParams, "dir" | "names
   return problems;
 }
 
-const ANSWER_OPTIONS = VerifyOptionsSchema.parse({ pred: "gold", timeoutMs: 1000 });
-
-/** The verifier's verdict on two gold answers (false when either is empty). */
-export function equivalentAnswers(benchmarkAnswer: string, answer: string): boolean {
-  if (answer.trim() === "" || benchmarkAnswer.trim() === "") return false;
-  return verifySync(benchmarkAnswer, answer, ANSWER_OPTIONS).equivalent;
-}
-
 /** The closest relation of `row` to one benchmark problem, or null when none holds. */
 export function relate(
   row: Pick<DataRow, "problem" | "answer">,
@@ -122,7 +114,7 @@ export function relate(
     if (!strict && !hit.sameNumbers) continue; // a paraphrase keeps the numbers
     const sameAnswer = equivalentAnswers(hit.answer, row.answer);
     const relation: BenchmarkRelation = strict
-      ? sameAnswer || hit.overlap === 1
+      ? sameAnswer || hit.contains
         ? "same"
         : "lookalike"
       : p.paraphrases && sameAnswer

@@ -2,13 +2,14 @@
  * `dedupe`: drops repeated problems, keeping the first occurrence (in source
  * order, so list the preferred source first).
  *
- * - exact-duplicate: the same problem text after normalisation (text.ts: case,
- *   spacing, `$`, LaTeX spacing and \dfrac/\frac variants ignored).
+ * - exact-duplicate: the same problem text in the normal form of math-tokens.ts
+ *   (the one decontaminate uses: case, spacing, `$`, Unicode math, \frac and
+ *   \dfrac12, presentation-only commands, "3m"/"3 m", thousands separators).
  * - near-duplicate: word n-gram Jaccard similarity >= `threshold` with a kept
  *   problem. Candidates come from MinHash/LSH (minhash.ts), and each candidate's
  *   exact Jaccard similarity decides. With `sameAnswer` (the default), a near
- *   match counts only when the gold answers are also equal (after removing
- *   spaces): "the distance from the origin to (7, -24)" and "... to (-15, 8)" are
+ *   match counts only when the gold answers are also equivalent (by the
+ *   verifier, same-answer.ts): "the distance from the origin to (7, -24)" and "... to (-15, 8)" are
  *   different problems of one template, and both are kept.
  *
  * Every dropped row names the kept row it repeats and the similarity.
@@ -16,6 +17,7 @@
 import { z } from "zod";
 import { LshIndex, MinHasher } from "../../minhash.ts";
 import type { DataRow } from "../../row.ts";
+import { equivalentAnswers } from "../../same-answer.ts";
 import { jaccard, ngramHashes, textTokens } from "../../text.ts";
 import { type Drop, defineStep } from "../step.ts";
 
@@ -46,8 +48,6 @@ export interface DuplicatePair {
   similarity: number;
   exact: boolean;
 }
-
-const answerKey = (answer: string) => answer.replace(/\s+/g, "");
 
 /**
  * Splits `rows` into kept rows and duplicates of earlier kept rows. Exposed for the
@@ -82,10 +82,10 @@ export function findDuplicates(
       let match: { row: DataRow; similarity: number } | null = null;
       for (const candidate of lsh.candidates(keys)) {
         const other = kept[candidate];
-        if (p.sameAnswer && answerKey(other.answer) !== answerKey(row.answer)) continue;
         const similarity = jaccard(grams, keptGrams[candidate]);
-        if (similarity >= p.threshold && (!match || similarity > match.similarity))
-          match = { row: other, similarity };
+        if (similarity < p.threshold || (match && similarity <= match.similarity)) continue;
+        if (p.sameAnswer && !equivalentAnswers(other.answer, row.answer)) continue;
+        match = { row: other, similarity };
       }
       if (match) {
         const similarity = Math.round(match.similarity * 1000) / 1000;
