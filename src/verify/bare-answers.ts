@@ -2,15 +2,17 @@
  * Answers written without LaTeX delimiters or boxes that are more than one
  * number: "(1, 2, 3)", "[1, 2, 3]", "{1, 2}", "(0, 1]", "x = y", a bare
  * \begin{pmatrix}. Math-Verify reads such text as its last number; reasonrl
- * reads it whole first. This file only finds the text to read (extract.ts
- * turns it into candidates):
+ * reads it whole first. This file finds the text to read and makes the
+ * extraction candidates of it (`bareProducers`, used by extract.ts):
  *   - the whole text, when it reads as math (no words),
  *   - after an answer anchor: a bracketed group with a comma, or a math tail
  *     up to the end of the sentence ("The answer is y = 2x + 1."),
  *   - anywhere in prose: a bracketed group with a comma ("the pair is (3, 4)"),
  *     and math that ends a sentence ("... the line is y = 3x - 2.").
  */
-import { UNSPACED_SCRIPT } from "./languages.ts";
+import { type Candidate, latexPieces, once, type Producer } from "./candidates.ts";
+import type { ExtractionConfig } from "./config.ts";
+import { ANSWER_ANCHOR, HAS_ANSWER_WORD, UNSPACED_SCRIPT } from "./languages.ts";
 
 /** A piece of text to read as one answer. */
 export interface BareSpan {
@@ -213,5 +215,52 @@ export function sentenceTails(full: string): BareSpan[] {
       continue;
     if (hasStructure(math)) out.push({ start, end, text: math });
   }
+  return out;
+}
+
+/** Answers without delimiters read whole (`bareMath`): the whole text, after an anchor, groups in prose. */
+export function bareProducers(text: string, cfg: ExtractionConfig): Producer[] {
+  const candidate = (b: BareSpan, priority: number, via: string): Candidate => ({
+    priority,
+    start: b.start,
+    end: b.end,
+    via,
+    run: () => latexPieces([{ text: b.text, percent: false }], cfg, cfg.boxed),
+  });
+  const out: Producer[] = [];
+  if (!cfg.bareLatex) {
+    out.push({
+      priority: 250,
+      make: () => {
+        const whole = wholeAsMath(text);
+        return whole ? [candidate(whole, 250, "bare")] : [];
+      },
+    });
+  }
+  if (HAS_ANSWER_WORD.test(text)) {
+    const anchored = once(() =>
+      [...text.matchAll(ANSWER_ANCHOR)].map((m) => ({
+        colon: m[1] === ":",
+        span: afterAnchor(text, (m.index ?? 0) + m[0].length),
+      })),
+    );
+    for (const [priority, colonOnly] of [
+      [100, true],
+      [200, false],
+    ] as const) {
+      out.push({
+        priority,
+        make: () =>
+          anchored()
+            .filter((a) => a.span !== null && (a.colon || !colonOnly))
+            .map((a) => candidate(a.span as BareSpan, priority, "answer")),
+      });
+    }
+  }
+  if (cfg.anchorless)
+    out.push({
+      priority: 300,
+      make: () => [...bracketGroups(text), ...sentenceTails(text)].map((g) => candidate(g, 300, "bare")),
+    });
   return out;
 }

@@ -15,18 +15,11 @@
  * the same priority until one parses.
  */
 import type { Node } from "./ast.ts";
-import {
-  afterAnchor,
-  type BareSpan,
-  bracketGroups,
-  hasMathDelimiters,
-  LETTERS_OF_PROSE,
-  sentenceTails,
-  wholeAsMath,
-} from "./bare-answers.ts";
+import { bareProducers, hasMathDelimiters, LETTERS_OF_PROSE } from "./bare-answers.ts";
 import { findBoxes } from "./boxed.ts";
+import { type Candidate, latexPieces, once, type Producer, plainValue } from "./candidates.ts";
 import type { ExtractionConfig } from "./config.ts";
-import { ANSWER_WORDS, foldWideForms } from "./languages.ts";
+import { ANSWER_ANCHOR, foldWideForms, HAS_ANSWER_WORD } from "./languages.ts";
 import {
   chainFrom,
   chainSpans,
@@ -36,7 +29,6 @@ import {
   spanAt,
 } from "./latex-spans.ts";
 import { normalizeAnswer } from "./normalize.ts";
-import { ParseError, parseMath } from "./parser.ts";
 import { findPlainNumbers, type PlainMatch } from "./plain-numbers.ts";
 
 /** The result of extraction: parsed values (usually one) and the raw string of the first match. */
@@ -48,78 +40,6 @@ export interface Extracted {
   via: string;
 }
 
-interface Candidate {
-  priority: number;
-  start: number;
-  end: number;
-  via: string;
-  /** Parses the match: `node` is the answer, `also` an alternative reading (a choice letter). */
-  run: () => { node: Node | null; text: string; also?: Node };
-}
-
-/** Parses one normalised answer string; retries with the part after the last "=" (Math-Verify's get_last_eq). */
-export function parseNormalized(text: string): Node | null {
-  if (text.length === 0 || text.length > 50_000) return null;
-  try {
-    return parseMath(text);
-  } catch (e) {
-    if (!(e instanceof ParseError) && !(e instanceof RangeError)) throw e;
-    if (!text.includes(",") && !text.includes(";")) {
-      const parts = text.split(/(?<![\\<>!])=/);
-      if (parts.length > 2) {
-        try {
-          return parseMath(parts[parts.length - 1].trim());
-        } catch {
-          return null;
-        }
-      }
-    }
-    return null;
-  }
-}
-
-function latexPieces(
-  contents: { text: string; percent: boolean }[],
-  cfg: ExtractionConfig,
-  boxed: "last" | "all",
-) {
-  const nodes: (Node | null)[] = [];
-  const texts: string[] = [];
-  for (const c of contents) {
-    const text = normalizeAnswer(c.text, { boxed, units: cfg.units });
-    let node = parseNormalized(text);
-    if (node && c.percent) node = { type: "percent", arg: node };
-    nodes.push(node);
-    texts.push(text);
-  }
-  if (nodes.length > 1 && nodes.every((n) => n !== null)) {
-    const items = (nodes as Node[]).flatMap((n) => (n.type === "list" || n.type === "set" ? n.items : [n]));
-    return { node: { type: "list", items } as Node, text: texts.join(" and ") };
-  }
-  const text = texts[0] ?? "";
-  const choice = CHOICE_PREFIX.exec(text);
-  if (choice) {
-    // "(B) 12" or "\text{(B)} 12": the letter, or the value after it
-    const rest = parseNormalized(choice[2]);
-    const letter: Node = { type: "text", value: choice[1] };
-    return rest ? { node: rest, text, also: letter } : { node: letter, text };
-  }
-  return { node: nodes[0] ?? null, text };
-}
-
-/** A multiple-choice letter in front of a value: "(B) 12", "\textbf{(B)} 12", "\text{(B) } 12". */
-const CHOICE_PREFIX = /^(?:\\text(?:bf|rm|normal)?\s*\{\s*)?\(([A-E])\)\s*\}?\s*([^\s+\-*/=^<>,;:}].*)$/;
-
-function plainValue(m: PlainMatch): { node: Node | null; text: string } {
-  let node = parseNormalized(m.value);
-  if (node && m.percent) node = { type: "percent", arg: node };
-  return { node, text: m.value };
-}
-
-/** "answer" in any of the languages of languages.ts, with an optional colon. */
-const ANSWER_ANCHOR = new RegExp(`(?:${ANSWER_WORDS})(:?)`, "gi");
-const HAS_ANSWER_WORD = new RegExp(ANSWER_WORDS, "i");
-
 const FINAL_IS_BEFORE = /final answer is:?\s*$/i;
 const I_HOPE_AFTER = /^\.?\s?I hope/;
 
@@ -127,24 +47,6 @@ const I_HOPE_AFTER = /^\.?\s?I hope/;
 function isProse(s: string): boolean {
   const stripped = s.replace(/\\(?:text|textbf|mbox|mathrm)\s*\{[^{}]*\}/g, " ").replace(/\\[a-zA-Z]+/g, " ");
   return /[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}/.test(stripped) || LETTERS_OF_PROSE.test(stripped);
-}
-
-/** A source of candidates at one priority, computed only when that priority is reached. */
-interface Producer {
-  priority: number;
-  make: () => Candidate[];
-}
-
-function once<T>(f: () => T): () => T {
-  let done = false;
-  let v: T;
-  return () => {
-    if (!done) {
-      v = f();
-      done = true;
-    }
-    return v;
-  };
 }
 
 /** The first item starting within 50 characters after each "answer" (with a colon for priority 100). */
@@ -328,53 +230,6 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
     });
   }
   if (cfg.anchorless) out.push({ priority: 300, make: () => nums().map((m) => candidate(m, 300, "number")) });
-  return out;
-}
-
-/** Answers without delimiters read whole (`bareMath`): the whole text, after an anchor, groups in prose. */
-function bareProducers(text: string, cfg: ExtractionConfig): Producer[] {
-  const candidate = (b: BareSpan, priority: number, via: string): Candidate => ({
-    priority,
-    start: b.start,
-    end: b.end,
-    via,
-    run: () => latexPieces([{ text: b.text, percent: false }], cfg, cfg.boxed),
-  });
-  const out: Producer[] = [];
-  if (!cfg.bareLatex) {
-    out.push({
-      priority: 250,
-      make: () => {
-        const whole = wholeAsMath(text);
-        return whole ? [candidate(whole, 250, "bare")] : [];
-      },
-    });
-  }
-  if (HAS_ANSWER_WORD.test(text)) {
-    const anchored = once(() =>
-      [...text.matchAll(ANSWER_ANCHOR)].map((m) => ({
-        colon: m[1] === ":",
-        span: afterAnchor(text, (m.index ?? 0) + m[0].length),
-      })),
-    );
-    for (const [priority, colonOnly] of [
-      [100, true],
-      [200, false],
-    ] as const) {
-      out.push({
-        priority,
-        make: () =>
-          anchored()
-            .filter((a) => a.span !== null && (a.colon || !colonOnly))
-            .map((a) => candidate(a.span as BareSpan, priority, "answer")),
-      });
-    }
-  }
-  if (cfg.anchorless)
-    out.push({
-      priority: 300,
-      make: () => [...bracketGroups(text), ...sentenceTails(text)].map((g) => candidate(g, 300, "bare")),
-    });
   return out;
 }
 

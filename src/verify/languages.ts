@@ -31,6 +31,11 @@ export function foldWideForms(text: string): string {
  */
 export const ANSWER_WORDS = "answer|答案|答え|정답|réponse|reponse|antwort|ответ|respuesta|resposta|risposta";
 
+/** An answer word with an optional colon (group 1), for matchAll. */
+export const ANSWER_ANCHOR = new RegExp(`(?:${ANSWER_WORDS})(:?)`, "gi");
+/** Whether a text holds an answer word at all. */
+export const HAS_ANSWER_WORD = new RegExp(ANSWER_WORDS, "i");
+
 /** Scripts written without spaces between words: Thai, CJK punctuation, kana, Han, Hangul. */
 export const UNSPACED_SCRIPT =
   "\\u0e00-\\u0e7f\\u3000-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uac00-\\ud7af\\uf900-\\ufaff";
