@@ -2,6 +2,7 @@
  * `reasonrl data ...`: look at data files, download hub datasets, and run
  * curation recipes (src/data).
  */
+import { existsSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { defaultCurationCache, runCuration } from "../data/curate/pipeline.ts";
 import { loadCurationRecipe } from "../data/curate/recipe.ts";
@@ -12,7 +13,7 @@ import { hubDatasetFiles } from "../data/hub.ts";
 import { describeInspect, inspectFile } from "../data/inspect.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { datasetsOption, jsonOption, setOption } from "./options.ts";
-import { printResult, progressLog } from "./output.ts";
+import { fail, printResult, progressLog } from "./output.ts";
 
 /** Registers `reasonrl data *`. Long by nature: the subcommands' declarative option lists, no logic. */
 export function register(program: Command): void {
@@ -50,6 +51,7 @@ export function register(program: Command): void {
           json?: boolean;
         },
       ) => {
+        if (existsSync(file) && statSync(file).isDirectory()) fail(`${file}: a folder, not a data file`);
         const result = await inspectFile(
           file,
           {
@@ -67,6 +69,15 @@ export function register(program: Command): void {
           opts,
           describeInspect(result),
         );
+        // A file nothing can be trained or evaluated on is an error, after its report.
+        if (result.rows === 0)
+          fail(
+            `${file}: no usable row${result.bad ? ` (${result.bad} bad; line ${badRows[0].line ?? badRows[0].index + 1}: ${badRows[0].reason})` : ""}`,
+          );
+        if (!result.fields.some((f) => f.name === opts.problemField && f.filled > 0))
+          fail(
+            `${file}: no row has the field "${opts.problemField}" (--problem-field); its fields: ${result.fields.map((f) => f.name).join(", ")}`,
+          );
       },
     );
 

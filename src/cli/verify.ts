@@ -61,6 +61,8 @@ async function single(o: VerifyCliOptions): Promise<void> {
 async function batch(o: VerifyCliOptions): Promise<void> {
   try {
     const s = await verifyFile(o.in as string, o.out as string, options(o));
+    if (s.cases === 0)
+      fail(`--in ${o.in}: no case in the file (one JSON object per line: {"gold": ..., "pred": ...})`);
     if (!o.json) {
       const agreement =
         s.agreement === null
