@@ -9,6 +9,11 @@ import { benchCurate, describeCurateBench } from "../../bench/curate.ts";
 import { benchEngine, describeEngineBench, type EngineBenchOptions } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
+import {
+  benchLlamaServer,
+  describeLlamaServerBench,
+  type LlamaServerBenchOptions,
+} from "../../bench/llama-server.ts";
 import { benchMemory, describeMemoryBench, type MemoryBenchOptions } from "../../bench/memory.ts";
 import { benchServe, describeServeBench } from "../../bench/serve.ts";
 import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
@@ -215,6 +220,22 @@ export function register(program: Command): void {
         (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, device: opts.device, log }),
         describeGrpoBench,
       ),
+    );
+
+  benchCommand(
+    bench,
+    "llama-server",
+    "eval --endpoint against llama.cpp's llama-server and reasonrl serve on the same model: same greedy completions?",
+  )
+    .option(
+      "--binary <path>",
+      "llama-server (default $REASONRL_LLAMA_SERVER or ~/.cache/reasonrl/llama-server/llama-server)",
+    )
+    .addOption(threadsOption("compute threads of each server (default: 2)").default(2))
+    .option("--problems <n>", "problems evaluated", positiveInteger, 8)
+    .option("--max-tokens <n>", "new tokens at most per completion", positiveInteger, 48)
+    .action((opts: BenchFlags & Omit<LlamaServerBenchOptions, "log">) =>
+      report(opts, (log) => benchLlamaServer({ ...opts, log }), describeLlamaServerBench),
     );
 
   benchCommand(
