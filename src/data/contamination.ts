@@ -41,6 +41,8 @@ export interface OverlapHit {
   looseOverlap: number;
   /** Shared loose n-grams (boilerplate aside). */
   looseShared: number;
+  /** How many different numbers the benchmark problem has. */
+  benchmarkNumbers: number;
   /** The text and the benchmark problem have the same numbers (as sets). */
   sameNumbers: boolean;
   /** The text holds the benchmark problem's whole token sequence (a copy, maybe with text around it). */
@@ -204,6 +206,7 @@ export class ContaminationIndex {
           looseOverlap: round3(looseOverlap),
           looseShared,
           contains: contained.has(i) || (key !== null && overlap === 1 && key.includes(this.keys[i])),
+          benchmarkNumbers: this.numbers[i].length,
           sameNumbers: sameSet(this.numbers[i], numbers),
           answer: b.answer,
           index: i,

@@ -14,9 +14,11 @@
  *   it) and the gold answers are equivalent, or the row holds the benchmark
  *   problem's whole token sequence (a copy) whatever its answer says.
  * - benchmark-paraphrase (dropped, unless `paraphrases: false`): a reworded
- *   problem. Its `looseNgram`-token n-grams overlap by `looseOverlap` or
- *   more, it has every number of the benchmark problem, and the answers are
- *   equivalent.
+ *   problem. Its `looseNgram`-token n-grams overlap by `looseOverlap` or more
+ *   (n-grams found in many benchmark problems, boilerplate like "express your
+ *   answer as a common fraction", do not count; at least 3 must be shared;
+ *   twice the overlap when the problem has no number), it has the same numbers
+ *   as the benchmark problem, and the answers are equivalent.
  * - benchmark-lookalike (kept unless `lookalikes: drop`): the same template with
  *   another answer, e.g. MATH's "Convert the point (0, 3) to polar coordinates"
  *   against "(1, -1)": overlapping n-grams, answers not equivalent.
@@ -111,7 +113,9 @@ export function relate(
   let best: { relation: BenchmarkRelation; hit: OverlapHit; sameAnswer: boolean } | null = null;
   for (const hit of hits) {
     const strict = hit.overlap >= p.minOverlap;
-    if (!strict && !hit.sameNumbers) continue; // a paraphrase keeps the numbers
+    // A paraphrase keeps the numbers; with no number to confirm it, it needs twice the loose overlap.
+    if (!strict && !hit.sameNumbers) continue;
+    if (!strict && hit.benchmarkNumbers === 0 && hit.looseOverlap < Math.min(1, 2 * p.looseOverlap)) continue;
     const sameAnswer = equivalentAnswers(hit.answer, row.answer);
     const relation: BenchmarkRelation = strict
       ? sameAnswer || hit.contains
