@@ -18,25 +18,24 @@
  * (default 2 disk sizes per command, seed 1).
  */
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import {
   bin,
   type ChildRun,
+  checkout,
   compareFolders,
   envInt,
   folderPages,
   type Job,
   listFiles,
   makeJobs,
-  permissionsHonoured,
   runChild,
-  runOnSmallDisk,
   scanFolder,
   seededRandom,
-  smallDiskSupport,
 } from "./helpers-process.ts";
 
 const SIZES = envInt("REASONRL_FAULT_DISK_SIZES", 2);
@@ -128,7 +127,7 @@ function diskFullTest(key: (typeof KEYS)[number], job: Job, seedOffset: number) 
       const bytes = Math.max(8192, Math.floor(((0.05 + 0.9 * random()) * total) / 4096) * 4096);
       sizes.push(bytes);
       const out = join(root, key, `full-${i}`);
-      const r = await runOnSmallDisk(job.args(out), out, bytes, join(root, key, `copies-${i}`));
+      const r = await runOnSmallDisk(job.args(out), out, bytes);
       const where = `${bytes / 1024} KiB disk`;
       messages.add(r.full.stderr.trim().split("\n").at(-1)?.split(out).join("<out>") ?? "");
       const bad = badError(r.full, out, /no space left|ENOSPC/);
@@ -204,3 +203,134 @@ KEYS.forEach((key, i) => {
   diskFullTest(key, jobs[key], i + 1);
   readOnlyTest(key, jobs[key]);
 });
+
+/**
+ * The append-only logs on a full disk, one append at a time (a whole command rarely runs out of
+ * space exactly there): a line that fits, then one of 6,000 bytes into the one page left. The
+ * error must name the file, and the file must keep its first line and nothing of the second.
+ */
+function appendTest(what: string, call: string, todo?: string) {
+  test(`disk full while ${what}: the error names the file, no part of the line is kept`, {
+    skip: smallDisk.ok ? false : smallDisk.why,
+    todo,
+  }, async () => {
+    const dir = join(root, "append", call);
+    const script = join(root, "append", `${call}.mts`);
+    await mkdir(dir, { recursive: true });
+    const src = (path: string) => JSON.stringify(pathToFileURL(join(checkout, path)).href);
+    await writeFile(
+      script,
+      [
+        `const { appendJsonlLog } = await import(${src("src/data/jsonl.ts")});`,
+        `const { appendMetrics } = await import(${src("src/train/metrics-log.ts")});`,
+        "const [path] = process.argv.slice(2);",
+        `const append = ${call === "appendMetrics" ? "appendMetrics" : "(p, r) => appendJsonlLog(p, [r])"};`,
+        "await append(path, { step: 0 });",
+        'await append(path, { step: 1, text: "x".repeat(6000) }).then(() => console.log("appended"), (e) => console.log(e.message));',
+      ].join("\n"),
+    );
+    const log = join(dir, "log.jsonl");
+    const run = await inTmpfs(dir, 8192, [
+      'head -c 4000 /dev/zero >"$DIR/fill"',
+      `"$NODE" --import tsx ${JSON.stringify(script)} "$DIR/log.jsonl" >"$COPY.out"`,
+      'cp "$DIR/log.jsonl" "$COPY.log"',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const message = (await readFile(`${run.copy}.out`, "utf8")).trim();
+    assert.match(message, /no space left/, "the append should fail");
+    assert.ok(message.includes(log), `the error does not name ${log}: ${message}`);
+    assert.equal(
+      await readFile(`${run.copy}.log`, "utf8"),
+      '{"step":0}\n',
+      "the file keeps part of the failed line",
+    );
+  });
+}
+
+appendTest("an evaluation or a curation step appends to its log (src/data/jsonl.ts)", "appendJsonlLog");
+appendTest(
+  "train appends a line to metrics.jsonl (src/train/metrics-log.ts)",
+  "appendMetrics",
+  "appendMetrics (src/train/metrics-log.ts) appends with fs.appendFile: on ENOSPC the error is " +
+    '"ENOSPC: no space left on device, write" without the path, and the part of the line that fit stays ' +
+    "(readers skip it, a resume drops it); appendJsonlLog (src/data/jsonl.ts) does both right",
+);
+
+/** How the disk-full tests get a small disk: a tmpfs in a user and mount namespace, or none (why). */
+async function smallDiskSupport(dir: string): Promise<{ ok: true } | { ok: false; why: string }> {
+  const probe = await inTmpfs(dir, 8192, ["true"]).catch((err: Error) => ({ code: -1, stderr: err.message }));
+  return probe.code === 0
+    ? { ok: true }
+    : { ok: false, why: `no tmpfs can be mounted here (unshare --user --mount: ${probe.stderr.trim()})` };
+}
+
+/**
+ * Runs the shell `lines` with `dir` a tmpfs of `bytes` bytes, in a user and mount namespace of
+ * their own (no root needed where the kernel allows unprivileged user namespaces). The lines see
+ * $DIR, $NODE, $BIN (node and bin/reasonrl.js) and $COPY (a path outside the tmpfs to copy results
+ * to: the tmpfs goes with the namespace when the lines end).
+ */
+async function inTmpfs(dir: string, bytes: number, lines: string[]): Promise<ChildRun & { copy: string }> {
+  await mkdir(dir, { recursive: true });
+  const copy = `${dir}.copy`;
+  const script = ['mount -t tmpfs -o size="$SIZE" tmpfs "$DIR" || exit 97', ...lines].join("\n");
+  const run = await runChild(["--user", "--map-root-user", "--mount", "bash", "-e", "-c", script], {
+    command: "unshare",
+    env: { DIR: dir, SIZE: String(bytes), COPY: copy, NODE: process.execPath, BIN: bin },
+  });
+  return { ...run, copy };
+}
+
+/** One run of a command on a full disk, then again after space was freed. */
+interface SmallDiskRun {
+  full: ChildRun;
+  freed: ChildRun;
+  /** Copies of the output folder after each run. */
+  fullCopy: string;
+  freedCopy: string;
+}
+
+/**
+ * Runs `args` (writing into `out`) with `out` a tmpfs of `bytes` bytes; copies what it left into
+ * `<out>.copy/full`; grows the tmpfs to 1 GiB (space freed, files kept) and runs the same command
+ * again, copied into `<out>.copy/freed`.
+ */
+async function runOnSmallDisk(args: readonly string[], out: string, bytes: number): Promise<SmallDiskRun> {
+  const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const ns = await inTmpfs(out, bytes, [
+    'mkdir -p "$COPY"',
+    "for run in full freed; do",
+    '  if [ "$run" = freed ]; then mount -o remount,size=1g "$DIR"; fi',
+    `  "$NODE" "$BIN" ${quoted} >"$COPY/$run.stdout" 2>"$COPY/$run.stderr" && echo 0 >"$COPY/$run.code" || echo $? >"$COPY/$run.code"`,
+    '  cp -a "$DIR" "$COPY/$run"',
+    "done",
+  ]);
+  if (ns.code !== 0) throw new Error(`the small-disk script failed (exit ${ns.code}): ${ns.stderr}`);
+  const read = async (run: string): Promise<ChildRun> => ({
+    code: Number((await readFile(join(ns.copy, `${run}.code`), "utf8")).trim()),
+    signal: null,
+    stdout: await readFile(join(ns.copy, `${run}.stdout`), "utf8"),
+    stderr: await readFile(join(ns.copy, `${run}.stderr`), "utf8"),
+    ms: 0,
+    killed: false,
+  });
+  return {
+    full: await read("full"),
+    freed: await read("freed"),
+    fullCopy: join(ns.copy, "full"),
+    freedCopy: join(ns.copy, "freed"),
+  };
+}
+
+/**
+ * The command prefix that makes a child honour folder permissions: none for an ordinary user;
+ * for root (who writes into a chmod 555 folder anyway) setpriv dropping CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH, or null when setpriv is missing.
+ */
+async function permissionsHonoured(): Promise<string[] | null> {
+  if (process.getuid?.() !== 0) return [];
+  const caps = "-dac_override,-dac_read_search";
+  const prefix = ["setpriv", `--inh-caps=${caps}`, `--bounding-set=${caps}`];
+  const probe = await runChild([...prefix.slice(1), "true"], { command: prefix[0] }).catch(() => null);
+  return probe?.code === 0 ? prefix : null;
+}
