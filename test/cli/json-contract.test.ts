@@ -99,6 +99,7 @@ const NOT_RUN: Record<string, string> = {
   "bench grpo": "minutes: a benchmark",
   "bench serve": "minutes: a benchmark",
   "bench memory": "minutes: a benchmark",
+  "bench llama-server": "minutes: a benchmark (and a llama-server build)",
 };
 
 before(async () => {
