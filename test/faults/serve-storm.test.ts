@@ -111,9 +111,10 @@ test(`a storm of ${CLIENTS} clients: every request ends the way its kind should`
 test("after the storm: memory did not grow, and the server still answers", async () => {
   assert.ok(warm && stormed, "the storm ran");
   // The JS heap after a full collection is what a leak grows. Resident and external memory swing
-  // with the buffers of the last requests (a 16 MiB body) and the allocator: they are only bounded.
+  // with the buffers of the last requests (a 16 MiB body) and the allocator (260-420 MiB seen on
+  // the same storm): they are only bounded, grossly.
   assert.ok(stormed.heap <= warm.heap + 8, `the heap grew from ${mib(warm.heap)} to ${mib(stormed.heap)}`);
-  assert.ok(stormed.rss <= warm.rss * 1.5 + 64, `RSS grew from ${mib(warm.rss)} to ${mib(stormed.rss)}`);
+  assert.ok(stormed.rss <= warm.rss * 2 + 64, `RSS grew from ${mib(warm.rss)} to ${mib(stormed.rss)}`);
   const res = await fetch(`${serve.value}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
