@@ -1,8 +1,9 @@
 /**
  * Graceful shutdown of the server: the requests in flight, and the drain.
  *
- * Every request to /v1/* holds the drain while the server works on it (a
- * stream holds it until its `[DONE]` is written). `drain(graceMs)` then:
+ * Every completion request holds the drain from the moment its body arrived
+ * until its answer is made (a stream: until its `[DONE]` is written). A
+ * request still sending its body is not in flight yet. `drain(graceMs)` then:
  *
  *   1. closes the door: new requests are answered 503 (see server.ts);
  *   2. waits up to graceMs for the requests in flight to finish;
@@ -30,6 +31,7 @@ export interface DrainReport {
   cut: number;
 }
 
+/** The server's requests in flight, and its shutdown (one per server). */
 export class Drain {
   #closing = false;
   #inFlight = 0;
