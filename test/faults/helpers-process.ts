@@ -144,42 +144,8 @@ export async function makeJobs(root: string): Promise<Record<"train" | "eval" | 
   });
   const qwenModel = join(root, "qwen");
   await createTinyQwen(qwenModel);
-
-  const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
-  const trainRecipe = join(root, "train.yaml");
-  await writeFile(
-    trainRecipe,
-    stringify({
-      name: "tiny",
-      seed: 3,
-      model: {
-        init: {
-          tokenizer: "arithmetic",
-          config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
-        },
-        threads: 2,
-      },
-      data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
-      sft: {
-        data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
-        steps: 3,
-        batchSize: 8,
-        optimizer: { lr: 3e-3 },
-      },
-      grpo: {
-        steps: 8,
-        promptsPerStep: 2,
-        groupSize: 4,
-        maxTokens: 12,
-        temperature: 1,
-        rewards: "open-rs-accuracy",
-        optimizer: { lr: 1e-3, maxGradNorm: 1 },
-      },
-      eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
-      checkpoint: { every: 1, keepLast: 2 },
-    }),
-  );
-
+  const trainRecipe = await writeTrainRecipe(join(root, "train.yaml"));
+  const curateRecipe = await writeCurationFixture(root, charModel);
   const benchmark = join(root, "sums.jsonl");
   const sums = Array.from({ length: 6 }, (_, i) => ({
     id: `s${i}`,
@@ -188,43 +154,18 @@ export async function makeJobs(root: string): Promise<Record<"train" | "eval" | 
   }));
   await writeFile(benchmark, sums.map((s) => `${JSON.stringify(s)}\n`).join(""));
 
-  const problems = join(root, "problems.jsonl");
-  const rows = Array.from({ length: 36 }, (_, i) => ({
-    id: `p${i}`,
-    problem: `What is ${i + 3} times ${i + 7}?`,
-    answer: `${(i + 3) * (i + 7)}`,
-  }));
-  const lines = rows.map((r) => JSON.stringify(r));
-  lines.splice(5, 0, "{not json", JSON.stringify({ ...rows[2], id: "p2-again" }));
-  lines.push(
-    JSON.stringify({ ...rows[7], id: "p7-again" }),
-    JSON.stringify({ id: "none", problem: "What?" }),
-  );
-  await writeFile(problems, `${lines.join("\n")}\n`);
-  const curateRecipe = join(root, "curate.yaml");
-  await writeFile(
-    curateRecipe,
-    stringify({
-      name: "faults",
-      seed: 7,
-      sources: [{ name: "products", path: problems }],
-      steps: [
-        { step: "verifiable" },
-        { step: "dedupe" },
-        {
-          step: "difficulty",
-          target: { model: charModel },
-          k: 4,
-          temperature: 0.7,
-          maxTokens: 24,
-          concurrency: 1,
-          label: { easy: 0.75, hard: 0 },
-        },
-        { step: "write" },
-      ],
-    }),
-  );
-
+  const evalFlags = [
+    "--n",
+    "4",
+    "--temperature",
+    "0.6",
+    "--max-tokens",
+    "24",
+    "--concurrency",
+    "1",
+    "--threads",
+    "2",
+  ];
   return {
     train: {
       name: "train",
@@ -240,8 +181,16 @@ export async function makeJobs(root: string): Promise<Record<"train" | "eval" | 
     eval: {
       name: "eval",
       args: (out) => [
-        ...["eval", "--model", charModel, "--benchmark", benchmark, "--n", "4", "--temperature", "0.6"],
-        ...["--max-tokens", "24", "--concurrency", "1", "--threads", "2", "--name", "tiny", "--out", out],
+        "eval",
+        "--model",
+        charModel,
+        "--benchmark",
+        benchmark,
+        ...evalFlags,
+        "--name",
+        "tiny",
+        "--out",
+        out,
       ],
     },
     curate: {
@@ -262,6 +211,74 @@ export async function makeJobs(root: string): Promise<Record<"train" | "eval" | 
       ],
     },
   };
+}
+
+/** The training recipe (test/rl/run.test.ts's tiny one): its model and run folder are set per run. */
+async function writeTrainRecipe(path: string): Promise<string> {
+  const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
+  const recipe = {
+    name: "tiny",
+    seed: 3,
+    model: {
+      init: {
+        tokenizer: "arithmetic",
+        config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
+      },
+      threads: 2,
+    },
+    data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
+    sft: {
+      data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
+      steps: 3,
+      batchSize: 8,
+      optimizer: { lr: 3e-3 },
+    },
+    grpo: {
+      steps: 8,
+      promptsPerStep: 2,
+      groupSize: 4,
+      maxTokens: 12,
+      temperature: 1,
+      rewards: "open-rs-accuracy",
+      optimizer: { lr: 1e-3, maxGradNorm: 1 },
+    },
+    eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
+    checkpoint: { every: 1, keepLast: 2 },
+  };
+  await writeFile(path, stringify(recipe));
+  return path;
+}
+
+/** The curation fixture in `root`: 40 rows (a broken line, two repeats, one without an answer) and the recipe. */
+async function writeCurationFixture(root: string, model: string): Promise<string> {
+  const rows = Array.from({ length: 36 }, (_, i) => ({
+    id: `p${i}`,
+    problem: `What is ${i + 3} times ${i + 7}?`,
+    answer: `${(i + 3) * (i + 7)}`,
+  }));
+  const lines = rows.map((r) => JSON.stringify(r));
+  lines.splice(5, 0, "{not json", JSON.stringify({ ...rows[2], id: "p2-again" }));
+  lines.push(
+    JSON.stringify({ ...rows[7], id: "p7-again" }),
+    JSON.stringify({ id: "none", problem: "What?" }),
+  );
+  const problems = join(root, "problems.jsonl");
+  await writeFile(problems, `${lines.join("\n")}\n`);
+  const difficulty = { target: { model }, k: 4, temperature: 0.7, maxTokens: 24, concurrency: 1 };
+  const recipe = {
+    name: "faults",
+    seed: 7,
+    sources: [{ name: "products", path: problems }],
+    steps: [
+      { step: "verifiable" },
+      { step: "dedupe" },
+      { step: "difficulty", ...difficulty, label: { easy: 0.75, hard: 0 } },
+      { step: "write" },
+    ],
+  };
+  const path = join(root, "curate.yaml");
+  await writeFile(path, stringify(recipe));
+  return path;
 }
 
 /** True for the names the atomic writers give their temporaries (files and folders). */
