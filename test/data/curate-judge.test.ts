@@ -8,13 +8,19 @@
  * temperature and API key.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { JUDGE_PROMPT, JudgeParams, judgeStep, parseVerdict } from "../../src/data/curate/steps/judge.ts";
+import {
+  CONTAMINATION_PROMPT,
+  JUDGE_PROMPT,
+  JudgeParams,
+  judgeStep,
+  parseVerdict,
+} from "../../src/data/curate/steps/judge.ts";
 import { context, ids, reasons, row } from "./helpers.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-judge-"));
@@ -27,6 +33,8 @@ const SCRIPT: Record<string, string> = {
   delta: "I cannot decide.",
   epsilon: "Verdict: keep",
   zeta: "KEEP",
+  theta: "DROP: the same problem, reworded",
+  iota: "KEEP",
 };
 const seen: {
   auth?: string;
@@ -166,4 +174,53 @@ test("a failing request stops the step; the verdicts already received are kept a
   assert.equal(seen.length - before, 7);
   assert.equal(again.details?.asked, 1);
   assert.deepEqual(ids(again.kept), ["alpha", "delta", "epsilon", "zeta"]);
+});
+
+test("benchmark mode: each labelled row beside its benchmark problem, the contamination prompt; rows without a match not asked", async () => {
+  const dir = join(root, "benchmarks");
+  await mkdir(dir, { recursive: true });
+  const benchmark = [
+    { id: "b-1", problem: "How many diagonals does a convex theta-gon with 7 sides have?", answer: "14" },
+    { id: "b-2", problem: "How many diagonals does a convex iota-gon with 9 sides have?", answer: "27" },
+  ];
+  await writeFile(join(dir, "b.jsonl"), benchmark.map((b) => JSON.stringify(b)).join("\n"));
+  const rows = [
+    row("leak", "Count the diagonals of a convex 7-sided theta-gon.", "14", {
+      labels: { benchmark_relation: "candidate", benchmark_match: "b-1" },
+    }),
+    row("sibling", "How many diagonals does a convex polygon with 10 sides have?", "35", {
+      labels: { benchmark_relation: "lookalike", benchmark_match: "b-2" },
+    }),
+    row("plain", "What is 1 + 1?", "2"),
+  ];
+  const params = JudgeParams.parse({
+    target: { endpoint: url, modelName: "judge-model" },
+    benchmarks: { dir, names: ["b"] },
+  });
+  const before = seen.length;
+  const out = await judgeStep.run(rows, params, context(join(root, "bench-mode")));
+  assert.equal(seen.length - before, 2);
+  assert.deepEqual(ids(out.kept), ["sibling", "plain"]);
+  assert.deepEqual(
+    out.dropped.map((d) => [d.row.id, d.reason, d.detail]),
+    [["leak", "judge-drop", "b-1: the same problem, reworded"]],
+  );
+  assert.equal(out.details?.notMatched, 1);
+  const asked = seen.slice(before).find((s) => s.body.messages[0].content.includes("theta"));
+  assert.equal(
+    asked?.body.messages[0].content,
+    CONTAMINATION_PROMPT.replace("{problem}", rows[0].problem)
+      .replace("{answer}", "14")
+      .replace("{benchmark_problem}", benchmark[0].problem)
+      .replace("{benchmark_answer}", "14"),
+  );
+  // A missing benchmark file is an error naming it.
+  await assert.rejects(
+    judgeStep.run(
+      rows,
+      JudgeParams.parse({ target: params.target, benchmarks: { dir, names: ["nope"] } }),
+      context(root),
+    ),
+    /no benchmark file .*nope\.jsonl/,
+  );
 });

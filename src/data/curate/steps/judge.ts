@@ -17,6 +17,20 @@
  * counted, and the row kept or dropped as `onUnparseable` says
  * ("judge-unparseable", detail: the start of the answer).
  *
+ * Benchmark contamination (the LMSYS "LLM decontaminator" approach): with
+ * `benchmarks: { dir, names }`, each row is shown beside the benchmark problem
+ * its `benchmark_match` label names (set by `decontaminate` on look-alikes and
+ * unconfirmed paraphrase candidates) and the default prompt becomes
+ * CONTAMINATION_PROMPT, which asks whether the two are the same problem
+ * (DROP) or different ones (KEEP); `{benchmark_problem}` and
+ * `{benchmark_answer}` are filled in. Rows without that label are kept and not
+ * asked. Select the rows with `where`:
+ *
+ *   - step: judge
+ *     where: { benchmark_relation: [lookalike, candidate] }
+ *     target: { endpoint: http://127.0.0.1:8000/v1, modelName: Qwen2.5-7B-Instruct }
+ *     benchmarks: { dir: ../shared/data/benchmarks }
+ *
  * Requests: one per problem, `concurrency` in flight, greedy (temperature 0)
  * unless set otherwise, each with a seed derived from `seed` and the problem.
  * Caching and resume as for `difficulty` (result-cache.ts): each verdict, with
@@ -29,11 +43,14 @@
 import { basename } from "node:path";
 import { z } from "zod";
 import { openTarget } from "../../../generate/targets.ts";
+import type { BenchmarkProblem } from "../../contamination.ts";
 import type { DataRow } from "../../row.ts";
+import { FieldMap } from "../../sources.ts";
 import { describeTarget, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
 import { conversation, derivedSeed, excerpt, fillTemplate, runBatches } from "../model-work.ts";
 import { problemKey, ResultCache } from "../result-cache.ts";
 import { type Drop, defineStep } from "../step.ts";
+import { loadBenchmarks, PAPER_BENCHMARKS } from "./decontaminate.ts";
 
 /** The default prompt: a keep/drop instruction for math training problems. */
 export const JUDGE_PROMPT = `You are screening problems for a math training set. Each problem will be solved by a model, and its final answer checked automatically against a reference answer.
@@ -54,15 +71,45 @@ Reference answer: {answer}
 
 Reply with exactly one line: KEEP, or DROP: <short reason>.`;
 
+/** The prompt of benchmark contamination: is the training problem a benchmark problem, reworded? */
+export const CONTAMINATION_PROMPT = `You are checking a math training set for leaked test problems. A training problem leaks a test problem when it is the same problem: the same question about the same objects and numbers, even if reworded, reformatted, translated, or given with extra instructions or answer choices. It does not leak when it only shares a template or topic but asks about other numbers or objects, or asks for something else.
+
+Training problem:
+{problem}
+
+Training answer: {answer}
+
+Test problem:
+{benchmark_problem}
+
+Test answer: {benchmark_answer}
+
+Reply with exactly one line: DROP: <short reason> if the training problem is the test problem, or KEEP if it is a different problem.`;
+
+/** Where the benchmark problems named by rows' `benchmark_match` labels are. */
+const JudgeBenchmarks = z
+  .object({
+    /** Folder of the benchmark files (as for `decontaminate`). */
+    dir: z.string().min(1),
+    /** Benchmark file names without extension. */
+    names: z.array(z.string().min(1)).min(1).default(PAPER_BENCHMARKS),
+    /** Field names in the benchmark files. */
+    fields: FieldMap.default({ problem: "problem", answer: "answer", solution: "solution", id: "id" }),
+  })
+  .strict();
+
 export const JudgeParams = z
   .object({
     /** The judge: { endpoint: URL, apiKey?, apiKeyEnv?, modelName? } (or { model: DIR } / { gguf: FILE }). */
     target: ModelTarget,
-    /** The user message, with `{problem}` and optionally `{answer}` and `{solution}`. */
-    prompt: z
-      .string()
-      .includes("{problem}", { message: "the prompt needs a {problem} slot" })
-      .default(JUDGE_PROMPT),
+    /**
+     * The user message, with `{problem}` and optionally `{answer}` and `{solution}` (and, with
+     * `benchmarks`, `{benchmark_problem}` and `{benchmark_answer}`). Default: JUDGE_PROMPT, or
+     * CONTAMINATION_PROMPT with `benchmarks`.
+     */
+    prompt: z.string().includes("{problem}", { message: "the prompt needs a {problem} slot" }).optional(),
+    /** Judge each row against the benchmark problem its `benchmark_match` label names. */
+    benchmarks: JudgeBenchmarks.optional(),
     /** A system prompt before it (default: none). */
     system: z.string().optional(),
     /** Sampling temperature (0: greedy). */
@@ -162,6 +209,18 @@ interface Problem {
   key: string;
   row: DataRow;
   rows: DataRow[];
+  /** The benchmark problem it is compared with (benchmark mode). */
+  benchmark?: BenchmarkProblem;
+}
+
+/** The benchmark problem a row's `benchmark_match` label names, or null (benchmark mode). */
+async function benchmarkLookup(p: JudgeParams) {
+  if (!p.benchmarks) return null;
+  const byId = new Map((await loadBenchmarks(p.benchmarks)).map((b) => [b.id, b]));
+  return (row: DataRow) => {
+    const id = row.labels.benchmark_match;
+    return typeof id === "string" ? (byId.get(id) ?? null) : null;
+  };
 }
 
 /**
@@ -175,6 +234,8 @@ export const judgeStep = defineStep({
   async run(rows, p, ctx) {
     const seed = p.seed ?? ctx.seed;
     const t = p.target;
+    const prompt = p.prompt ?? (p.benchmarks ? CONTAMINATION_PROMPT : JUDGE_PROMPT);
+    const benchmarkOf = await benchmarkLookup(p);
     const cache = await ResultCache.open(
       ctx.cacheDir,
       `judge-${t.model ? basename(t.model) : t.gguf ? basename(t.gguf) : (t.modelName ?? "endpoint")}`,
@@ -182,7 +243,7 @@ export const judgeStep = defineStep({
         step: "judge",
         version: 1,
         target: targetIdentity(p.target),
-        prompt: p.prompt,
+        prompt,
         system: p.system ?? null,
         temperature: p.temperature,
         maxTokens: p.maxTokens,
@@ -192,11 +253,18 @@ export const judgeStep = defineStep({
       isVerdictRecord,
     );
     const problems = new Map<string, Problem>();
+    const unmatched: DataRow[] = [];
     for (const row of rows) {
-      const key = problemKey(row.problem, row.answer.trim());
+      const benchmark = benchmarkOf?.(row) ?? undefined;
+      if (benchmarkOf && !benchmark) {
+        unmatched.push(row);
+        continue;
+      }
+      const text = benchmark ? `${row.problem}\n\u0000${benchmark.problem}` : row.problem;
+      const key = problemKey(text, row.answer.trim());
       const known = problems.get(key);
       if (known) known.rows.push(row);
-      else problems.set(key, { key, row, rows: [row] });
+      else problems.set(key, { key, row, rows: [row], benchmark });
     }
     const todo = [...problems.values()].filter((x) => !cache.has(x.key));
     const cached = problems.size - todo.length;
@@ -212,10 +280,12 @@ export const judgeStep = defineStep({
         // One problem per call, `concurrency` calls in flight: each verdict is cached as it arrives.
         const batches = todo.map((x) => [x]);
         await runBatches(batches, p.concurrency, ctx.signal, async ([x]) => {
-          const user = fillTemplate(p.prompt, {
+          const user = fillTemplate(prompt, {
             problem: x.row.problem,
             answer: x.row.answer,
             solution: x.row.solution ?? "",
+            benchmark_problem: x.benchmark?.problem ?? "",
+            benchmark_answer: x.benchmark?.answer ?? "",
           });
           const [[answer]] = await opened.generator.chat([conversation(user, p.system)], {
             n: 1,
@@ -245,6 +315,8 @@ export const judgeStep = defineStep({
     }
 
     const verdicts = new Map<DataRow, VerdictRecord>();
+    const notAsked: VerdictRecord = { key: "", id: "", verdict: "keep", reason: "", response: "" };
+    for (const row of unmatched) verdicts.set(row, notAsked);
     const counts = { keep: 0, drop: 0, unparseable: 0 };
     for (const x of problems.values()) {
       const r = cache.get(x.key) as VerdictRecord;
@@ -258,7 +330,8 @@ export const judgeStep = defineStep({
       const r = verdicts.get(row) as VerdictRecord;
       if (r.verdict === "drop") {
         const reason = r.reason || "no reason given";
-        dropped.push({ row, reason: "judge-drop", detail: reason });
+        const match = benchmarkOf ? `${String(row.labels.benchmark_match)}: ` : "";
+        dropped.push({ row, reason: "judge-drop", detail: `${match}${reason}` });
         reasons[reason] = (reasons[reason] ?? 0) + 1;
       } else if (r.verdict === "unparseable" && p.onUnparseable === "drop")
         dropped.push({ row, reason: "judge-unparseable", detail: excerpt(r.response, 200) });
@@ -274,6 +347,7 @@ export const judgeStep = defineStep({
         target: describeTarget(p.target),
         cache: cache.path,
         problems: problems.size,
+        notMatched: unmatched.length,
         cached,
         asked: todo.length,
         verdicts: counts,
@@ -286,6 +360,12 @@ export const judgeStep = defineStep({
           `${todo.length} asked now); cache \`${cache.path}\`.`,
         `Verdicts: keep ${counts.keep}, drop ${counts.drop}, unparseable ${counts.unparseable} ` +
           `(${p.onUnparseable === "keep" ? "kept" : "dropped"}).`,
+        ...(benchmarkOf
+          ? [
+              `Each problem compared with the benchmark problem of its benchmark_match label; ` +
+                `${unmatched.length} rows without one kept unasked.`,
+            ]
+          : []),
         ...(topReasons.length > 0
           ? [
               "",
