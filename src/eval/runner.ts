@@ -88,29 +88,23 @@ interface WorkItem {
 }
 
 /**
- * Runs the evaluation: generates the samples the cache lacks, grades and stores them, and
- * returns every benchmark's samples 0..n-1 per problem. Slightly over 80 lines: the scheduling of
- * calls and their grading share state that splitting would have to pass around.
+ * The work the cache leaves: each problem's sample indices that are missing, failed, or made
+ * for another text of the problem. Cached samples whose gold answer changed are regraded.
  */
-export async function runEvaluation(
-  generator: EvalSampler,
+async function planWork(
   benchmarks: readonly Benchmark[],
-  settingsInput: z.input<typeof EvalSettings>,
+  n: number,
   store: SampleStore,
   pool: VerifierPool,
-  hooks: EvalHooks = {},
-): Promise<{ samples: BenchmarkSamples; stats: RunStats; stopped: boolean }> {
-  const settings = EvalSettings.parse(settingsInput);
-  const started = performance.now();
-  const stats: RunStats = { generated: 0, failed: 0, cached: 0, regraded: 0, seconds: 0 };
-  const signal = hooks.signal;
+  stats: RunStats,
+): Promise<WorkItem[]> {
   const work: WorkItem[] = [];
   for (const b of benchmarks) {
     for (const problem of b.problems) {
       const cached = store.samples(b.name, problem.id);
       const hash = problemHash(problem.problem);
       const missing: number[] = [];
-      for (let s = 0; s < settings.n; s++) {
+      for (let s = 0; s < n; s++) {
         const r = cached.get(s);
         if (!r || r.error !== undefined || r.problem_hash !== hash) missing.push(s);
         else {
@@ -124,6 +118,26 @@ export async function runEvaluation(
       if (missing.length > 0) work.push({ benchmark: b.name, problem, missing });
     }
   }
+  return work;
+}
+
+/**
+ * Runs the evaluation: generates the samples the cache lacks, grades and stores them, and
+ * returns every benchmark's samples 0..n-1 per problem (none when stopped).
+ */
+export async function runEvaluation(
+  generator: EvalSampler,
+  benchmarks: readonly Benchmark[],
+  settingsInput: z.input<typeof EvalSettings>,
+  store: SampleStore,
+  pool: VerifierPool,
+  hooks: EvalHooks = {},
+): Promise<{ samples: BenchmarkSamples; stats: RunStats; stopped: boolean }> {
+  const settings = EvalSettings.parse(settingsInput);
+  const started = performance.now();
+  const stats: RunStats = { generated: 0, failed: 0, cached: 0, regraded: 0, seconds: 0 };
+  const signal = hooks.signal;
+  const work = await planWork(benchmarks, settings.n, store, pool, stats);
   const todo = work.reduce((a, w) => a + w.missing.length, 0);
   hooks.onStart?.(todo, stats.cached);
 

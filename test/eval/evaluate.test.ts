@@ -272,6 +272,44 @@ test("a changed gold answer regrades the cached samples instead of generating th
   );
 });
 
+test("a problem whose text changed under the same id is sampled again; the others stay cached", async () => {
+  const out = join(root, "retext");
+  const script = (p: string) => boxed(p.replace(/\D/g, ""));
+  const path = join(root, "retext.jsonl");
+  const write = (second: string) =>
+    writeFile(
+      path,
+      [
+        { id: "a", problem: "1", answer: "1" },
+        { id: "b", problem: second, answer: "2" },
+      ]
+        .map((r) => JSON.stringify(r))
+        .join("\n"),
+    );
+  await write("2");
+  await evaluated(
+    new ScriptedChat(script),
+    { customBenchmarks: [path], prompt: template, temperature: 0, out },
+    { pool },
+  );
+  await write("2 (reworded)");
+  const chat = new ScriptedChat(script);
+  const { results } = await evaluated(
+    chat,
+    { customBenchmarks: [path], prompt: template, temperature: 0, out },
+    { pool },
+  );
+  assert.deepEqual(
+    chat.calls.map((c) => c.problems),
+    [["2 (reworded)"]],
+  );
+  assert.equal(results.run.cached, 1);
+  assert.deepEqual(
+    (await samplesOf(out)).map((s) => s.completion),
+    [boxed("1"), boxed("2")],
+  );
+});
+
 test("reports of several results: one row each, Avg only over complete rows, differing settings named", async () => {
   const a = await readResults(join(root, "run1"));
   const b = await readResults(join(root, "clean"));
