@@ -8,9 +8,9 @@
  *   mathTokens("Find 1/2 of 3 m, if xy ≤ 1,000.")  -> the same tokens
  *
  * The rules, in order:
- * 1. Unicode math becomes LaTeX: x² -> x^{2}, π -> \pi, √ -> \sqrt, ≤ -> \leq,
- *    × -> \times, ½ -> \frac{1}{2}, Greek letters, ... (then NFKC folds the rest:
- *    full-width digits, ligatures).
+ * 1. Unicode math becomes LaTeX (unicode-math.ts): x² -> x^{2}, π -> \pi,
+ *    √ -> \sqrt, ≤ -> \leq, × -> \times, ½ -> \frac{1}{2}, Greek letters, ...
+ *    (then NFKC folds the rest: full-width digits, ligatures).
  * 2. Thousands separators go: 1,000,000, 1{,}000 and 10\,000 are numbers written
  *    without them (a comma list such as "2,4,100" is left alone).
  * 3. Tokens are words, numbers (3.14 is one), LaTeX commands and the signs
@@ -31,119 +31,7 @@
  * Function names (\sin, \log, \gcd, ...) become plain words, so "\gcd(a,b)"
  * and "gcd(a, b)" agree.
  */
-
-const GREEK = [
-  "alpha",
-  "beta",
-  "gamma",
-  "delta",
-  "epsilon",
-  "zeta",
-  "eta",
-  "theta",
-  "iota",
-  "kappa",
-  "lambda",
-  "mu",
-  "nu",
-  "xi",
-  "omicron",
-  "pi",
-  "rho",
-  "sigma", // U+03C2 is the final sigma, mapped below
-  "sigma",
-  "tau",
-  "upsilon",
-  "phi",
-  "chi",
-  "psi",
-  "omega",
-];
-
-const SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ";
-const SUPERSCRIPT_PLAIN = "0123456789+-=()ni";
-const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎";
-const SUBSCRIPT_PLAIN = "0123456789+-=()";
-
-/** Single Unicode math characters and their LaTeX spelling. */
-const UNICODE_LATEX = new Map<string, string>([
-  ["π", "\\pi "],
-  ["√", "\\sqrt "],
-  ["∛", "\\sqrt[3] "],
-  ["≤", "\\leq "],
-  ["⩽", "\\leq "],
-  ["≥", "\\geq "],
-  ["⩾", "\\geq "],
-  ["≠", "\\neq "],
-  ["×", "\\times "],
-  ["÷", "\\div "],
-  ["·", "\\cdot "],
-  ["⋅", "\\cdot "],
-  ["∙", "\\cdot "],
-  ["∗", "*"],
-  ["−", "-"],
-  ["–", "-"],
-  ["±", "\\pm "],
-  ["∓", "\\mp "],
-  ["°", "^{\\circ}"],
-  ["∘", "\\circ "],
-  ["∞", "\\infty "],
-  ["≈", "\\approx "],
-  ["≡", "\\equiv "],
-  ["≅", "\\cong "],
-  ["∼", "\\sim "],
-  ["∠", "\\angle "],
-  ["△", "\\triangle "],
-  ["⊥", "\\perp "],
-  ["∥", "\\parallel "],
-  ["∈", "\\in "],
-  ["∉", "\\notin "],
-  ["⊂", "\\subset "],
-  ["⊆", "\\subseteq "],
-  ["∪", "\\cup "],
-  ["∩", "\\cap "],
-  ["∅", "\\emptyset "],
-  ["∑", "\\sum "],
-  ["∏", "\\prod "],
-  ["∫", "\\int "],
-  ["→", "\\to "],
-  ["⇒", "\\implies "],
-  ["⌊", "\\lfloor "],
-  ["⌋", "\\rfloor "],
-  ["⌈", "\\lceil "],
-  ["⌉", "\\rceil "],
-  ["′", "'"],
-  ["…", "..."],
-  ["⁄", "/"],
-  ["∣", "|"],
-  ["½", "\\frac{1}{2}"],
-  ["⅓", "\\frac{1}{3}"],
-  ["⅔", "\\frac{2}{3}"],
-  ["¼", "\\frac{1}{4}"],
-  ["¾", "\\frac{3}{4}"],
-  ["ς", "\\sigma "],
-  ...GREEK.map((name, i): [string, string] => [String.fromCodePoint(0x3b1 + i), `\\${name} `]),
-  ...GREEK.map((name, i): [string, string] => [String.fromCodePoint(0x391 + i), `\\${name} `]),
-]);
-
-/** Replaces Unicode math by LaTeX; a run of superscripts or subscripts becomes one ^{..} / _{..}. */
-export function unicodeToLatex(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    const sup = SUPERSCRIPTS.indexOf(c);
-    const sub = sup < 0 ? SUBSCRIPTS.indexOf(c) : -1;
-    if (sup >= 0 || sub >= 0) {
-      const [chars, plain, mark] =
-        sup >= 0 ? [SUPERSCRIPTS, SUPERSCRIPT_PLAIN, "^"] : [SUBSCRIPTS, SUBSCRIPT_PLAIN, "_"];
-      let run = "";
-      for (; i < text.length && chars.includes(text[i]); i++) run += plain[chars.indexOf(text[i])];
-      i--;
-      out += `${mark}{${run}}`;
-    } else out += UNICODE_LATEX.get(c) ?? c;
-  }
-  return out;
-}
+import { unicodeToLatex } from "./unicode-math.ts";
 
 /** A whole number with thousands separators (not part of a comma list or a decimal). */
 const THOUSANDS = /(?<![\d.]|\d,|\d\{,\})\d{1,3}(?:(?:,|\{,\}|\\,|\\!)\d{3})+(?![\d]|,\d)/g;

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { mathTokens, removeThousandsSeparators, unicodeToLatex } from "../../src/data/math-tokens.ts";
+import { mathTokens, removeThousandsSeparators } from "../../src/data/math-tokens.ts";
+import { unicodeToLatex } from "../../src/data/unicode-math.ts";
 
 const same = (a: string, b: string) => assert.deepEqual(mathTokens(a), mathTokens(b), `${a}  vs  ${b}`);
 const differ = (a: string, b: string) => assert.notDeepEqual(mathTokens(a), mathTokens(b), `${a}  vs  ${b}`);
