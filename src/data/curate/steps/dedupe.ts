@@ -5,7 +5,7 @@
  * - exact-duplicate: the same problem text in the normal form of math-tokens.ts
  *   (the one decontaminate uses: case, spacing, `$`, Unicode math, \frac and
  *   \dfrac12, presentation-only commands, "3m"/"3 m", thousands separators).
- * - near-duplicate: word n-gram Jaccard similarity >= `threshold` with a kept
+ * - near-duplicate: token n-gram Jaccard similarity >= `threshold` with a kept
  *   problem. Candidates come from MinHash/LSH (minhash.ts), and each candidate's
  *   exact Jaccard similarity decides. With `sameAnswer` (the default), a near
  *   match counts only when the gold answers are also equivalent (by the
@@ -27,11 +27,11 @@ export const DedupeParams = z
     exact: z.boolean().default(true),
     /** Drop near-duplicates. */
     near: z.boolean().default(true),
-    /** Jaccard similarity of word n-grams from which two problems are near-duplicates. */
+    /** Jaccard similarity of token n-grams from which two problems are near-duplicates. */
     threshold: z.number().gt(0).max(1).default(0.8),
-    /** Words per n-gram. */
+    /** Tokens per n-gram. */
     ngram: z.number().int().min(1).max(20).default(3),
-    /** Near-duplicates must also have the same gold answer. */
+    /** Near-duplicates must also have equivalent gold answers (by the verifier). */
     sameAnswer: z.boolean().default(true),
     /** MinHash permutations and LSH bands (permutations / bands values per band). */
     permutations: z.number().int().min(8).max(1024).default(128),
@@ -116,7 +116,7 @@ export const dedupeStep = defineStep({
       details: { pairs },
       notes: [
         `${pairs.filter((x) => x.exact).length} exact and ${pairs.filter((x) => !x.exact).length} near-duplicates ` +
-          `(word ${p.ngram}-gram Jaccard >= ${p.threshold}${p.sameAnswer ? ", same answer" : ""}); ` +
+          `(token ${p.ngram}-gram Jaccard >= ${p.threshold}${p.sameAnswer ? ", equivalent answer" : ""}); ` +
           "each dropped row names the kept one in dropped.jsonl.",
       ],
     };
