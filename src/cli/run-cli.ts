@@ -25,12 +25,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (NOT_ERRORS.has(err.code)) return err.exitCode;
+      if (NOT_ERRORS.has(err.code) || err.exitCode === 0) return err.exitCode;
+      const path = commandPath(program, argv.slice(2));
+      // A group without its subcommand (`reasonrl data`): commander printed the group's help.
+      if (err.code === "commander.help") {
+        reportError(
+          new Error(`${path ? `${path}: which command?` : "a command is needed"} (the list above)`),
+          false,
+        );
+        return err.exitCode;
+      }
       // Commander's own errors name the flag or argument; add where its help is.
       const message = err.message.replace(/^error: /, "");
-      const path = commandPath(program, argv.slice(2));
-      const help = err.code === "commander.help" ? "" : ` (see reasonrl ${path}${path ? " " : ""}--help)`;
-      reportError(new Error(`${message}${help}`), false);
+      reportError(new Error(`${message} (see reasonrl ${path}${path ? " " : ""}--help)`), false);
       return err.exitCode || 1;
     }
     reportError(err, isVerbose(program, argv));
