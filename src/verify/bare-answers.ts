@@ -12,7 +12,7 @@
  */
 import { type Candidate, latexPieces, once, type Producer } from "./candidates.ts";
 import type { ExtractionConfig } from "./config.ts";
-import { ANSWER_ANCHOR, HAS_ANSWER_WORD, UNSPACED_SCRIPT } from "./languages.ts";
+import { answerAnchor, UNSPACED_SCRIPT } from "./languages.ts";
 
 /** A piece of text to read as one answer. */
 export interface BareSpan {
@@ -237,9 +237,10 @@ export function bareProducers(text: string, cfg: ExtractionConfig): Producer[] {
       },
     });
   }
-  if (HAS_ANSWER_WORD.test(text)) {
+  const anchor = answerAnchor(cfg.languages);
+  if (anchor.any.test(text)) {
     const anchored = once(() =>
-      [...text.matchAll(ANSWER_ANCHOR)].map((m) => ({
+      [...text.matchAll(anchor.all)].map((m) => ({
         colon: m[1] === ":",
         span: afterAnchor(text, (m.index ?? 0) + m[0].length),
       })),

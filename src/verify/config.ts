@@ -49,6 +49,12 @@ export const ExtractionConfigSchema = z.object({
     .describe(
       "Read answers without delimiters whole before their last number: a short text that reads as math ('(1, 2, 3)', 'x = y'), a bracketed group or math after 'answer', a bracketed group with a comma in prose.",
     ),
+  languages: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Also read answers written in other languages and scripts: fullwidth forms folded to ASCII, 'answer' in ten languages (答案, réponse, Antwort, ответ, ...), numbers right after CJK characters or 'word:'.",
+    ),
   boxed: z
     .enum(["last", "all"])
     .default("all")
@@ -57,17 +63,22 @@ export const ExtractionConfigSchema = z.object({
 });
 export type ExtractionConfig = z.infer<typeof ExtractionConfigSchema>;
 
-/** How gold answers are read by default: bare LaTeX, $...$ or \boxed{...}, or plain numbers. */
+/** How gold answers are read by default: bare LaTeX, $...$ or \boxed{...}, or plain numbers; any language. */
 export const GOLD_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({
   bareLatex: true,
   bareMath: true,
+  languages: true,
 });
 
 /**
  * How model outputs are read by default: lighteval's evaluation setting (boxed first,
- * any match), and answers without delimiters read whole (`bareMath`).
+ * any match), answers without delimiters read whole (`bareMath`) and answers in other
+ * languages and scripts (`languages`).
  */
-export const ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({ bareMath: true });
+export const ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({
+  bareMath: true,
+  languages: true,
+});
 
 /** Named extraction presets. */
 export const EXTRACTION_PRESETS = {
@@ -87,7 +98,7 @@ export const EXTRACTION_PRESETS = {
     anchorless: false,
     mode: "first_match",
   }),
-  /** lighteval's prediction side in the paper's evaluation (spec 5), as upstream: no `bareMath`. */
+  /** lighteval's prediction side in the paper's evaluation (spec 5), as upstream: no `bareMath`, no `languages`. */
   lighteval: ExtractionConfigSchema.parse({}),
   /** Math-Verify's parse() defaults (LaTeX boxed at 50, plain numbers, any match). */
   "math-verify-default": ExtractionConfigSchema.parse({ boxedPriority: 50 }),

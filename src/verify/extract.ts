@@ -19,7 +19,7 @@ import { bareProducers, hasMathDelimiters, LETTERS_OF_PROSE } from "./bare-answe
 import { findBoxes } from "./boxed.ts";
 import { type Candidate, latexPieces, once, type Producer, plainValue } from "./candidates.ts";
 import type { ExtractionConfig } from "./config.ts";
-import { ANSWER_ANCHOR, foldWideForms, HAS_ANSWER_WORD } from "./languages.ts";
+import { type AnswerAnchor, answerAnchor, foldWideForms } from "./languages.ts";
 import {
   chainFrom,
   chainSpans,
@@ -50,9 +50,14 @@ function isProse(s: string): boolean {
 }
 
 /** The first item starting within 50 characters after each "answer" (with a colon for priority 100). */
-function afterAnswerWord<T extends { start: number }>(text: string, items: T[], colonOnly: boolean): T[] {
+function afterAnswerWord<T extends { start: number }>(
+  text: string,
+  anchor: AnswerAnchor,
+  items: T[],
+  colonOnly: boolean,
+): T[] {
   const out: T[] = [];
-  for (const m of text.matchAll(ANSWER_ANCHOR)) {
+  for (const m of text.matchAll(anchor.all)) {
     if (colonOnly && m[1] !== ":") continue;
     const from = (m.index ?? 0) + m[0].length;
     const next = items.find((it) => it.start >= from && it.start <= from + 50);
@@ -114,7 +119,8 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
       },
     });
   }
-  if (HAS_ANSWER_WORD.test(text)) {
+  const anchor = answerAnchor(cfg.languages);
+  if (anchor.any.test(text)) {
     for (const [priority, colonOnly] of [
       [100, true],
       [200, false],
@@ -123,7 +129,7 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
         priority,
         make: () => {
           const found: Candidate[] = [];
-          for (const m of text.matchAll(ANSWER_ANCHOR)) {
+          for (const m of text.matchAll(anchor.all)) {
             if (colonOnly && m[1] !== ":") continue;
             const chain = firstChainFrom(text, (m.index ?? 0) + m[0].length, 50);
             if (chain) found.push(chainCandidate(chain, priority, "answer"));
@@ -187,10 +193,10 @@ function latexProducers(text: string, cfg: ExtractionConfig): Producer[] {
 const AFTER_EXACT_APPROX = /[\d)\]}]\s*(?:≈|≃|\\approx|\\simeq|~=)\s*$/;
 
 function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
-  // "2/3 ≈ 0.667": the value after the sign approximates the exact one before it
+  // with bareMath, "2/3 ≈ 0.667": the value after the sign approximates the exact one before it
   const nums = once(() =>
-    findPlainNumbers(text).filter(
-      (m) => !AFTER_EXACT_APPROX.test(text.slice(Math.max(0, m.start - 24), m.start)),
+    findPlainNumbers(text, cfg.languages).filter(
+      (m) => !cfg.bareMath || !AFTER_EXACT_APPROX.test(text.slice(Math.max(0, m.start - 24), m.start)),
     ),
   );
   const candidate = (m: PlainMatch, priority: number, via: string): Candidate => ({
@@ -218,15 +224,18 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
           .map((m) => candidate(m, 50, "final-answer")),
     });
   }
-  if (HAS_ANSWER_WORD.test(text)) {
+  const anchor = answerAnchor(cfg.languages);
+  if (anchor.any.test(text)) {
     const notFollowedByEq = once(() => nums().filter((m) => !/^\s*=/.test(text.slice(m.end, m.end + 8))));
     out.push({
       priority: 100,
-      make: () => afterAnswerWord(text, notFollowedByEq(), true).map((m) => candidate(m, 100, "answer")),
+      make: () =>
+        afterAnswerWord(text, anchor, notFollowedByEq(), true).map((m) => candidate(m, 100, "answer")),
     });
     out.push({
       priority: 200,
-      make: () => afterAnswerWord(text, notFollowedByEq(), false).map((m) => candidate(m, 200, "answer")),
+      make: () =>
+        afterAnswerWord(text, anchor, notFollowedByEq(), false).map((m) => candidate(m, 200, "answer")),
     });
   }
   if (cfg.anchorless) out.push({ priority: 300, make: () => nums().map((m) => candidate(m, 300, "number")) });
@@ -235,7 +244,7 @@ function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
 
 /** Extracts the answer(s) of `text` according to `cfg`. Never throws on malformed input. */
 export function extractAnswer(text: string, cfg: ExtractionConfig): Extracted {
-  text = foldWideForms(text);
+  if (cfg.languages) text = foldWideForms(text);
   const producers = [
     ...(cfg.targets.includes("latex") ? latexProducers(text, cfg) : []),
     ...(cfg.targets.includes("expr") ? exprProducers(text, cfg) : []),

@@ -31,10 +31,22 @@ export function foldWideForms(text: string): string {
  */
 export const ANSWER_WORDS = "answer|答案|答え|정답|réponse|reponse|antwort|ответ|respuesta|resposta|risposta";
 
-/** An answer word with an optional colon (group 1), for matchAll. */
-export const ANSWER_ANCHOR = new RegExp(`(?:${ANSWER_WORDS})(:?)`, "gi");
-/** Whether a text holds an answer word at all. */
-export const HAS_ANSWER_WORD = new RegExp(ANSWER_WORDS, "i");
+/** The anchors of extraction: "answer" with an optional colon (group 1) and a test for the word. */
+export interface AnswerAnchor {
+  all: RegExp;
+  any: RegExp;
+}
+
+const ENGLISH: AnswerAnchor = { all: /answer(:?)/gi, any: /answer/i };
+const EVERY_LANGUAGE: AnswerAnchor = {
+  all: new RegExp(`(?:${ANSWER_WORDS})(:?)`, "gi"),
+  any: new RegExp(ANSWER_WORDS, "i"),
+};
+
+/** Math-Verify's English anchor, or with `languages` the anchor in every language above. */
+export function answerAnchor(languages: boolean): AnswerAnchor {
+  return languages ? EVERY_LANGUAGE : ENGLISH;
+}
 
 /** Scripts written without spaces between words: Thai, CJK punctuation, kana, Han, Hangul. */
 export const UNSPACED_SCRIPT =

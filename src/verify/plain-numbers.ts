@@ -3,9 +3,9 @@
  * target of Math-Verify: "1,000.99", "1 000", "2,74" (decimal comma), ".4",
  * "$1,000.99", "1,000.99€", "28 percent", "2/3", "(9+1)". A number must start
  * the text or follow a space or "=" (so "AZYUK2A" holds no number), and also,
- * beyond Math-Verify, a character of a script written without spaces
- * ("答案是3/4") or a colon after a word ("Ответ:12"); currency signs may precede
- * it and units may follow it.
+ * beyond Math-Verify and when asked (`languages`), a character of a script
+ * written without spaces ("答案是3/4") or a colon after a word ("Ответ:12");
+ * currency signs may precede it and units may follow it.
  */
 
 import { UNSPACED_SCRIPT } from "./languages.ts";
@@ -23,21 +23,29 @@ export interface PlainMatch {
 const CURRENCY = "$€£¥₹₽₪₩₫฿₡₢₣₤₥₦₧₨₭₮₯₰₱₲₳₴₵₶₷₸₺₻₼₾₿";
 const PERCENT = String.raw`(?<percent>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct)(?![A-Za-z]))?`;
 const NUMBER = String.raw`(?<![\d.])(?:(?<int1>-?[1-9]\d{0,2}(?:[ ,]\d{3})+)(?<dec1>\.\d+)?|(?<int2>-?\d+)(?<dec2>[.,]\d+)|(?<dec3>\.\d+)|(?<int3>-?\d+))`;
-/** Before a number: the start, a space, "=", a character of a script without spaces, or a colon after a word. */
-const PREFIX = String.raw`(?:^|(?<=[\s=${UNSPACED_SCRIPT}]|[^\d\s]:))(?:\*\*)?`;
-const NUMBER_RE = new RegExp(`${PREFIX}[${CURRENCY.replace("$", "\\$")}]?${NUMBER}${PERCENT}`, "g");
+/** Math-Verify's rule: before a number, the start, a space or "="; after an expression, punctuation or a space. */
+const PREFIX = String.raw`(?:^|(?<=[\s=]))(?:\*\*)?`;
+const SUFFIX = String.raw`(?=(?:\*\*)?(?:[.,:\s)$]|$))`;
+/** With other scripts: also a character of a script written without spaces, or a colon after a word. */
+const WIDE_PREFIX = String.raw`(?:^|(?<=[\s=${UNSPACED_SCRIPT}]|[^\d\s]:))(?:\*\*)?`;
+const WIDE_SUFFIX = String.raw`(?=(?:\*\*)?(?:[.,:\s)$${UNSPACED_SCRIPT}]|$))`;
 const OPS = String.raw`+\-*×/^()÷`;
-const EXPR_RE = new RegExp(
-  String.raw`${PREFIX}(?<expr>-?\(?-?\d[\d.\s${OPS}]{0,60}?[${OPS}][\d.\s${OPS}]{0,60}[\d)])(?=(?:\*\*)?(?:[.,:\s)$${UNSPACED_SCRIPT}]|$))`,
-  "g",
-);
+const EXPR = String.raw`(?<expr>-?\(?-?\d[\d.\s${OPS}]{0,60}?[${OPS}][\d.\s${OPS}]{0,60}[\d)])`;
+const numberRe = (prefix: string) =>
+  new RegExp(`${prefix}[${CURRENCY.replace("$", "\\$")}]?${NUMBER}${PERCENT}`, "g");
+const PATTERNS = {
+  plain: { number: numberRe(PREFIX), expr: new RegExp(`${PREFIX}${EXPR}${SUFFIX}`, "g") },
+  wide: { number: numberRe(WIDE_PREFIX), expr: new RegExp(`${WIDE_PREFIX}${EXPR}${WIDE_SUFFIX}`, "g") },
+};
 
 /**
  * All plain numbers and operator expressions in `text`, left to right; at the same
  * start the longer match first ("22/7" before "22"), as Math-Verify tries an
- * expression before a number at each place.
+ * expression before a number at each place. With `languages`, numbers may also
+ * follow a character of a script without spaces or "word:".
  */
-export function findPlainNumbers(text: string): PlainMatch[] {
+export function findPlainNumbers(text: string, languages = false): PlainMatch[] {
+  const { number: NUMBER_RE, expr: EXPR_RE } = languages ? PATTERNS.wide : PATTERNS.plain;
   const out: PlainMatch[] = [];
   NUMBER_RE.lastIndex = 0;
   for (let m = NUMBER_RE.exec(text); m !== null; m = NUMBER_RE.exec(text)) {
