@@ -257,6 +257,7 @@ export function register(program: Command): void {
         model: r.model,
         benchmarks: Object.fromEntries(r.benchmarks.map((b) => [b.name, b.metrics])),
         average: r.average,
+        failed_samples: r.failed_samples ?? 0,
         settings: r.settings,
       }));
       printResult({ rows, ...(o.out ? { out: o.out } : {}) }, o, table);

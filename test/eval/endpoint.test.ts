@@ -141,6 +141,11 @@ test("a request that fails (HTTP 500 on one prompt) is a failed sample: reported
   assert.match(warnings.join("\n"), /1 sample\(s\) failed and count as wrong/);
   assert.equal(readSamples(out).find((s) => s.problem_id === "s2")?.error, error);
 
+  const compared = JSON.parse(await inProcess(t, "eval", "compare", out, "--json")) as {
+    rows: Array<{ failed_samples: number }>;
+  };
+  assert.equal(compared.rows[0].failed_samples, 1);
+
   broken = false;
   const again = await evaluate({ kind: "endpoint", url: server.url }, { ...options, out }, { pool });
   assert.ok(!again.stopped);
