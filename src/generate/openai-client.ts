@@ -160,7 +160,8 @@ export class OpenAIChatGenerator implements ChatGenerator {
 
   /**
    * The ChatGenerator face (the curation steps use it): as `sample()`, but a failed sample or
-   * an unknown token count throws, since a TextCompletion has neither.
+   * an unknown token count throws, since a TextCompletion has neither; a missing finish reason
+   * reads "stop" (servers send one; a TextCompletion has no "unknown").
    */
   async chat(
     conversations: ReadonlyArray<ReadonlyArray<ChatMessage>>,
