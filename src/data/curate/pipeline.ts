@@ -12,10 +12,11 @@
  * name and renamed. A step with `where` sees only the rows it selects; the
  * others keep their places in the stream.
  */
-import { mkdir } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../model/safetensors-write.ts";
+import { fileWriteError, writeFileAtomic } from "../../model/safetensors-write.ts";
 import type { HubOptions } from "../hub.ts";
 import { type BadRow, type DataRow, originOf } from "../row.ts";
 import { loadSource } from "../sources.ts";
@@ -102,6 +103,10 @@ export async function runCuration(
   const log = opts.log ?? (() => {});
   const signal = opts.signal ?? new AbortController().signal;
   await mkdir(opts.outDir, { recursive: true });
+  // Refuse a folder we cannot write into now, not after hours of model calls.
+  await access(opts.outDir, constants.W_OK).catch((err) => {
+    throw fileWriteError(opts.outDir, err);
+  });
 
   const report: CurationReport = {
     recipe: plan.name,
