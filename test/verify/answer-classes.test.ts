@@ -6,8 +6,9 @@ import { answerClassAgreement } from "../../bench/verify.ts";
 import { show } from "../../src/verify/ast.ts";
 import { isPlainNumber, looksLikeMath } from "../../src/verify/bare-answers.ts";
 import { parseCases } from "../../src/verify/batch.ts";
-import { ANSWER_EXTRACTION, GOLD_EXTRACTION } from "../../src/verify/config.ts";
+import { ANSWER_EXTRACTION, EXTRACTION_PRESETS, GOLD_EXTRACTION } from "../../src/verify/config.ts";
 import { extractAnswer } from "../../src/verify/extract.ts";
+import { closeAtPrecision } from "../../src/verify/scalar.ts";
 import { verifySync } from "../../src/verify/verify.ts";
 
 const CLASSES = fileURLToPath(new URL("./fixtures/answer-classes.jsonl", import.meta.url));
@@ -85,5 +86,30 @@ describe("properties over every fixture string", () => {
         if (verifySync(c.gold, written).equivalent !== c.expected) changed.push(`${c.gold} vs ${written}`);
       }
     assert.deepEqual(changed, []);
+  });
+});
+
+describe("settings behind the rules", () => {
+  const read = (text: string, preset: keyof typeof EXTRACTION_PRESETS) =>
+    extractAnswer(text, EXTRACTION_PRESETS[preset]).values.map(show);
+
+  it("reads bare answers whole and other scripts only where asked (bareMath, languages)", () => {
+    assert.deepEqual(read("(1, 2, 3)", "answer"), ["(1, 2, 3)"]);
+    assert.deepEqual(read("(1, 2, 3)", "lighteval"), ["3"]); // Math-Verify: the last number
+    assert.deepEqual(read("所以答案是3/4。", "answer"), ["3/4"]);
+    assert.deepEqual(read("所以答案是3/4。", "lighteval"), []);
+    assert.deepEqual(read("Die Antwort ist 42, nicht 24.", "answer"), ["42"]);
+    assert.deepEqual(read("Die Antwort ist 42, nicht 24.", "lighteval"), ["24"]);
+  });
+
+  it("rounds both sides to the precision, half away from zero on the decimal digits", () => {
+    assert.ok(closeAtPrecision(0.3333335, 0.333334, 6));
+    assert.ok(!closeAtPrecision(0.3333334, 0.333334, 6));
+    assert.ok(closeAtPrecision(-2.0000005, -2.000001, 6));
+    const piTo5 = Number.parseFloat("3.14159"); // π to five places, as a model writes it
+    assert.ok(!closeAtPrecision(Math.PI, piTo5, 6));
+    assert.ok(closeAtPrecision(Math.PI, piTo5, 5));
+    assert.ok(closeAtPrecision(4.46e19, 4.46 * 1e19, 6)); // double rounding noise
+    assert.ok(!closeAtPrecision(1.39e-10, 2.39e-10, 6)); // too small to round: relative
   });
 });
