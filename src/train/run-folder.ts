@@ -15,7 +15,7 @@
  * folder (best/, final/) filled under a temporary name and renamed, so a
  * killed run never leaves a half-written one.
  */
-import { appendFile, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Accuracy } from "../eval/accuracy.ts";
 import { exists, writeFileAtomic } from "../model/safetensors-write.ts";
@@ -119,9 +119,10 @@ export class RunFolder {
     return (await exists(this.configPath)) ? readFile(this.configPath, "utf8") : null;
   }
 
-  /** Records fields changed on resume (history.jsonl). */
+  /** Records fields changed on resume (history.jsonl, rewritten whole through a temporary file: never a part line). */
   async appendHistory(entry: HistoryEntry): Promise<void> {
-    await appendFile(this.historyPath, `${JSON.stringify(entry)}\n`);
+    const before = (await exists(this.historyPath)) ? await readFile(this.historyPath, "utf8") : "";
+    await writeFileAtomic(this.historyPath, `${before}${JSON.stringify(entry)}\n`);
   }
 
   /** Every line of history.jsonl, oldest first (none before any change). */
