@@ -28,8 +28,8 @@ const MATH_WORDS = new Set(
   ),
 );
 const TEXT_GROUP = /\\(?:text|textbf|textrm|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}/g;
-/** Letters of scripts other than basic Latin (accented Latin, Cyrillic, CJK): words, not math. */
-export const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff${UNSPACED_SCRIPT}]`);
+/** Letters of scripts other than basic Latin and Greek (accented Latin, Cyrillic, Hebrew, Arabic, Devanagari, CJK): words, not math. */
+export const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff\\u0590-\\u06ff\\u0900-\\u097f${UNSPACED_SCRIPT}]`);
 
 /**
  * Whether `s` reads as math rather than prose: every word of two or more letters
@@ -71,9 +71,12 @@ export function hasStructure(s: string): boolean {
   return STRUCTURE.test(t) || OPERATION.test(t) || /^\s*\+/.test(t);
 }
 
-/** Read whole: text with structure, or symbols without digits ("x", "e"); "5m" is left to the numbers. */
+/**
+ * Read whole: text with structure, symbols without digits ("x", "e") or a number in
+ * scientific notation ("6.02e23"); "5m" is left to the numbers.
+ */
 function readWhole(s: string): boolean {
-  return hasStructure(s) || !/\d/.test(s);
+  return hasStructure(s) || !/\d/.test(s) || /^-?\d+(?:\.\d+)?[eE][-+]?\d+$/.test(s.trim());
 }
 
 /** The whole text when it reads as math and is not a plain number or a number with a unit. */

@@ -2,7 +2,8 @@
  * Answers written in other languages and scripts. Reasoning models drift into
  * Chinese (DeepSeek-R1 distills do), and users write French or German; a
  * language slip must not turn a right answer into a wrong one. Three things:
- *   - fullwidth forms and CJK punctuation folded to ASCII ("３/４。" -> "3/4."),
+ *   - fullwidth forms, CJK punctuation and Arabic-Indic digits folded to ASCII
+ *     ("３/４。" -> "3/4.", "٣" -> "3"),
  *   - the word "answer" in other languages, as an extraction anchor,
  *   - the scripts written without spaces, after which a plain number may start
  *     ("答案是3/4": Math-Verify's rule wants a space or "=" before a number).
@@ -11,16 +12,19 @@
 /** Fullwidth ASCII (U+FF01..FF5E) except ＄ ＼ ～, which would read as LaTeX; and CJK punctuation. */
 const WIDE_FORMS = /[\uff01-\uff03\uff05-\uff3b\uff3d-\uff5d\u3000\u3001\u3002]/g;
 const CJK_PUNCTUATION: Record<string, string> = { "\u3000": " ", "\u3001": ",", "\u3002": "." };
+/** Arabic-Indic (U+0660..0669) and Eastern Arabic-Indic (U+06F0..06F9) digits. */
+const ARABIC_DIGITS = /[\u0660-\u0669\u06f0-\u06f9]/g;
 
 /**
- * `text` in NFC with fullwidth ASCII and the ideographic space, comma and full
- * stop folded to ASCII. Pure ASCII text is returned as is.
+ * `text` in NFC with fullwidth ASCII, the ideographic space, comma and full stop,
+ * and Arabic-Indic digits folded to ASCII. Pure ASCII text is returned as is.
  */
 export function foldWideForms(text: string): string {
   if (!/[^ -~\s]/.test(text)) return text;
   return text
     .normalize("NFC")
-    .replace(WIDE_FORMS, (c) => CJK_PUNCTUATION[c] ?? String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+    .replace(WIDE_FORMS, (c) => CJK_PUNCTUATION[c] ?? String.fromCharCode(c.charCodeAt(0) - 0xfee0))
+    .replace(ARABIC_DIGITS, (c) => String((c.charCodeAt(0) - 0x0660) % 0x90));
 }
 
 /**
