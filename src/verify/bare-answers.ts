@@ -29,7 +29,9 @@ const MATH_WORDS = new Set(
 );
 const TEXT_GROUP = /\\(?:text|textbf|textrm|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}/g;
 /** Letters of scripts other than basic Latin and Greek (accented Latin, Cyrillic, Hebrew, Arabic, Devanagari, CJK): words, not math. */
-export const LETTERS_OF_PROSE = new RegExp(`[\\u00c0-\\u024f\\u0400-\\u04ff\\u0590-\\u06ff\\u0900-\\u097f${UNSPACED_SCRIPT}]`);
+export const LETTERS_OF_PROSE = new RegExp(
+  `[\\u00c0-\\u024f\\u0400-\\u04ff\\u0590-\\u06ff\\u0900-\\u097f${UNSPACED_SCRIPT}]`,
+);
 
 /**
  * Whether `s` reads as math rather than prose: every word of two or more letters
