@@ -194,9 +194,10 @@ const AFTER_EXACT_APPROX = /[\d)\]}]\s*(?:≈|≃|\\approx|\\simeq|~=)\s*$/;
 
 function exprProducers(text: string, cfg: ExtractionConfig): Producer[] {
   // with bareMath, "2/3 ≈ 0.667": the value after the sign approximates the exact one before it
+  const approx = cfg.bareMath && /≈|≃|\\approx|\\simeq|~=/.test(text);
   const nums = once(() =>
     findPlainNumbers(text, cfg.languages).filter(
-      (m) => !cfg.bareMath || !AFTER_EXACT_APPROX.test(text.slice(Math.max(0, m.start - 24), m.start)),
+      (m) => !approx || !AFTER_EXACT_APPROX.test(text.slice(Math.max(0, m.start - 24), m.start)),
     ),
   );
   const candidate = (m: PlainMatch, priority: number, via: string): Candidate => ({

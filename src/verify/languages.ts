@@ -16,15 +16,20 @@ const CJK_PUNCTUATION: Record<string, string> = { "\u3000": " ", "\u3001": ",", 
 const ARABIC_DIGITS = /[\u0660-\u0669\u06f0-\u06f9]/g;
 
 /**
- * `text` in NFC with fullwidth ASCII, the ideographic space, comma and full stop,
+ * `text` in NFC (when it has combining accents) with fullwidth ASCII, the ideographic space, comma and full stop,
  * and Arabic-Indic digits folded to ASCII. Pure ASCII text is returned as is.
  */
 export function foldWideForms(text: string): string {
   if (!/[^ -~\s]/.test(text)) return text;
-  return text
-    .normalize("NFC")
-    .replace(WIDE_FORMS, (c) => CJK_PUNCTUATION[c] ?? String.fromCharCode(c.charCodeAt(0) - 0xfee0))
-    .replace(ARABIC_DIGITS, (c) => String((c.charCodeAt(0) - 0x0660) % 0x90));
+  // each pass only where needed: long outputs in Chinese are common
+  let out = /[\u0300-\u036f]/.test(text) ? text.normalize("NFC") : text;
+  WIDE_FORMS.lastIndex = 0;
+  if (WIDE_FORMS.test(out))
+    out = out.replace(WIDE_FORMS, (c) => CJK_PUNCTUATION[c] ?? String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+  ARABIC_DIGITS.lastIndex = 0;
+  if (ARABIC_DIGITS.test(out))
+    out = out.replace(ARABIC_DIGITS, (c) => String((c.charCodeAt(0) - 0x0660) % 0x90));
+  return out;
 }
 
 /**

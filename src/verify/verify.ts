@@ -67,6 +67,26 @@ function sameText(a: string | null, b: string | null): boolean {
   return x.length > 0 && x === b.replace(/\s+/g, "");
 }
 
+/** Whether `a` and `b` are the same text once whitespace is left out (no copies: outputs can be long). */
+function sameUpToSpaces(a: string, b: string): boolean {
+  let i = 0;
+  let j = 0;
+  let chars = 0;
+  for (;;) {
+    while (i < a.length && isSpace(a.charCodeAt(i))) i++;
+    while (j < b.length && isSpace(b.charCodeAt(j))) j++;
+    if (i === a.length || j === b.length) return i === a.length && j === b.length && chars > 0;
+    if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
+    i++;
+    j++;
+    chars++;
+  }
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x3000;
+}
+
 /**
  * Decides whether `pred` (a model output or answer) answers `gold` (a gold answer),
  * blocking until done or until `timeoutMs` (checked cooperatively). Identical texts
@@ -103,7 +123,7 @@ export function verifySync(
       symbolic: symbolicEqual,
     };
     // identical answers are equivalent however they are read (a gold read as LaTeX, a prediction as a number)
-    if ((g.values.length > 0 || g.fallback !== null) && sameText(String(gold), String(pred)))
+    if ((g.values.length > 0 || g.fallback !== null) && sameUpToSpaces(String(gold), String(pred)))
       return done(true);
     for (const gv of g.values) {
       const gp = prepare(gv);
