@@ -26,8 +26,8 @@ const NUMBER = String.raw`(?<![\d.])(?:(?<int1>-?[1-9]\d{0,2}(?:[ ,]\d{3})+)(?<d
 /** Math-Verify's rule: before a number, the start, a space or "="; after an expression, punctuation or a space. */
 const PREFIX = String.raw`(?:^|(?<=[\s=]))(?:\*\*)?`;
 const SUFFIX = String.raw`(?=(?:\*\*)?(?:[.,:\s)$]|$))`;
-/** With other scripts: also a character of a script written without spaces, or a colon after a word. */
-const WIDE_PREFIX = String.raw`(?:^|(?<=[\s=${UNSPACED_SCRIPT}]|[^\d\s]:))(?:\*\*)?`;
+/** With other scripts: also a character of a script written without spaces, or a colon (after a word: see below). */
+const WIDE_PREFIX = String.raw`(?:^|(?<=[\s=:${UNSPACED_SCRIPT}]))(?:\*\*)?`;
 const WIDE_SUFFIX = String.raw`(?=(?:\*\*)?(?:[.,:\s)$${UNSPACED_SCRIPT}]|$))`;
 const OPS = String.raw`+\-*×/^()÷`;
 const EXPR = String.raw`(?<expr>-?\(?-?\d[\d.\s${OPS}]{0,60}?[${OPS}][\d.\s${OPS}]{0,60}[\d)])`;
@@ -78,5 +78,9 @@ export function findPlainNumbers(text: string, languages = false): PlainMatch[] 
       isExpression: true,
     });
   }
-  return out.sort((a, b) => a.start - b.start || b.end - a.end);
+  // with languages, a colon counts only after a word: "Ответ:12", not the 45 of "3:45"
+  const kept = languages
+    ? out.filter((m) => text[m.start - 1] !== ":" || !/\d/.test(text[m.start - 2] ?? ""))
+    : out;
+  return kept.sort((a, b) => a.start - b.start || b.end - a.end);
 }

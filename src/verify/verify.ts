@@ -43,9 +43,20 @@ export interface VerifyResult {
 const goldCache = new Map<string, ReturnType<typeof extractAnswer>>();
 const GOLD_CACHE_SIZE = 512;
 
+/** A configuration's cache key, computed once per config object (presets are shared objects). */
+const configKeys = new WeakMap<ExtractionConfig, string>();
+function configKey(cfg: ExtractionConfig): string {
+  let key = configKeys.get(cfg);
+  if (key === undefined) {
+    key = JSON.stringify(cfg);
+    configKeys.set(cfg, key);
+  }
+  return key;
+}
+
 function extractGold(text: string, cfg: ExtractionConfig): ReturnType<typeof extractAnswer> {
   if (text.length > 4096) return extractAnswer(text, cfg);
-  const key = `${JSON.stringify(cfg)}\u0000${text}`;
+  const key = `${configKey(cfg)}\u0000${text}`;
   let hit = goldCache.get(key);
   if (hit) {
     goldCache.delete(key); // refresh its place in the LRU order
