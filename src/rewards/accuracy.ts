@@ -32,8 +32,8 @@ export const CorrectnessParams = z.object({
       "Gold that cannot be parsed: skip (null, with a warning), or score 1 (upstream open-rs) or 0, flat (no length signal in cosine).",
     ),
   gold: Extraction.default("gold").describe("How the gold is read (preset name or extraction config)."),
-  pred: Extraction.default("open-rs-answer").describe(
-    "How the completion's answer is found; open-rs: \\boxed or 'final answer' anchors, first match.",
+  pred: Extraction.default("reward").describe(
+    "How the completion's answer is found: \\boxed or 'final answer' anchors, first match, any language ('open-rs-answer': as open-rs, LaTeX text only).",
   ),
   precision: VerifyOptionsSchema.shape.precision,
   timeoutMs: z

@@ -30,32 +30,16 @@
  * by both (Math-Verify forces "last" for it).
  */
 import { z } from "zod";
-import { type ExtractionConfig, ExtractionConfigSchema } from "../verify/config.ts";
+import { EXTRACTION_PRESETS, type ExtractionConfig } from "../verify/config.ts";
 import { type CorrectnessParams, type JudgeRules, judge } from "./accuracy.ts";
 import { COSINE_PAPER, CosineParams, cosineTerm, KimiLengthParams, kimiLengthTerm } from "./length.ts";
 import { defineReward } from "./types.ts";
 
-/** Math-Verify 0.5.2 `LatexExtractionConfig()` in "first_match" mode: how open-rs read the gold. */
-export const OPEN_RS_GOLD_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({
-  targets: ["latex"],
-  boxedPriority: 50,
-  anchorless: true,
-  mode: "first_match",
-  fallback: true,
-  bareLatex: false,
-  boxed: "all",
-});
+/** How open-rs read the gold: Math-Verify 0.5.2's `LatexExtractionConfig()`, first match. */
+export const OPEN_RS_GOLD_EXTRACTION: ExtractionConfig = EXTRACTION_PRESETS["open-rs-gold"];
 
 /** open-rs's answer side: LaTeX only, \boxed at priority 0, no anchorless match, first match. */
-export const OPEN_RS_ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse({
-  targets: ["latex"],
-  boxedPriority: 0,
-  anchorless: false,
-  mode: "first_match",
-  fallback: true,
-  bareLatex: false,
-  boxed: "all",
-});
+export const OPEN_RS_ANSWER_EXTRACTION: ExtractionConfig = EXTRACTION_PRESETS["open-rs-answer"];
 
 /** open-rs's judgement: gold from `solution`, unparseable gold = 1 (or correct), precision 6, 3 s. */
 const OPEN_RS_CORRECTNESS: CorrectnessParams = {

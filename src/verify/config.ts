@@ -84,19 +84,33 @@ export const ANSWER_EXTRACTION: ExtractionConfig = ExtractionConfigSchema.parse(
 export const EXTRACTION_PRESETS = {
   gold: GOLD_EXTRACTION,
   answer: ANSWER_EXTRACTION,
-  /** open-rs accuracy reward, gold side: LaTeX, boxed at 55, first match (spec 3.0). */
+  /**
+   * How open-rs read the gold (its rewards.py, Math-Verify 0.5.2's default `LatexExtractionConfig()`
+   * in "first_match" mode): LaTeX only, \boxed at priority 50, anchorless matches allowed.
+   */
   "open-rs-gold": ExtractionConfigSchema.parse({
     targets: ["latex"],
-    boxedPriority: 55,
+    boxedPriority: 50,
     mode: "first_match",
-    bareLatex: true,
   }),
-  /** open-rs accuracy reward, completion side: LaTeX, boxed first, anchors required, first match (spec 3.0). */
+  /** How open-rs read completions: LaTeX only, \boxed first, "final answer" anchors required, first match. */
   "open-rs-answer": ExtractionConfigSchema.parse({
     targets: ["latex"],
     boxedPriority: 0,
     anchorless: false,
     mode: "first_match",
+  }),
+  /**
+   * The `accuracy` reward's reading of completions: open-rs's (boxes or "final answer" anchors,
+   * first match), and answers in other languages and scripts, so a completion that drifts into
+   * Chinese, as R1 distills do, is not scored wrong for its language.
+   */
+  reward: ExtractionConfigSchema.parse({
+    targets: ["latex"],
+    boxedPriority: 0,
+    anchorless: false,
+    mode: "first_match",
+    languages: true,
   }),
   /** lighteval's prediction side in the paper's evaluation (spec 5), as upstream: no `bareMath`, no `languages`. */
   lighteval: ExtractionConfigSchema.parse({}),
