@@ -16,7 +16,12 @@ import {
 } from "../../bench/llama-server.ts";
 import { benchMemory, describeMemoryBench, type MemoryBenchOptions } from "../../bench/memory.ts";
 import { benchServe, describeServeBench } from "../../bench/serve.ts";
-import { describeVerifyBench, runVerifyBench } from "../../bench/verify.ts";
+import {
+  answerClassAgreement,
+  describeClassAgreement,
+  describeVerifyBench,
+  runVerifyBench,
+} from "../../bench/verify.ts";
 import {
   commaList,
   type DeviceName,
@@ -154,9 +159,20 @@ export function register(program: Command): void {
 
   benchCommand(bench, "verify", "verifier speed and correctness on the benchmarks' gold answers")
     .option("--workers <n>", "worker threads", positiveInteger, 2)
-    .action((opts: BenchFlags & { workers: number }) =>
-      report(opts, () => runVerifyBench({ workers: opts.workers }), describeVerifyBench),
-    );
+    .option(
+      "--fixtures <file>",
+      "instead: agreement per answer class with a labelled JSONL file (test/verify/fixtures/answer-classes.jsonl)",
+    )
+    .action((opts: BenchFlags & { workers: number; fixtures?: string }) => {
+      const fixtures = opts.fixtures;
+      if (fixtures === undefined)
+        return report(opts, () => runVerifyBench({ workers: opts.workers }), describeVerifyBench);
+      return report(
+        opts,
+        async () => ({ bench: "verify", fixtures, classes: answerClassAgreement(fixtures) }),
+        (r) => describeClassAgreement(r.classes),
+      );
+    });
 
   benchCommand(
     bench,
