@@ -9,7 +9,7 @@
  * can leave a half-written last line.
  */
 import { createReadStream, existsSync } from "node:fs";
-import { type FileHandle, open, readFile, truncate } from "node:fs/promises";
+import { type FileHandle, open, readFile, stat, truncate } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { fileWriteError } from "../model/safetensors-write.ts";
 
@@ -38,6 +38,9 @@ export async function* readJsonl(
     throw e;
   },
 ): AsyncGenerator<JsonlRow> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new Error(`${path}: file not found`);
+  if (!info.isFile()) throw new Error(`${path}: not a file (a JSONL file was expected)`);
   const lines = createInterface({
     input: createReadStream(path, "utf8"),
     crlfDelay: Number.POSITIVE_INFINITY,

@@ -3,12 +3,13 @@
  * Each line carries its stage ("sft" or "grpo") and step, so a resumed run can
  * drop the lines written after the checkpoint it resumes from.
  */
-import { appendFile, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { appendJsonlLog } from "../data/jsonl.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 
-/** Appends one record as a line. */
+/** Appends one record as a line; a failed write names the file and leaves no part of the line. */
 export async function appendMetrics(path: string, record: object): Promise<void> {
-  await appendFile(path, `${JSON.stringify(record)}\n`);
+  await appendJsonlLog(path, [record]);
 }
 
 /** Reads every well-formed line (a torn last line is left out). */

@@ -18,7 +18,7 @@
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Accuracy } from "../eval/accuracy.ts";
-import { exists, writeFileAtomic } from "../model/safetensors-write.ts";
+import { exists, fileWriteError, writeFileAtomic } from "../model/safetensors-write.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import type { FieldChange } from "./config-diff.ts";
 import { appendMetrics, readMetrics, truncateMetrics } from "./metrics-log.ts";
@@ -105,9 +105,11 @@ export class RunFolder {
     return join(this.dir, "chart.png");
   }
 
-  /** Creates the folder (and its parents). */
+  /** Creates the folder (and its parents); a failure names the folder. */
   async create(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true }).catch((err) => {
+      throw fileWriteError(this.dir, err);
+    });
   }
 
   async writeConfig(yaml: string): Promise<void> {

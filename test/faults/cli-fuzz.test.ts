@@ -226,12 +226,7 @@ async function runInProcess(args: string[]): Promise<Outcome> {
  * Failures known today whose fix lies in a file this suite's owner does not edit: each is still
  * run, and reported as a todo (with its reason) until it passes.
  */
-const KNOWN: Array<[RegExp, string]> = [
-  [
-    /^eval .*folder\.jsonl/,
-    "src/data/jsonl.ts readJsonl: a folder given as a JSONL file fails with EISDIR, without its path",
-  ],
-];
+const KNOWN: Array<[RegExp, string]> = [];
 const knownReason = (c: Case) => KNOWN.find(([re]) => re.test(c.args.join(" ")))?.[1];
 
 /** What is wrong with an outcome (null: a clean failure naming one of `names`). */

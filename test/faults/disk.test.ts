@@ -248,13 +248,7 @@ function appendTest(what: string, call: string, todo?: string) {
 }
 
 appendTest("an evaluation or a curation step appends to its log (src/data/jsonl.ts)", "appendJsonlLog");
-appendTest(
-  "train appends a line to metrics.jsonl (src/train/metrics-log.ts)",
-  "appendMetrics",
-  "appendMetrics (src/train/metrics-log.ts) appends with fs.appendFile: on ENOSPC the error is " +
-    '"ENOSPC: no space left on device, write" without the path, and the part of the line that fit stays ' +
-    "(readers skip it, a resume drops it); appendJsonlLog (src/data/jsonl.ts) does both right",
-);
+appendTest("train appends a line to metrics.jsonl (src/train/metrics-log.ts)", "appendMetrics");
 
 /** How the disk-full tests get a small disk: a tmpfs in a user and mount namespace, or none (why). */
 async function smallDiskSupport(dir: string): Promise<{ ok: true } | { ok: false; why: string }> {
