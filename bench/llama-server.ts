@@ -10,8 +10,9 @@
  * --max-tokens tokens, one request at a time. A random model rarely samples its EOS token, so
  * most completions end at max tokens: the comparison is mostly of texts and counts.
  *
- * llama-server is not shipped built: build it once (about 6 min on 2 cores) from the llama.cpp
- * source bundled in node-llama-cpp, as LLAMA_SERVER_BUILD says. The binary is looked for at
+ * llama-server is not shipped built: build it once (about 16 CPU-minutes; 65 min of wall time
+ * at nice 19 on a busy 2-core machine) from the llama.cpp source bundled in node-llama-cpp, as
+ * LLAMA_SERVER_BUILD says. The binary is looked for at
  * --binary, else $REASONRL_LLAMA_SERVER, else ~/.cache/reasonrl/llama-server/llama-server.
  */
 import { type ChildProcess, spawn } from "node:child_process";
