@@ -7,16 +7,24 @@
  *   target: { gguf: models/qwen2.5-math-7b-instruct-q8_0.gguf }        # llama.cpp
  *
  * Each opens as a ChatGenerator through src/generate/targets.ts (shared with
- * `reasonrl eval`). `targetIdentity` is what the steps' caches are keyed by:
- * the folder's or file's absolute path, or the endpoint's base URL and the
- * model name given (not the API key). A model replaced in the same folder, or
- * a server that changed models behind the same URL and name, is not noticed:
- * give the step another `cacheTag` to sample afresh.
+ * `reasonrl eval`). `targetIdentity` is what the steps' caches are keyed by,
+ * the model itself rather than where it is found, as `reasonrl eval` keys its
+ * samples (src/eval/identity.ts):
+ *
+ * - a model folder: its fingerprint (src/model/fingerprint.ts: configs,
+ *   tokenizer, weights headers and samples of the weights' data) and the
+ *   dtype it runs in, so a copy of the folder elsewhere reuses the cache and
+ *   retrained weights of the same shapes do not;
+ * - a GGUF file: its fingerprint;
+ * - an endpoint: its base URL and the model id it serves: `modelName`, else
+ *   the first id the server lists at GET /v1/models (asked each time the step
+ *   opens its cache), so another model served on the same port samples afresh.
+ *   The API key is not part of it.
  */
-import { resolve } from "node:path";
 import { z } from "zod";
-import { normalizeBaseUrl } from "../../generate/openai-client.ts";
+import { normalizeBaseUrl, OpenAIChatGenerator } from "../../generate/openai-client.ts";
 import type { TargetSpec } from "../../generate/targets.ts";
+import { fileFingerprint, modelFolderFingerprint } from "../../model/fingerprint.ts";
 
 /** Keys that only make sense for one kind of target. */
 const ONLY_FOR: Record<string, "model" | "endpoint" | "gguf" | "model or gguf"> = {
@@ -104,11 +112,60 @@ export function targetSpec(target: ModelTarget, concurrency: number): TargetSpec
   };
 }
 
-/** What identifies the target's model for caches: "model:/abs/dir", "gguf:/abs/file", "endpoint:<url>|<name>". */
-export function targetIdentity(target: ModelTarget): string {
-  if (target.model !== undefined) return `model:${resolve(target.model)}`;
-  if (target.gguf !== undefined) return `gguf:${resolve(target.gguf)}`;
-  return `endpoint:${normalizeBaseUrl(target.endpoint as string)}|${target.modelName ?? "(first listed)"}`;
+/** The model a target runs, as the steps' caches tell models apart (see the file's comment). */
+export type TargetIdentity =
+  | { kind: "local"; weights: string; dtype: string }
+  | { kind: "gguf"; file: string }
+  | { kind: "endpoint"; url: string; model: string };
+
+/**
+ * The identity of the model `target` runs: the fingerprint of its folder or file, or the
+ * endpoint's URL and served model id (asking the server when no modelName is given).
+ */
+export async function targetIdentity(target: ModelTarget): Promise<TargetIdentity> {
+  const spec = targetSpec(target, 1);
+  switch (spec.kind) {
+    case "local":
+      return {
+        kind: "local",
+        weights: await fingerprintOf("model folder", spec.dir, modelFolderFingerprint),
+        dtype: spec.dtype ?? "f32",
+      };
+    case "gguf":
+      return { kind: "gguf", file: await fingerprintOf("gguf file", spec.file, fileFingerprint) };
+    case "endpoint": {
+      const client = new OpenAIChatGenerator({
+        baseUrl: spec.url,
+        ...(spec.apiKey ? { apiKey: spec.apiKey } : {}),
+        ...(spec.model ? { model: spec.model } : {}),
+        ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
+        ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
+      });
+      return { kind: "endpoint", url: client.baseUrl, model: await client.resolveModel() };
+    }
+  }
+}
+
+/** `fingerprint(path)`, or an error naming the target's folder or file when it cannot be read. */
+async function fingerprintOf(
+  what: string,
+  path: string,
+  fingerprint: (path: string) => Promise<string>,
+): Promise<string> {
+  try {
+    return await fingerprint(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "not found"
+        : code === "ENOTDIR"
+          ? "not a folder"
+          : code === "EISDIR"
+            ? "a folder, not a file"
+            : String(error);
+    throw new Error(`target: ${what} ${path}: ${why}`);
+  }
 }
 
 /** A short description for reports: "model models/x", "endpoint http://.../v1 (name)", "gguf x.gguf". */

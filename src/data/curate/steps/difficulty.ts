@@ -215,11 +215,11 @@ function cacheLabel(p: DifficultyParams): string {
 }
 
 /** Opens the step's cache: one file per model identity and every setting that shapes a result. */
-function openCache(p: DifficultyParams, seed: number, dir: string): Promise<ResultCache<PassRecord>> {
+async function openCache(p: DifficultyParams, seed: number, dir: string): Promise<ResultCache<PassRecord>> {
   const settings = {
     step: "difficulty",
     version: 1,
-    target: targetIdentity(p.target),
+    target: await targetIdentity(p.target),
     prompt: p.prompt,
     system: p.system ?? null,
     k: p.k,

@@ -242,7 +242,7 @@ export const judgeStep = defineStep({
       {
         step: "judge",
         version: 1,
-        target: targetIdentity(p.target),
+        target: await targetIdentity(p.target),
         prompt,
         system: p.system ?? null,
         temperature: p.temperature,
