@@ -24,16 +24,6 @@ const repo = fileURLToPath(new URL("../../", import.meta.url));
 const work = await mkdtemp(join(tmpdir(), "reasonrl-readme-"));
 after(() => rm(work, { recursive: true, force: true }));
 
-/**
- * README commands known to fail today, with why (the README is fixed by its editor; then the
- * entry goes). Each still runs, as a todo: it reports when it starts to pass.
- */
-const KNOWN_FAILING: Record<string, string> = {
-  "recipes/open-rs2.yaml --set model.path=models/DeepSeek-R1-Distill-Qwen-1.5B --set data.train.path=data/open-rs.jsonl":
-    "the recipe also reads eval.data.path (data/heldout.jsonl): the README should add --set eval.data.path=...",
-  "recipes/demo.yaml --set grpo.rewards.rewards.accuracy.weight=1":
-    "demo.yaml names its rewards by a named set-up (open-rs-accuracy), which has no rewards list to index",
-};
 
 /** Splits a shell command line into words (single and double quotes; no expansions). */
 function shellWords(line: string): string[] {
@@ -70,6 +60,7 @@ function parseTrainArgs(args: string[]): { recipe: string; sets: string[] } {
     if (args[i] === "--set") sets.push(args[++i]);
     else if (args[i] === "--device" || args[i] === "--dtype")
       sets.push(`model.${args[i].slice(2)}=${args[++i]}`);
+    else if (args[i] === "--allow-change") i++; // a rerun flag: the recipe is the same
     else if (!args[i].startsWith("--")) recipe = args[i];
   }
   return { recipe, sets };
@@ -95,7 +86,7 @@ test("README.md has reasonrl train commands to check", () => {
 
 for (const [i, args] of commands.entries()) {
   const line = args.join(" ");
-  test(`README: reasonrl train ${line}`, { todo: KNOWN_FAILING[line] }, async () => {
+  test(`README: reasonrl train ${line}`, async () => {
     const { recipe: recipeFile, sets } = parseTrainArgs(args);
     // Each command in its own empty working folder: recipe paths are relative to it.
     const cwd = join(work, `cmd-${i}`);
