@@ -24,7 +24,6 @@ const repo = fileURLToPath(new URL("../../", import.meta.url));
 const work = await mkdtemp(join(tmpdir(), "reasonrl-readme-"));
 after(() => rm(work, { recursive: true, force: true }));
 
-
 /** Splits a shell command line into words (single and double quotes; no expansions). */
 function shellWords(line: string): string[] {
   const words: string[] = [];
@@ -60,7 +59,8 @@ function parseTrainArgs(args: string[]): { recipe: string; sets: string[] } {
     if (args[i] === "--set") sets.push(args[++i]);
     else if (args[i] === "--device" || args[i] === "--dtype")
       sets.push(`model.${args[i].slice(2)}=${args[++i]}`);
-    else if (args[i] === "--allow-change") i++; // a rerun flag: the recipe is the same
+    else if (args[i] === "--allow-change")
+      i++; // a rerun flag: the recipe is the same
     else if (!args[i].startsWith("--")) recipe = args[i];
   }
   return { recipe, sets };
