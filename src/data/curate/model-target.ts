@@ -146,6 +146,22 @@ export async function targetIdentity(target: ModelTarget): Promise<TargetIdentit
   }
 }
 
+/**
+ * The readable part of a cache file's name for `identity`: the served model id, or "model-" or
+ * "gguf-" and the start of the fingerprint, so that a copy of a model, wherever it is, finds
+ * the same file.
+ */
+export function identityLabel(identity: TargetIdentity): string {
+  switch (identity.kind) {
+    case "endpoint":
+      return identity.model;
+    case "local":
+      return `model-${identity.weights.slice(0, 12)}`;
+    case "gguf":
+      return `gguf-${identity.file.slice(0, 12)}`;
+  }
+}
+
 /** `fingerprint(path)`, or an error naming the target's folder or file when it cannot be read. */
 async function fingerprintOf(
   what: string,

@@ -38,14 +38,15 @@
  * Caching and resume (result-cache.ts): each problem's result (correct count,
  * the extracted answers, tokens) is appended to a JSONL file under the step's
  * cache folder as soon as its call finishes. The file is chosen by the
- * model's identity and every setting that shapes a result (prompt, system, k,
- * temperature, top-p, max tokens, seed, extraction, precision, `cacheTag`);
- * lines by a hash of the problem text and gold. A rerun, after a stop or a
- * kill, samples only the problems without a line, and does not even open the
- * model when every problem is cached. Changing the window or the labels never
- * resamples.
+ * model's identity (model-target.ts: the fingerprint of its weights, or the
+ * model id the endpoint serves) and every setting that shapes a result
+ * (prompt, system, k, temperature, top-p, max tokens, seed, extraction,
+ * precision, `cacheTag`); lines by a hash of the problem text and gold. A
+ * rerun, after a stop or a kill, samples only the problems without a line, and
+ * does not even open the model when every problem is cached (an endpoint
+ * without `modelName` is still asked which model it serves). Changing the
+ * window or the labels never resamples.
  */
-import { basename } from "node:path";
 import { z } from "zod";
 import { openTarget } from "../../../generate/targets.ts";
 import type { TextCompletion } from "../../../generate/types.ts";
@@ -57,7 +58,7 @@ import {
 import { VerifierPool } from "../../../verify/pool.ts";
 import { DEEPSEEK_MATH_PROMPT } from "../../math-prompts.ts";
 import type { DataRow } from "../../row.ts";
-import { describeTarget, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
+import { describeTarget, identityLabel, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
 import { chunks, conversation, derivedSeed, excerpt, fillTemplate, runBatches } from "../model-work.ts";
 import { problemKey, ResultCache } from "../result-cache.ts";
 import { type Drop, defineStep, type StepContext } from "../step.ts";
@@ -119,7 +120,7 @@ export const DifficultyParams = z
     precision: z.number().int().min(0).max(15).default(5),
     /** Time limit of one verifier comparison, ms. */
     verifyTimeoutMs: z.number().positive().default(5000),
-    /** Mixed into the cache key: change it to sample afresh (e.g. a retrained model in the same folder). */
+    /** Mixed into the cache key: change it to sample afresh. */
     cacheTag: z.string().optional(),
   })
   .strict()
@@ -208,18 +209,13 @@ async function gradeProblem(
   };
 }
 
-/** A label for the cache file's name: the model folder's or file's name, or the endpoint's model. */
-function cacheLabel(p: DifficultyParams): string {
-  const t = p.target;
-  return `difficulty-${t.model ? basename(t.model) : t.gguf ? basename(t.gguf) : (t.modelName ?? "endpoint")}`;
-}
-
 /** Opens the step's cache: one file per model identity and every setting that shapes a result. */
 async function openCache(p: DifficultyParams, seed: number, dir: string): Promise<ResultCache<PassRecord>> {
+  const target = await targetIdentity(p.target);
   const settings = {
     step: "difficulty",
     version: 1,
-    target: await targetIdentity(p.target),
+    target,
     prompt: p.prompt,
     system: p.system ?? null,
     k: p.k,
@@ -231,7 +227,7 @@ async function openCache(p: DifficultyParams, seed: number, dir: string): Promis
     precision: p.precision,
     cacheTag: p.cacheTag ?? null,
   };
-  return ResultCache.open(dir, cacheLabel(p), settings, isPassRecord);
+  return ResultCache.open(dir, `difficulty-${identityLabel(target)}`, settings, isPassRecord);
 }
 
 /** Samples and grades `todo`, appending each batch's records to the cache as it finishes. */

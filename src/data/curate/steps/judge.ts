@@ -40,13 +40,12 @@
  * soon as it arrives. Unparseable answers are cached too, so `onUnparseable`
  * can change without asking again.
  */
-import { basename } from "node:path";
 import { z } from "zod";
 import { openTarget } from "../../../generate/targets.ts";
 import type { BenchmarkProblem } from "../../contamination.ts";
 import type { DataRow } from "../../row.ts";
 import { FieldMap } from "../../sources.ts";
-import { describeTarget, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
+import { describeTarget, identityLabel, ModelTarget, targetIdentity, targetSpec } from "../model-target.ts";
 import { conversation, derivedSeed, excerpt, fillTemplate, runBatches } from "../model-work.ts";
 import { problemKey, ResultCache } from "../result-cache.ts";
 import { type Drop, defineStep } from "../step.ts";
@@ -233,16 +232,16 @@ export const judgeStep = defineStep({
   params: JudgeParams,
   async run(rows, p, ctx) {
     const seed = p.seed ?? ctx.seed;
-    const t = p.target;
+    const target = await targetIdentity(p.target);
     const prompt = p.prompt ?? (p.benchmarks ? CONTAMINATION_PROMPT : JUDGE_PROMPT);
     const benchmarkOf = await benchmarkLookup(p);
     const cache = await ResultCache.open(
       ctx.cacheDir,
-      `judge-${t.model ? basename(t.model) : t.gguf ? basename(t.gguf) : (t.modelName ?? "endpoint")}`,
+      `judge-${identityLabel(target)}`,
       {
         step: "judge",
         version: 1,
-        target: await targetIdentity(p.target),
+        target,
         prompt,
         system: p.system ?? null,
         temperature: p.temperature,
