@@ -2,7 +2,6 @@
  * `reasonrl eval`: a model on the paper's benchmarks (src/eval), and
  * `reasonrl eval compare`: several result folders in one table.
  */
-import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { BUILTIN_NAMES } from "../eval/benchmarks.ts";
 import { evaluate } from "../eval/evaluate.ts";
@@ -10,6 +9,7 @@ import { readResults } from "../eval/results.ts";
 import type { EvalHooks } from "../eval/runner.ts";
 import { renderReport } from "../eval/table.ts";
 import type { TargetSpec } from "../eval/targets.ts";
+import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import {
   commaList,
@@ -252,7 +252,8 @@ export function register(program: Command): void {
       const o = command.optsWithGlobals() as { metric?: string; out?: string; json?: boolean };
       const all = await Promise.all(dirs.map((d) => readResults(d)));
       const table = renderReport(all, o.metric);
-      if (o.out) await writeFile(o.out, table);
+      // Whole or not at all: a temp file beside --out, renamed over it.
+      if (o.out) await writeFileAtomic(o.out, table);
       const rows = all.map((r) => ({
         model: r.model,
         benchmarks: Object.fromEntries(r.benchmarks.map((b) => [b.name, b.metrics])),
