@@ -1,7 +1,8 @@
 /**
  * Which model made an evaluation's samples (identity.ts): the fingerprint of a model folder or
- * GGUF file, which must change when the weights do and stay when the files only move, and the
- * labels that name a model in tables and folders.
+ * GGUF file (src/model/fingerprint.ts, which identity.ts passes on), which must change when the
+ * weights do and stay when the files only move, and the labels that name a model in tables and
+ * folders.
  */
 import assert from "node:assert/strict";
 import { cp, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
