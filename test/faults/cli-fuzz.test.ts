@@ -13,6 +13,7 @@
  * as soon as it is registered. Sizes: REASONRL_FUZZ_SEED (default 1),
  * REASONRL_FUZZ_CASES (random cases on top of the fixed ones, default 150).
  */
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
@@ -23,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import type { Command, Option } from "commander";
 import { createProgram } from "../../src/cli/program.ts";
 import { runCli } from "../../src/cli/run-cli.ts";
+import { seededRandom } from "../../src/model/random.ts";
 import { createTinyQwen } from "../model/tiny-qwen.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
@@ -31,18 +33,8 @@ const randomCases = Number(process.env.REASONRL_FUZZ_CASES ?? 150);
 const root = await mkdtemp(join(tmpdir(), "reasonrl-fuzz-"));
 after(() => rm(root, { recursive: true, force: true }));
 
-/** A seeded generator (mulberry32): the same cases for the same seed. */
-function random(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = random(seed);
+/** The same cases for the same seed. */
+const rand = seededRandom(seed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
 /** One fuzz case: the arguments, and the texts of which the error line must contain at least one. */

@@ -95,17 +95,8 @@ export function runChild(args: readonly string[], o: ChildOptions = {}): Promise
   });
 }
 
-/** A seeded uniform generator on [0, 1) (mulberry32), for reproducible fault moments. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator on [0, 1), for reproducible fault moments. */
+export { seededRandom } from "../../src/model/random.ts";
 
 /** An integer setting from the environment (`fallback` when unset); a bad value is an error naming it. */
 export function envInt(name: string, fallback: number): number {

@@ -15,22 +15,12 @@
  * connection, as Node's documentation advises clients to (up to 4 tries, as
  * the pool may hold several such connections); `resent` says so.
  */
+
 import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-
-/** A seeded generator of uniform numbers in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from "../../src/model/random.ts";
 
 /** One request of the storm and how its client behaves. */
 export interface Call {
