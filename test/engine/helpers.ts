@@ -19,7 +19,9 @@ import { seededRandom } from "../../src/model/random.ts";
 export function testDevices(): string[] {
   const names = listDevices().map((d) => d.name);
   if (names.length === 1) {
-    test("GPU devices", { skip: "this build has no GPU device (REASONRL_GPU=vulkan npm install)" }, () => {});
+    test("GPU devices", {
+      skip: "no GPU device: none in this build (REASONRL_GPU=vulkan npm install) or none found (lavapipe: GGML_VK_VISIBLE_DEVICES=0)",
+    }, () => {});
   }
   return names;
 }
