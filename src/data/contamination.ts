@@ -12,6 +12,12 @@
  *   the texts that contain its token sequence.
  * - loose, by `looseNgram`-token n-grams (3), for paraphrases: rewording one
  *   clause removes most 8-grams but few 3-grams.
+ * - by rare numbers (those in at most RARE_NUMBER_PROBLEMS problems), for
+ *   rewrites too thorough for 3-grams, short ones above all ("Find the number of
+ *   positive divisors of 196." for "How many positive whole-number divisors does
+ *   196 have?"): a problem with exactly the same numbers whose other words
+ *   overlap by `minWordOverlap` or more, each word weighted by its rarity among
+ *   the benchmark problems (inverse document frequency), is a loose match too.
  *
  * Each lookup costs one hash-map probe per n-gram, so both are fast for any
  * number of benchmark problems. Deciding what a match means (the same problem,
@@ -41,6 +47,8 @@ export interface OverlapHit {
   looseOverlap: number;
   /** Shared loose n-grams (boilerplate aside). */
   looseShared: number;
+  /** Shared words (numbers aside) over those of the shorter text, each weighted by its rarity, 0-1 (0 when not computed). */
+  wordOverlap: number;
   /** How many different numbers the benchmark problem has. */
   benchmarkNumbers: number;
   /** The text and the benchmark problem have the same numbers (as sets). */
@@ -61,7 +69,12 @@ export interface ContaminationIndexOptions {
   looseNgram?: number;
   /** Loose n-grams found in more benchmark problems than this are boilerplate, not evidence (default 10). */
   commonGramProblems?: number;
+  /** Rarity-weighted word overlap that makes a problem with the same rare numbers a loose match (default 0.6). */
+  minWordOverlap?: number;
 }
+
+/** A number in at most this many benchmark problems finds rewrites of them (1 or 2 appear in most). */
+const RARE_NUMBER_PROBLEMS = 50;
 
 /** Loose matches need this many shared loose n-grams besides the share (a short text has few). */
 const MIN_LOOSE_SHARED = 3;
@@ -128,6 +141,13 @@ export class ContaminationIndex {
   private readonly keys: string[] = [];
   private readonly strictCounts: Int32Array;
   private readonly looseCounts: Int32Array;
+  /** Rare number -> the problems that have it. */
+  private readonly byRareNumber = new Map<string, number[]>();
+  /** Each word's weight, log(problems / problems with it); each problem's words (not numbers) and their weights' sum. */
+  private readonly wordWeight = new Map<string, number>();
+  private readonly words: Set<string>[] = [];
+  private readonly wordMass: number[] = [];
+  private readonly minWordOverlap: number;
 
   constructor(
     readonly problems: readonly BenchmarkProblem[],
@@ -155,6 +175,47 @@ export class ContaminationIndex {
     this.loose = new GramIndex(looseGrams, o.commonGramProblems ?? 10);
     this.strictCounts = new Int32Array(problems.length);
     this.looseCounts = new Int32Array(problems.length);
+    this.minWordOverlap = o.minWordOverlap ?? 0.6;
+    this.indexWords();
+  }
+
+  /** Word weights, each problem's words, and the problems of each rare number. */
+  private indexWords(): void {
+    const problemsWith = new Map<string, number>();
+    for (const key of this.keys) {
+      const words = new Set(
+        key
+          .trim()
+          .split(" ")
+          .filter((t) => !isNumber(t)),
+      );
+      this.words.push(words);
+      for (const w of words) problemsWith.set(w, (problemsWith.get(w) ?? 0) + 1);
+    }
+    const n = this.keys.length;
+    for (const [w, k] of problemsWith) this.wordWeight.set(w, Math.log((n + 1) / k));
+    for (const words of this.words) this.wordMass.push(this.mass(words));
+    const withNumber = new Map<string, number[]>();
+    this.numbers.forEach((nums, i) => {
+      for (const num of nums) withNumber.set(num, [...(withNumber.get(num) ?? []), i]);
+    });
+    for (const [num, list] of withNumber)
+      if (list.length <= RARE_NUMBER_PROBLEMS) this.byRareNumber.set(num, list);
+  }
+
+  /** The summed weights of `words` (a word no benchmark problem has weighs as the rarest). */
+  private mass(words: Iterable<string>): number {
+    const unseen = Math.log(this.keys.length + 1);
+    let m = 0;
+    for (const w of words) m += this.wordWeight.get(w) ?? unseen;
+    return m;
+  }
+
+  /** Shared words of `words` and problem `i`, weighted, over the lighter of the two. */
+  private wordOverlapWith(words: ReadonlySet<string>, mass: number, i: number): number {
+    let shared = 0;
+    for (const w of words) if (this.words[i].has(w)) shared += this.wordWeight.get(w) ?? 0;
+    return shared / Math.max(1e-9, Math.min(mass, this.wordMass[i]));
   }
 
   /**
@@ -180,6 +241,21 @@ export class ContaminationIndex {
     const looseCounted = looseGrams && looseTouched.length > 0 ? this.loose.counted(looseGrams) : 0;
 
     let numbers: Set<string> | null = null;
+    // Rewrites by rare numbers: the problems with exactly this text's numbers, by word overlap.
+    const byWords = new Map<number, number>();
+    if (minLooseOverlap <= 1) {
+      numbers = new Set(tokens.filter(isNumber));
+      const words = new Set(tokens.filter((t) => !isNumber(t)));
+      const mass = this.mass(words);
+      for (const num of numbers)
+        for (const i of this.byRareNumber.get(num) ?? []) {
+          if (byWords.has(i) || !sameSet(this.numbers[i], numbers)) continue;
+          const w = this.wordOverlapWith(words, mass, i);
+          byWords.set(i, w);
+          if (w >= this.minWordOverlap && this.looseCounts[i] === 0 && this.strictCounts[i] === 0)
+            looseTouched.push(i);
+        }
+    }
     let key: string | null = null;
     const hits: OverlapHit[] = [];
     const seen = new Set<number>();
@@ -193,7 +269,10 @@ export class ContaminationIndex {
           : shared / Math.max(1, Math.min(grams.length, this.strict.sizes[i]));
         const looseShared = this.looseCounts[i];
         const looseOverlap = looseShared / Math.max(1, Math.min(looseCounted, this.loose.sizes[i]));
-        const loose = looseOverlap >= minLooseOverlap && looseShared >= MIN_LOOSE_SHARED;
+        const wordOverlap = byWords.get(i) ?? 0;
+        const loose =
+          (looseOverlap >= minLooseOverlap && looseShared >= MIN_LOOSE_SHARED) ||
+          wordOverlap >= this.minWordOverlap;
         if (overlap < minOverlap && !loose) continue;
         numbers ??= new Set(tokens.filter(isNumber));
         if (overlap === 1) key ??= ` ${tokens.join(" ")} `;
@@ -205,6 +284,7 @@ export class ContaminationIndex {
           shared,
           looseOverlap: round3(looseOverlap),
           looseShared,
+          wordOverlap: round3(wordOverlap),
           contains: contained.has(i) || (key !== null && overlap === 1 && key.includes(this.keys[i])),
           benchmarkNumbers: this.numbers[i].length,
           sameNumbers: sameSet(this.numbers[i], numbers),

@@ -94,6 +94,36 @@ test("the overlap index finds a benchmark problem inside a longer text, not a di
   assert.deepEqual(index.hits("What is the area of a circle of radius 3 in square units?", 0.5), []);
 });
 
+test("a thorough rewrite with the same rare numbers and rare words matches loosely; other numbers or words do not", () => {
+  const bench = (id: string, problem: string) => ({ id, benchmark: "bench", answer: "1", problem });
+  const index = new ContaminationIndex(
+    [
+      bench("divisors", "How many positive whole-number divisors does 196 have?"),
+      bench("remainder", "Find the remainder when 196 is divided by 7."),
+      bench("root", "Is 196 a perfect square? Give its square root."),
+      bench("sum", "What is the sum of all positive divisors of 48?"),
+      bench("area", "Compute the area of a triangle with sides 13, 14 and 15."),
+      // Common words weigh little, as in the real benchmarks.
+      ...[3, 5, 8, 11, 12, 17].map((n) =>
+        bench(`common-${n}`, `Find the value of the sum of the first ${n} squares.`),
+      ),
+    ],
+    8,
+  );
+  const rewrite = "Find the number of positive divisors of 196.";
+  const hits = index.hits(rewrite, 0.5, 0.3);
+  assert.deepEqual(
+    hits.map((h) => [h.benchmarkId, h.sameNumbers]),
+    [["divisors", true]],
+  );
+  assert.ok(hits[0].wordOverlap >= 0.6, `word overlap ${hits[0].wordOverlap}`);
+  // Other numbers: whatever the words, no word match (the 3-gram rule may still see a look-alike).
+  for (const h of index.hits("How many positive whole-number divisors does 200 have?", 0.5, 0.3))
+    assert.equal(h.wordOverlap, 0, h.benchmarkId);
+  // Loose matching off: no word match either.
+  assert.deepEqual(index.hits(rewrite, 0.5), []);
+});
+
 test("answer kinds", () => {
   const kinds = Object.fromEntries(
     [

@@ -17,8 +17,10 @@
  *   problem. Its `looseNgram`-token n-grams overlap by `looseOverlap` or more
  *   (n-grams found in many benchmark problems, boilerplate like "express your
  *   answer as a common fraction", do not count; at least 3 must be shared;
- *   twice the overlap when the problem has no number), it has the same numbers
- *   as the benchmark problem, and the answers are equivalent.
+ *   twice the overlap when the problem has no number), or its other words
+ *   overlap by 0.6 weighted by rarity (a rewrite too thorough for n-grams, see
+ *   contamination.ts), it has the same numbers as the benchmark problem, and
+ *   the answers are equivalent.
  * - benchmark-lookalike (kept unless `lookalikes: drop`): the same template with
  *   another answer, e.g. MATH's "Convert the point (0, 3) to polar coordinates"
  *   against "(1, -1)": overlapping n-grams, answers not equivalent.
