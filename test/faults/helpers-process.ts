@@ -14,6 +14,7 @@ import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml, stringify } from "yaml";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 import { createTinyQwen } from "../model/tiny-qwen.ts";
+import { tinyRunRecipe } from "../rl/helpers.ts";
 
 export const checkout = fileURLToPath(new URL("../..", import.meta.url));
 export const bin = join(checkout, "bin", "reasonrl.js");
@@ -206,37 +207,7 @@ export async function makeJobs(root: string): Promise<Record<"train" | "eval" | 
 
 /** The training recipe (test/rl/run.test.ts's tiny one): its model and run folder are set per run. */
 async function writeTrainRecipe(path: string): Promise<string> {
-  const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
-  const recipe = {
-    name: "tiny",
-    seed: 3,
-    model: {
-      init: {
-        tokenizer: "arithmetic",
-        config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
-      },
-      threads: 2,
-    },
-    data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
-    sft: {
-      data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
-      steps: 3,
-      batchSize: 8,
-      optimizer: { lr: 3e-3 },
-    },
-    grpo: {
-      steps: 8,
-      promptsPerStep: 2,
-      groupSize: 4,
-      maxTokens: 12,
-      temperature: 1,
-      rewards: "open-rs-accuracy",
-      optimizer: { lr: 1e-3, maxGradNorm: 1 },
-    },
-    eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
-    checkpoint: { every: 1, keepLast: 2 },
-  };
-  await writeFile(path, stringify(recipe));
+  await writeFile(path, stringify(tinyRunRecipe()));
   return path;
 }
 

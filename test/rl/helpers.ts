@@ -40,3 +40,40 @@ export const RUN_SUMMARY_KEYS = [
   "task",
   "wall_s",
 ];
+
+/**
+ * The tiny end-to-end recipe (a 1-layer model made from scratch, 3 SFT + 8 GRPO steps on 2-operand
+ * arithmetic, a checkpoint every step), without model.path and runsDir: callers set those.
+ */
+export function tinyRunRecipe(): Record<string, unknown> {
+  const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
+  return {
+    name: "tiny",
+    seed: 3,
+    model: {
+      init: {
+        tokenizer: "arithmetic",
+        config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
+      },
+      threads: 2,
+    },
+    data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
+    sft: {
+      data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
+      steps: 3,
+      batchSize: 8,
+      optimizer: { lr: 3e-3 },
+    },
+    grpo: {
+      steps: 8,
+      promptsPerStep: 2,
+      groupSize: 4,
+      maxTokens: 12,
+      temperature: 1,
+      rewards: "open-rs-accuracy",
+      optimizer: { lr: 1e-3, maxGradNorm: 1 },
+    },
+    eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
+    checkpoint: { every: 1, keepLast: 2 },
+  };
+}

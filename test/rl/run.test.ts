@@ -18,45 +18,19 @@ import { loadRecipe, parseRecipe } from "../../src/rl/recipe.ts";
 import type { RunStart } from "../../src/rl/rerun.ts";
 import { runRecipe } from "../../src/rl/run.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
-import { RUN_SUMMARY_KEYS } from "./helpers.ts";
+import { RUN_SUMMARY_KEYS, tinyRunRecipe } from "./helpers.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-run-"));
 after(() => rm(root, { recursive: true, force: true }));
 
-const task = { minOperands: 2, maxOperands: 2, maxDigits: 1, heldoutFraction: 0.3 };
 const recipePath = join(root, "tiny.yaml");
+const recipe = tinyRunRecipe();
 await writeFile(
   recipePath,
   stringify({
-    name: "tiny",
+    ...recipe,
     runsDir: join(root, "runs"),
-    seed: 3,
-    model: {
-      path: join(root, "model"),
-      init: {
-        tokenizer: "arithmetic",
-        config: { hidden: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, maxPositions: 128 },
-      },
-      threads: 2,
-    },
-    data: { train: { synthetic: "arithmetic", task, count: 60, seed: 1 } },
-    sft: {
-      data: { synthetic: "arithmetic", task, count: 60, seed: 1, directRate: 0.5 },
-      steps: 3,
-      batchSize: 8,
-      optimizer: { lr: 3e-3 },
-    },
-    grpo: {
-      steps: 8,
-      promptsPerStep: 2,
-      groupSize: 4,
-      maxTokens: 12,
-      temperature: 1,
-      rewards: "open-rs-accuracy",
-      optimizer: { lr: 1e-3, maxGradNorm: 1 },
-    },
-    eval: { data: { synthetic: "arithmetic", task, count: 16, seed: 2 }, every: 4, maxTokens: 12 },
-    checkpoint: { every: 1, keepLast: 2 },
+    model: { ...(recipe.model as object), path: join(root, "model") },
   }),
 );
 
