@@ -148,7 +148,7 @@ async function timedStep(
     return reward(inputs);
   };
   const t0 = performance.now();
-  const m = await grpoStep(models, recording, options, input);
+  const { metrics: m } = await grpoStep(models, recording, options, input);
   const step = (performance.now() - t0) / 1000;
   const tokens = batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
   return { times: { step, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens }, batch };

@@ -34,6 +34,6 @@ export async function rewardFunction(
       if (applied.length) metrics[`reward_${name}`] = applied.reduce((a, b) => a + b, 0) / applied.length;
     }
     if (metrics.reward_accuracy !== undefined) metrics.train_accuracy = metrics.reward_accuracy;
-    return { rewards: Float32Array.from(scores.total, (t) => t ?? 0), metrics };
+    return { rewards: Float32Array.from(scores.total, (t) => t ?? 0), metrics, terms: scores.perReward };
   };
 }

@@ -107,6 +107,8 @@ export interface Rewarded {
   rewards: Float32Array;
   /** Numbers to log for the batch (e.g. `reward_<name>`: each term's mean); may be empty. */
   metrics: Record<string, number>;
+  /** Each term's own value per completion, unweighted (null where it did not apply); optional. */
+  terms?: Record<string, (number | null)[]>;
 }
 
 /** GRPO's reward: rewards (and metrics) for a batch of completions. */

@@ -22,6 +22,7 @@ import { GrpoLossOptions } from "./grpo-loss.ts";
 import { fixedLogProbs, grpoUpdates, lossBatch } from "./grpo-update.ts";
 import type { PromptSource, TrainingPrompt } from "./prompts.ts";
 import { DynamicSamplingOptions, type Rollout, rollOut } from "./rollout.ts";
+import { type RolloutSample, rolloutSamples } from "./rollout-samples.ts";
 
 /** The options of a GRPO step (the `grpo` section of a recipe holds them, with the loop's). */
 export const GrpoOptions = z.object({
@@ -148,13 +149,20 @@ export interface GrpoStepMetrics {
   train_s: number;
 }
 
+/** What a step gives back: its metrics, and every completion it rewarded. */
+export interface GrpoStepResult {
+  metrics: GrpoStepMetrics;
+  /** Every generated completion with its rewards and advantage, in generation order. */
+  samples: RolloutSample[];
+}
+
 /** One GRPO step with options `o` (parsed: GrpoOptions.parse). */
 export async function grpoStep(
   m: TrainModels,
   reward: RewardFunction,
   o: GrpoOptions,
   step: GrpoStepInput,
-): Promise<GrpoStepMetrics> {
+): Promise<GrpoStepResult> {
   if (step.prompts.length === 0) throw new Error("grpo: no prompts");
   if (!m.generator) throw new Error("grpo: the models have no generator to sample from the policy");
   if (o.logitsAtSamplingTemperature && !(o.temperature > 0))
@@ -162,11 +170,14 @@ export async function grpoStep(
 
   // 1. G completions per prompt from the policy, rewarded (more rounds with dynamic sampling)
   const rollout = await rollOut(m.generator, step.prompts, step.source, reward, o, step.seed);
-  if (rollout.kept.length === 0) return skippedStep(rollout, o, step.lr, "no informative group");
+  const samples = rolloutSamples(rollout, o);
+  if (rollout.kept.length === 0)
+    return { metrics: skippedStep(rollout, o, step.lr, "no informative group"), samples };
 
   // 2. advantages within each group and loss weights over the step: the training rows
   const rows = trainingRows(rollout.kept, { ...o, lossType: o.loss.lossType });
-  if (rows.length === 0) return skippedStep(rollout, o, step.lr, "every completion overlong");
+  if (rows.length === 0)
+    return { metrics: skippedStep(rollout, o, step.lr, "every completion overlong"), samples };
 
   // 3. micro-batches with the log-probs that stay fixed through the updates
   const t0 = performance.now();
@@ -176,7 +187,8 @@ export async function grpoStep(
   const trained = await grpoUpdates(m, batches, o, step.lr);
 
   // 5. the step's metrics
-  return { ...rolloutMetrics(rollout, o.groupSize), ...trained, train_s: (performance.now() - t0) / 1000 };
+  const train_s = (performance.now() - t0) / 1000;
+  return { metrics: { ...rolloutMetrics(rollout, o.groupSize), ...trained, train_s }, samples };
 }
 
 /** A step that made no update: its rollout metrics, 0 for the training ones. */

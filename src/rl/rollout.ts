@@ -34,6 +34,10 @@ export interface Group {
   completions: Completion[];
   /** [G] */
   rewards: Float32Array;
+  /** Each reward term's own value per completion ([G] each; null where it did not apply). */
+  terms: Record<string, (number | null)[]>;
+  /** The generation round that made it (0 = the first; more with dynamic sampling). */
+  round: number;
 }
 
 /** The groups of a step's generation rounds. */
@@ -89,7 +93,14 @@ export async function rollOut(
     out.rewardSeconds += (performance.now() - t1) / 1000;
     out.rounds++;
     for (const [i, completions] of generated.entries()) {
-      const group = { prompt: batch[i], completions, rewards: rewarded.rewards.subarray(i * G, (i + 1) * G) };
+      const [from, to] = [i * G, (i + 1) * G];
+      const group: Group = {
+        prompt: batch[i],
+        completions,
+        rewards: rewarded.rewards.subarray(from, to),
+        terms: Object.fromEntries(Object.entries(rewarded.terms).map(([k, v]) => [k, v.slice(from, to)])),
+        round: out.rounds - 1,
+      };
       out.groups.push(group);
       if (!o.dynamicSampling || !allEqual(group.rewards)) out.kept.push(group);
     }
@@ -125,7 +136,14 @@ async function rewardAll(reward: RewardFunction, inputs: RewardInput[]) {
       `grpo: the reward function gave ${rewards.length} finite rewards for ${inputs.length} completions`,
     );
   }
-  return { rewards, metrics: rewarded.metrics };
+  const terms = rewarded.terms ?? {};
+  for (const [name, values] of Object.entries(terms)) {
+    if (values.length !== inputs.length)
+      throw new Error(
+        `grpo: reward term "${name}" gave ${values.length} values for ${inputs.length} completions`,
+      );
+  }
+  return { rewards, metrics: rewarded.metrics, terms };
 }
 
 function allEqual(xs: Float32Array): boolean {

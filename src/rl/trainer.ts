@@ -16,6 +16,7 @@ import { runSeeds } from "../train/seeds.ts";
 import { type StepHooks, TrainingStage } from "../train/stage.ts";
 import { GrpoOptions, type GrpoStepMetrics, grpoStep } from "./grpo-step.ts";
 import { promptsOfStep, type TrainingPrompt } from "./prompts.ts";
+import type { RolloutSample } from "./rollout-samples.ts";
 
 /** The options of the GRPO loop, with the step's under `grpo`. */
 export const GrpoTrainingOptions = z.object({
@@ -55,6 +56,8 @@ export interface GrpoRecord extends GrpoStepMetrics {
 
 export interface GrpoHooks extends StepHooks<GrpoRecord> {
   warn?: (message: string) => void;
+  /** Sees every completion step `step` (1-based) rewarded, before the step's record is written. */
+  onSamples?: (step: number, samples: readonly RolloutSample[]) => void | Promise<void>;
   /** Held-out evaluation after step `step` (every evalEvery steps); its numbers join the step's record. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
 }
@@ -79,7 +82,13 @@ export async function trainGrpo(
     const { prompts, source } = promptsOfStep(run.prompts, o.promptsPerStep, step, o.seed);
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
     const seed = runSeeds.step(o.seed, step);
-    const metrics = await grpoStep(run.models, run.reward, o.grpo, { prompts, source, lr, seed });
+    const { metrics, samples } = await grpoStep(run.models, run.reward, o.grpo, {
+      prompts,
+      source,
+      lr,
+      seed,
+    });
+    await hooks.onSamples?.(step + 1, samples);
     if (metrics.skipped) {
       warn(`step ${step + 1}: ${metrics.skip_reason ?? "non-finite gradient"}; weights left unchanged`);
     }

@@ -100,7 +100,7 @@ async function grpo(device: string, groups: Completion[][]) {
     numIterations: 2,
     loss: { beta: 0.04 },
   });
-  const metrics = await grpoStep(models, rewardOf(idMean), options, {
+  const { metrics } = await grpoStep(models, rewardOf(idMean), options, {
     prompts: promptsOf([[1, 2], [3]]),
     lr: 0.05,
     seed: 3,

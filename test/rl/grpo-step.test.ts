@@ -33,7 +33,7 @@ const reward = rewardOf((cs) =>
 const prompts = promptsOf([[1, 2], [3]]);
 
 /** One step with options `o` (parsed here, as at any API boundary) at learning rate `lr`, seed `seed`. */
-function step(
+async function step(
   m: TrainModels,
   r: RewardFunction,
   o: GrpoOptionsInput & { lr: number; seed: number },
@@ -41,12 +41,13 @@ function step(
   on = prompts,
 ) {
   const { lr, seed, ...options } = o;
-  return grpoStep(m, r, GrpoOptions.parse(options), {
+  const result = await grpoStep(m, r, GrpoOptions.parse(options), {
     prompts: on,
     source: more && listSource(more),
     lr,
     seed,
   });
+  return result.metrics;
 }
 
 for (const beta of [0, 0.04]) {
@@ -133,6 +134,8 @@ describe("numIterations", () => {
       prompt: prompts[i],
       completions,
       rewards: Float32Array.from(completions.map((c) => c.ids.reduce((a, b) => a + b, 0) / c.ids.length)),
+      terms: {},
+      round: 0,
     }));
     const { batch, weights, advantages } = lossBatch(
       trainingRows(groups, { ...base, scaleRewards: "group", lossType: "bnpo", overlongFilter: false }),
@@ -210,7 +213,7 @@ describe("dynamic sampling", () => {
     const asked: number[] = [];
     const seen: number[][] = [];
     const o = GrpoOptions.parse({ ...base, dynamicSampling: true });
-    const metrics = await grpoStep(m, byIndex(seen), o, {
+    const { metrics } = await grpoStep(m, byIndex(seen), o, {
       prompts: given,
       source: recordingSource(extra, asked),
       lr: 1e-2,
@@ -270,7 +273,7 @@ describe("dynamic sampling", () => {
     const before = trainableParameters(m.policy).map((t) => t.readF32());
     const asked: number[] = [];
     const o = GrpoOptions.parse({ ...base, dynamicSampling: true });
-    const metrics = await grpoStep(
+    const { metrics } = await grpoStep(
       m,
       rewardOf((cs) => cs.map(() => 0.5)),
       o,

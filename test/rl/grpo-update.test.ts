@@ -52,7 +52,7 @@ async function step(options: Partial<GrpoOptionsInput> & { lr?: number }) {
   const models = { engine, config, policy, reference: frozenCopy(engine, policy), generator, optimizer };
   const { lr = 0.5, ...rest } = options;
   const o = GrpoOptions.parse({ ...base, ...rest });
-  const metrics = await grpoStep(models, reward, o, { prompts, lr, seed: 3 });
+  const { metrics } = await grpoStep(models, reward, o, { prompts, lr, seed: 3 });
   const steps = optimizer.stepCount;
   optimizer.free();
   const after = weightsOf(policy);

@@ -5,6 +5,7 @@ import type { Completion, Generator } from "../../src/generate/types.ts";
 import { rewardFunction } from "../../src/rewards/reward-function.ts";
 import type { RewardInput } from "../../src/rewards/types.ts";
 import { rollOut } from "../../src/rl/rollout.ts";
+import { rolloutSamples } from "../../src/rl/rollout-samples.ts";
 import { verifySync } from "../../src/verify/verify.ts";
 import { promptsOf, rewardOf } from "./helpers.ts";
 
@@ -56,5 +57,50 @@ test("Kimi's length reward ranks each group's lengths on their own", async () =>
       [0.5, 0, -0.5],
       [0.5, 0, -0.5],
     ],
+  );
+});
+
+test("rollout samples: each completion with its terms, total, group and advantage", async () => {
+  const ctx = {
+    verifier: { verify: async (g: string, p: string, o?: object) => verifySync(g, p, o) },
+    warn() {},
+  };
+  const reward = await rewardFunction({ rewards: [{ name: "length", weight: 2 }] }, ctx);
+  const r = await rollOut(lengthy, prompts, undefined, reward, options, 1);
+  const samples = rolloutSamples(r, { groupSize: 3, scaleRewards: "none" });
+  assert.equal(samples.length, 6);
+  assert.deepEqual(
+    samples.map((s) => [s.group, s.index, s.tokens]),
+    [
+      [0, 0, 10],
+      [0, 1, 20],
+      [0, 2, 30],
+      [1, 0, 20],
+      [1, 1, 40],
+      [1, 2, 60],
+    ],
+  );
+  // The term's own value (0.5, 0, -0.5), the weighted total (x 2), the advantage (total - group mean).
+  assert.deepEqual(samples[0].rewards, { length: 0.5, accuracy: 1 });
+  assert.equal(samples[0].reward, 1);
+  assert.equal(samples[2].advantage, -1);
+  assert.equal(samples[4].prompt, "same");
+});
+
+test("rollout samples: a group dynamic sampling dropped has no advantage", async () => {
+  const constant = rewardOf((inputs) => inputs.map(() => 1));
+  const r = await rollOut(
+    lengthy,
+    prompts,
+    undefined,
+    constant,
+    { ...options, dynamicSampling: { maxRounds: 1 } },
+    1,
+  );
+  const samples = rolloutSamples(r, { groupSize: 3, scaleRewards: "group" });
+  assert.equal(r.kept.length, 0);
+  assert.deepEqual(
+    samples.map((s) => s.advantage),
+    [null, null, null, null, null, null],
   );
 });
