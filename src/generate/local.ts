@@ -16,7 +16,7 @@ import type { Engine } from "../engine/index.ts";
 import { defaultKvDtype } from "../model/kv-cache.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/llama.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
-import { SamplingOptions, sequenceRandom } from "./sampling.ts";
+import { promptSeed, SamplingOptions, sequenceRandom } from "./sampling.ts";
 import {
   GenerationScheduler,
   type SchedulerStats,
@@ -80,8 +80,10 @@ export class LocalGenerator implements Generator {
 
   /**
    * n completions of each prompt: result[prompt][sample]. Sample j of prompt i draws from
-   * sequenceRandom(seed, i * n + j). All sequences are submitted at once and decoded by continuous
-   * batching; if one fails, the others are dropped and the promise rejects with its error.
+   * sequenceRandom(promptSeed(seed, i), j), so prompt i generated alone with seed promptSeed(seed, i)
+   * gives the same samples (a fleet of servers relies on it). All sequences are submitted at once and
+   * decoded by continuous batching; if one fails, the others are dropped and the promise rejects with
+   * its error.
    */
   async generate(
     prompts: Int32Array[],
@@ -108,7 +110,7 @@ export class LocalGenerator implements Generator {
           .submit({
             prompt,
             options: { ...rest, logprobs: true, topLogprobs: 0 },
-            random: sequenceRandom(seed, i * n + j),
+            random: sequenceRandom(promptSeed(seed, i), j),
             signal: failed.signal,
           })
           .catch((err: unknown) => {
@@ -134,8 +136,8 @@ export class LocalGenerator implements Generator {
   /**
    * n completions of each request, each request with its own sampling options (temperature,
    * top-p/k, min-p, max tokens, stop strings, seed, n, top log-probs): result[request][sample].
-   * Sample j of a request draws from sequenceRandom(seed, j), so a request alone gives what
-   * generate([prompt], options) gives. All sequences are submitted at once (see submit).
+   * Sample j of a request draws from sequenceRandom(seed, j), so a request gives what
+   * generate([prompt], options) gives (promptSeed(seed, 0) is seed). All sequences are submitted at once (see submit).
    */
   async generateEach(requests: readonly EachRequest[], hooks: EachHooks = {}): Promise<SequenceResult[][]> {
     this.#alive();

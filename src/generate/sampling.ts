@@ -4,7 +4,7 @@
  * sequence's samples do not depend on what else is in the batch.
  */
 import { z } from "zod";
-import { seededRandom } from "../model/random.ts";
+import { mix32, seededRandom } from "../model/random.ts";
 
 export const SamplingOptions = z.object({
   /** Softmax temperature; 0 picks the most likely token (greedy). The paper samples at 0.7. */
@@ -26,9 +26,26 @@ export const SamplingOptions = z.object({
 });
 export type SamplingOptions = z.output<typeof SamplingOptions>;
 
-/** The generator of sequence `index` (sample j of prompt i is index i * n + j). */
+/**
+ * The generator of sample `index` of one prompt whose seed is `seed`: sample j of prompt i of a
+ * call seeded `seed` draws from sequenceRandom(promptSeed(seed, i), j).
+ */
 export function sequenceRandom(seed: number, index: number): () => number {
   return seededRandom(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35));
+}
+
+/**
+ * The seed of prompt `prompt` of a generation call seeded `seed`: its n samples draw from
+ * sequenceRandom(promptSeed(seed, prompt), j). Seeds are per prompt, not per position in the call,
+ * so that a prompt sent alone (to one server of a fleet, with n samples and this seed) gives the
+ * samples it gives in a batch. Prompt 0 keeps the call's seed, so a call of one prompt with seed s
+ * draws from sequenceRandom(s, j) and sending prompt i alone with seed promptSeed(seed, i)
+ * reproduces it. Other prompts get a hash of (seed, prompt), a non-negative 31-bit integer (any
+ * server's seed field takes it).
+ */
+export function promptSeed(seed: number, prompt: number): number {
+  if (prompt === 0) return seed;
+  return mix32(mix32(seed) ^ Math.imul(prompt, 0x9e3779b1)) & 0x7fffffff;
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
-import { sampleToken } from "../../src/generate/sampling.ts";
+import { promptSeed, sampleToken } from "../../src/generate/sampling.ts";
 import { logits } from "../../src/model/llama.ts";
 import { seededRandom } from "../../src/model/random.ts";
 import { tinyRandomModel } from "./tiny-model.ts";
@@ -87,6 +87,25 @@ describe("local generation", () => {
       other.map((r) => r.map((c) => Array.from(c.ids))),
       a.map((r) => r.map((c) => Array.from(c.ids))),
     );
+  });
+
+  test("seeds are per prompt: prompt i alone with seed promptSeed(seed, i) gives its samples in a batch", async () => {
+    const m = tinyModel({}, 5);
+    const gen = new LocalGenerator(engine, m.config, m.weights, { maxBatch: 4 });
+    const p = [Int32Array.from([3, 1, 4]), Int32Array.from([1, 5]), Int32Array.from([3, 1, 4])];
+    const opts = { temperature: 1, n: 3, maxTokens: 8, seed: 42 };
+    const ids = (r: { ids: Int32Array }[]) => r.map((c) => Array.from(c.ids));
+    const batch = await gen.generate(p, opts);
+    for (const [i, prompt] of p.entries()) {
+      const [alone] = await gen.generate([prompt], { ...opts, seed: promptSeed(opts.seed, i) });
+      assert.deepEqual(ids(alone), ids(batch[i]), `prompt ${i}`);
+      // the same tokens; log-probs within float noise (a batch of other sizes sums in another order)
+      alone.forEach((c, j) => {
+        for (const [t, x] of c.logprobs.entries()) assert.ok(Math.abs(x - batch[i][j].logprobs[t]) < 1e-5);
+      });
+    }
+    // prompts 0 and 2 are the same tokens, yet draw other samples: their seeds differ
+    assert.notDeepEqual(ids(batch[2]), ids(batch[0]));
   });
 
   test("EOS ends a completion with finish reason stop", async () => {

@@ -1,7 +1,7 @@
-/** top-k / min-p / top-p keep exactly the tokens a full sort keeps, on flat and peaked rows. */
+/** top-k / min-p / top-p keep exactly the tokens a full sort keeps, on flat and peaked rows; per-prompt seeds. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { filteredTokens } from "../../src/generate/sampling.ts";
+import { filteredTokens, promptSeed } from "../../src/generate/sampling.ts";
 import { seededRandom } from "../../src/model/random.ts";
 
 /** The reference: sort every candidate by probability (stable), then cut as top-k, min-p, top-p. */
@@ -53,4 +53,18 @@ test("the kept set equals a full sort's, for flat, peaked and tied rows", () => 
       assert.deepEqual(got, bySort(probs, o), `row ${r} ${JSON.stringify(o)}`);
     }
   }
+});
+
+test("promptSeed: prompt 0 keeps the call's seed; the others get distinct 31-bit seeds", () => {
+  for (const seed of [0, 3, 42, -7, 2 ** 31 - 1]) {
+    assert.equal(promptSeed(seed, 0), seed);
+    const seeds = Array.from({ length: 500 }, (_, i) => promptSeed(seed, i + 1));
+    for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 31, `${s}`);
+    assert.equal(new Set([seed, ...seeds]).size, 501, `seed ${seed}: all distinct`);
+    assert.deepEqual(
+      seeds,
+      Array.from({ length: 500 }, (_, i) => promptSeed(seed, i + 1)),
+    );
+  }
+  assert.notEqual(promptSeed(1, 1), promptSeed(2, 1));
 });

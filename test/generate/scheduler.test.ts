@@ -37,8 +37,8 @@ describe("continuous batching", () => {
       { temperature: 1, maxTokens: 9, n: 2, seed: 3 },
     ]) {
       const batch = await gen.generate(prompts, options);
-      // generate() seeds sample j of prompt i with index i * n + j; generateEach with index j per request,
-      // so compare prompt by prompt
+      // generate() seeds prompt i with promptSeed(seed, i); generateEach uses the request's seed as is,
+      // so compare prompt by prompt with generate() of that prompt alone
       for (const [i, p] of prompts.entries()) {
         const [alone] = await gen.generate([p], options);
         const [each] = await gen.generateEach([{ prompt: p, options }]);
