@@ -8,8 +8,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { Engine } from "../engine/index.ts";
-import type { LayerWeights, LlamaWeights, LoraAdapter, LoraTarget } from "./llama.ts";
+import type { Engine, Tensor } from "../engine/index.ts";
+import type { LlamaWeights, LoraAdapter, LoraTarget } from "./llama.ts";
 import { seededRandom } from "./random.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { writeFileAtomic, writeSafetensors } from "./safetensors-write.ts";
@@ -122,42 +122,193 @@ export async function saveLora(dir: string, w: LlamaWeights, cfg: LoraConfig, ba
   await writeFileAtomic(join(dir, "adapter_config.json"), `${JSON.stringify(config, null, 2)}\n`);
 }
 
+/** One adapter matrix read from disk, in host memory. */
+export interface HostMatrix {
+  shape: [number, number];
+  data: Float32Array;
+}
+
+/** A PEFT LoRA folder read into host memory and checked against a base model (no engine involved). */
+export interface LoraFile {
+  dir: string;
+  config: LoraConfig;
+  /** Per base layer: the A [r, in] and B [out, r] of each target. */
+  layers: Array<Partial<Record<LoraTarget, { a: HostMatrix; b: HostMatrix }>>>;
+}
+
+/**
+ * Why a LoRA folder cannot be attached to a base: `missing` when there is no adapter at all
+ * (no folder, no adapter_config.json), `invalid` for anything wrong inside it.
+ */
+export class LoraFileError extends Error {
+  constructor(
+    readonly kind: "missing" | "invalid",
+    message: string,
+  ) {
+    super(message);
+    this.name = "LoraFileError";
+  }
+}
+
+/** PEFT config fields that change the update in ways this loader does not implement. */
+const UNSUPPORTED_CONFIG: Array<[field: string, neutral: (v: unknown) => boolean]> = [
+  ["use_dora", (v) => v == null || v === false],
+  ["use_rslora", (v) => v == null || v === false],
+  ["rank_pattern", (v) => v == null || (typeof v === "object" && Object.keys(v as object).length === 0)],
+  ["alpha_pattern", (v) => v == null || (typeof v === "object" && Object.keys(v as object).length === 0)],
+  ["layers_to_transform", (v) => v == null],
+];
+
+/**
+ * Reads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors, F32/F16/BF16) and
+ * checks it fits `base`: every target of every layer present with A [r, in] and B [out, r] of the
+ * base weight's [out, in], and no tensor left over. Throws LoraFileError naming the file and what
+ * is wrong. Nothing touches an engine, so it can run while the engine computes.
+ */
+export async function readLora(dir: string, base: LlamaWeights): Promise<LoraFile> {
+  const configPath = join(dir, "adapter_config.json");
+  const invalid = (msg: string) => new LoraFileError("invalid", msg);
+  let text: string;
+  try {
+    text = await readFile(configPath, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw new LoraFileError("missing", `no LoRA adapter at ${dir}: ${configPath} does not exist`);
+    throw invalid(`${configPath}: ${(err as Error).message}`);
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`${configPath}: not JSON (${(err as Error).message})`);
+  }
+  if (typeof json !== "object" || json === null) throw invalid(`${configPath}: not a JSON object`);
+  if (json.peft_type !== "LORA") throw invalid(`${configPath}: peft_type ${json.peft_type} is not LORA`);
+  for (const [field, neutral] of UNSUPPORTED_CONFIG)
+    if (!neutral(json[field]))
+      throw invalid(`${configPath}: ${field} ${JSON.stringify(json[field])} is not supported`);
+  const byModule = new Map(
+    Object.entries(TARGETS).map(([t, v]) => [v.module.split(".")[1], t as LoraTarget]),
+  );
+  if (!Array.isArray(json.target_modules))
+    throw invalid(`${configPath}: target_modules must be a list of module names (q_proj ... down_proj)`);
+  const targets = (json.target_modules as unknown[]).map((m) => {
+    const t = byModule.get(String(m));
+    if (!t)
+      throw invalid(
+        `${configPath}: target module ${m} is unknown (known: ${[...byModule.keys()].join(", ")})`,
+      );
+    return t;
+  });
+  const parsed = LoraConfig.safeParse({ rank: json.r, alpha: json.lora_alpha, targets });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field =
+      issue?.path[0] === "rank" ? "r" : issue?.path[0] === "alpha" ? "lora_alpha" : "target_modules";
+    throw invalid(`${configPath}: ${field}: ${issue?.message}`);
+  }
+  const config = parsed.data;
+
+  const weightsPath = join(dir, "adapter_model.safetensors");
+  let file: SafetensorsFile;
+  try {
+    file = await SafetensorsFile.open(weightsPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw invalid(code === "ENOENT" ? `${weightsPath} does not exist` : (err as Error).message);
+  }
+  try {
+    const expected = new Set<string>();
+    const layers: LoraFile["layers"] = [];
+    for (const [i, layer] of base.layers.entries()) {
+      const lora: LoraFile["layers"][number] = {};
+      for (const t of targets) {
+        const [out, inp] = layer[TARGETS[t].weight].shape;
+        const read = async (m: "A" | "B", want: [number, number]): Promise<HostMatrix> => {
+          const name = peftName(i, t, m);
+          expected.add(name);
+          const entry = file.tensors.get(name);
+          if (!entry)
+            throw invalid(`${weightsPath}: no tensor ${name} (the base has ${base.layers.length} layers)`);
+          if (entry.shape.length !== 2 || entry.shape[0] !== want[0] || entry.shape[1] !== want[1])
+            throw invalid(
+              `${weightsPath}: ${name} is [${entry.shape.join(", ")}], but the base's ${TARGETS[t].module} ` +
+                `of layer ${i} needs [${want.join(", ")}] at rank ${config.rank}`,
+            );
+          try {
+            return { shape: want, data: await file.readFloat32(name) };
+          } catch (err) {
+            throw invalid((err as Error).message);
+          }
+        };
+        lora[t] = { a: await read("A", [config.rank, inp]), b: await read("B", [out, config.rank]) };
+      }
+      layers.push(lora);
+    }
+    const extra = [...file.tensors.keys()].find((name) => !expected.has(name));
+    if (extra !== undefined)
+      throw invalid(
+        `${weightsPath}: tensor ${extra} does not match a target of adapter_config.json on the base's ` +
+          `${base.layers.length} layers`,
+      );
+    return { dir, config, layers };
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The base weights with `file`'s adapters attached: the base tensors are shared, only each
+ * adapter's A and B are made on the engine, as trainable parameters (with gradients) or as frozen
+ * f32 tensors (serving). Writes tensors, so no graph of the engine may be computing.
+ */
+export function attachLora(
+  engine: Engine,
+  base: LlamaWeights,
+  file: LoraFile,
+  options: { trainable: boolean },
+): LlamaWeights {
+  const make = (name: string, m: HostMatrix) =>
+    options.trainable
+      ? engine.param(m.shape, { name, data: m.data })
+      : engine.tensor(m.shape, { name, data: m.data });
+  const scale = file.config.alpha / file.config.rank;
+  const made: LoraAdapter[] = [];
+  try {
+    const layers = base.layers.map((layer, i) => {
+      const lora: Partial<Record<LoraTarget, LoraAdapter>> = {};
+      for (const [t, m] of Object.entries(file.layers[i]) as Array<
+        [LoraTarget, { a: HostMatrix; b: HostMatrix }]
+      >) {
+        const a = make(peftName(i, t, "A"), m.a); // [r, in]
+        const b = make(peftName(i, t, "B"), m.b); // [out, r]
+        lora[t] = { a, b, scale };
+        made.push(lora[t]);
+      }
+      return { ...layer, lora };
+    });
+    return { ...base, layers };
+  } catch (err) {
+    for (const ad of made) {
+      ad.a.free();
+      ad.b.free();
+    }
+    throw err;
+  }
+}
+
+/** The adapter tensors (A and B of every target) of weights made by addLora, loadLora or attachLora. */
+export function loraTensors(w: LlamaWeights): Tensor[] {
+  return w.layers.flatMap((layer) => Object.values(layer.lora ?? {}).flatMap((ad) => [ad.a, ad.b]));
+}
+
 /** Reads a PEFT LoRA folder onto the base weights (adapters trainable). */
 export async function loadLora(
   engine: Engine,
   dir: string,
   base: LlamaWeights,
 ): Promise<{ weights: LlamaWeights; config: LoraConfig }> {
-  const path = join(dir, "adapter_config.json");
-  const json = JSON.parse(await readFile(path, "utf8"));
-  if (json.peft_type !== "LORA") throw new Error(`${path}: peft_type ${json.peft_type} is not LORA`);
-  const byModule = new Map(
-    Object.entries(TARGETS).map(([t, v]) => [v.module.split(".")[1], t as LoraTarget]),
-  );
-  const targets = (json.target_modules as string[]).map((m) => {
-    const t = byModule.get(m);
-    if (!t) throw new Error(`${path}: target module ${m} is not supported`);
-    return t;
-  });
-  const config = LoraConfig.parse({ rank: json.r, alpha: json.lora_alpha, targets });
-  const file = await SafetensorsFile.open(join(dir, "adapter_model.safetensors"));
-  try {
-    const layers: LayerWeights[] = [];
-    for (const [i, layer] of base.layers.entries()) {
-      const lora: Partial<Record<LoraTarget, LoraAdapter>> = {};
-      for (const t of targets) {
-        const [nameA, nameB] = [peftName(i, t, "A"), peftName(i, t, "B")];
-        const [a, b] = [await file.readFloat32(nameA), await file.readFloat32(nameB)];
-        lora[t] = {
-          a: engine.param(file.entry(nameA).shape, { name: nameA, data: a }),
-          b: engine.param(file.entry(nameB).shape, { name: nameB, data: b }),
-          scale: config.alpha / config.rank,
-        };
-      }
-      layers.push({ ...layer, lora });
-    }
-    return { weights: { ...base, layers }, config };
-  } finally {
-    await file.close();
-  }
+  const file = await readLora(dir, base);
+  return { weights: attachLora(engine, base, file, { trainable: true }), config: file.config };
 }
