@@ -10,6 +10,8 @@
  *   final/          the trained model (a model folder, or LoRA adapters)
  *   summary.json    the run's summary (RunSummary), for `train` and `demo` alike
  *   chart.png       the demo's chart of the metrics
+ *   run.sqlite      the run store: every step's metrics and rollouts, evaluations and their
+ *                   samples, events (src/track/store.ts)
  *
  * Every file is written through a temporary name and renamed, and every
  * folder (best/, final/) filled under a temporary name and renamed, so a
@@ -99,6 +101,10 @@ export class RunFolder {
   /** The trained model. */
   get finalDir(): string {
     return join(this.dir, "final");
+  }
+  /** The run store (src/track/store.ts). */
+  get storePath(): string {
+    return join(this.dir, "run.sqlite");
   }
   /** A chart of the run's metrics (the demo draws one). */
   get chartPath(): string {
