@@ -35,6 +35,7 @@ export const GrpoTrainingOptions = z.object({
   seed: z.number().int().default(0),
 });
 export type GrpoTrainingOptions = z.output<typeof GrpoTrainingOptions>;
+export type GrpoTrainingOptionsInput = z.input<typeof GrpoTrainingOptions>;
 
 /** What a GRPO run trains with. */
 export interface GrpoRun {
@@ -60,6 +61,22 @@ export interface GrpoHooks extends StepHooks<GrpoRecord> {
   onSamples?: (step: number, samples: readonly RolloutSample[]) => void | Promise<void>;
   /** Held-out evaluation after step `step` (every evalEvery steps); its numbers join the step's record. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
+  /**
+   * Weight sync to a generator that samples from its own copy of the policy (a fleet of
+   * inference servers). Called once, with the step the run starts from (0, or the resumed
+   * checkpoint's), before any rollout: push the weights the run starts with.
+   */
+  beforeFirstStep?: (start: number) => Promise<void>;
+  /**
+   * Called after step `step`'s (1-based) optimizer update, also when the step skipped it
+   * (the weights are then unchanged), and before any rollout that must see the new weights
+   * starts: with offPolicy 0, before step `step + 1`'s rollout; with offPolicy 1, before step
+   * `step + 2`'s (step `step + 1`'s was sampled before this update, and has finished by now,
+   * so the weights it sampled from may be dropped). Its numbers (e.g. `sync_s`) join the
+   * step's record.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets a hook with no numbers be a plain `async () => {}`
+  afterUpdate?: (step: number) => Promise<Record<string, number> | void>;
 }
 
 /**
@@ -78,6 +95,7 @@ export async function trainGrpo(
     run.models.optimizer,
   );
   const records: GrpoRecord[] = [];
+  await hooks.beforeFirstStep?.(stage.start);
   for (let step = stage.start; step < o.steps; step++) {
     const { prompts, source } = promptsOfStep(run.prompts, o.promptsPerStep, step, o.seed);
     const lr = learningRate(step, { ...o.schedule, totalSteps: o.steps });
@@ -88,11 +106,12 @@ export async function trainGrpo(
       lr,
       seed,
     });
+    const synced = (await hooks.afterUpdate?.(step + 1)) ?? {};
     await hooks.onSamples?.(step + 1, samples);
     if (metrics.skipped) {
       warn(`step ${step + 1}: ${metrics.skip_reason ?? "non-finite gradient"}; weights left unchanged`);
     }
-    const record: GrpoRecord = { stage: "grpo", step: step + 1, ...metrics };
+    const record: GrpoRecord = { stage: "grpo", step: step + 1, ...metrics, ...synced };
     const last = step + 1 === o.steps;
     if (hooks.evaluate && (last || (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0))) {
       Object.assign(record, await hooks.evaluate(step + 1));
