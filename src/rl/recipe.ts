@@ -18,8 +18,10 @@ import { AdamWOptions } from "../engine/adamw.ts";
 import { LoraConfig } from "../model/lora.ts";
 import { RewardsConfigSchema } from "../rewards/compose.ts";
 import { REWARD_RECIPES } from "../rewards/recipes.ts";
+import { GuardsConfig } from "../track/guards.ts";
 import { ScheduleOptions } from "../train/schedule.ts";
 import { GrpoOptions } from "./grpo-step.ts";
+import { RolloutSection, rolloutProblems } from "./rollout-target.ts";
 
 /** The architecture of a model made from scratch (field names as in ModelConfig, src/model/hf-config.ts). */
 const InitConfig = z
@@ -196,6 +198,13 @@ export const Recipe = z
     sft: SftSection.optional(),
     grpo: GrpoSection.optional(),
     eval: EvalSection.optional(),
+    /**
+     * Guards for the paper's failure modes (src/track/guards.ts): each warns (or stops the run,
+     * keeping its best checkpoint) when its rule trips. Every guard is on, warning, by default.
+     */
+    guards: GuardsConfig.default(GuardsConfig.parse({})),
+    /** Where GRPO's rollouts are generated: left out, on the trainer's engine; else a fleet of servers (rollout-target.ts). */
+    rollout: RolloutSection.optional(),
     checkpoint: z
       .object({
         /** Save every N steps of a stage (and at its end). */
@@ -219,6 +228,9 @@ export function parseRecipe(raw: unknown, source = "recipe"): Recipe {
   }
   const r = parsed.data;
   if (!r.sft && !r.grpo) throw new Error(`${source}: a recipe needs an sft or a grpo section (or both)`);
+  const rollout = r.rollout ? rolloutProblems(r.rollout, r.model.lora !== undefined) : [];
+  if (rollout.length)
+    throw new Error(`${source}: invalid recipe\n${rollout.map((p) => `  ${p}`).join("\n")}`);
   return r;
 }
 
