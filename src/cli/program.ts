@@ -9,6 +9,7 @@
  */
 import { Command } from "commander";
 import { register as registerBench } from "./bench.ts";
+import { register as registerDashboard } from "./dashboard.ts";
 import { register as registerData } from "./data.ts";
 import { register as registerDemo } from "./demo.ts";
 import { register as registerDevices } from "./devices.ts";
@@ -43,5 +44,6 @@ export function createProgram(): Command {
   registerEval(program);
   registerServe(program);
   registerDevices(program);
+  registerDashboard(program);
   return program;
 }
