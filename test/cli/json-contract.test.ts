@@ -90,6 +90,7 @@ const RUNS: Array<[path: string, args: () => string[]]> = [
 /** Commands not run here, and why (their --json is still checked above). */
 const NOT_RUN: Record<string, string> = {
   serve: "runs until stopped: its own test below",
+  dashboard: "runs until stopped: test/serve/dashboard-cli.test.ts runs it with --json",
   "model init": "test/cli/model-generate.test.ts runs it with --json",
   demo: "minutes of training: test/demo/grpo-demo.test.ts",
   "bench curate": "minutes: a benchmark",
