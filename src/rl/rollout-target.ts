@@ -148,8 +148,6 @@ export interface SyncTimes {
  * `dir/step-n`, makes every endpoint serve it, and drops what is no longer needed.
  */
 export class PolicySync {
-  /** The adapters loaded on the fleet, oldest first; the last one is the current policy. */
-  readonly #loaded: string[] = [];
   /** The name the fleet serves the current policy under ("step-N"), null before the first push. */
   #current: string | null = null;
 
@@ -163,11 +161,6 @@ export class PolicySync {
       folder: RunFolder;
       /** step-N folders kept on disk. */
       keepFolders: number;
-      /**
-       * Adapters left loaded on the fleet: 1, or 2 in one-step-off-policy mode, where the next
-       * step's rollouts may still be generating with the previous adapter when the new one arrives.
-       */
-      keepLoaded: number;
     },
   ) {}
 
@@ -191,22 +184,20 @@ export class PolicySync {
     return { sync_write_s: (t1 - t0) / 1000, sync_load_s: (t2 - t1) / 1000, sync_s: (t2 - t0) / 1000 };
   }
 
-  /** Loads adapter `name` from `path` everywhere, generates with it, unloads the oldest beyond keepLoaded. */
+  /**
+   * Loads adapter `name` from `path` everywhere, generates with it, unloads the previous one. No
+   * rollout uses the previous one any more: the trainer calls its afterUpdate hook only once the
+   * rollouts sampled from the weights before the update are done (also one step off policy).
+   */
   async #swapAdapter(name: string, path: string): Promise<void> {
-    if (this.#loaded.includes(name)) {
-      // The same step pushed again: a server refuses a name it holds.
-      await this.fleet.unloadAdapter(name);
-      this.#loaded.splice(this.#loaded.indexOf(name), 1);
-    } else if (this.#loaded.length === 0) {
-      // The first push: a server may still hold this name from a run that crashed and is resumed.
-      await this.fleet.unloadAdapter(name).catch(() => {});
-    }
+    const previous = this.#current;
+    // A server refuses a name it holds: the same step pushed again, or, at the first push, a name
+    // left loaded by the same run before it crashed and was resumed.
+    if (previous === name) await this.fleet.unloadAdapter(name);
+    else if (previous === null) await this.fleet.unloadAdapter(name).catch(() => {});
     await this.fleet.loadAdapter(name, path);
     this.fleet.setModel(name);
-    this.#loaded.push(name);
-    while (this.#loaded.length > this.o.keepLoaded) {
-      await this.fleet.unloadAdapter(this.#loaded.shift() as string);
-    }
+    if (previous !== null && previous !== name) await this.fleet.unloadAdapter(previous);
   }
 
   /** The adapters (PEFT layout) or the whole model folder, into the empty folder `tmp`. */
@@ -216,7 +207,7 @@ export class PolicySync {
     else await saveModel(tmp, hf, weights, { tokenizerDir: modelPath });
   }
 
-  /** Removes the step-N folders beyond the newest keepFolders (never one loaded on the fleet). */
+  /** Removes the step-N folders beyond the newest keepFolders (never the one being served). */
   async #prune(): Promise<void> {
     const steps = (await readdir(this.o.dir))
       .map((f) => /^step-(\d+)$/.exec(f))
@@ -224,7 +215,7 @@ export class PolicySync {
       .map((m) => Number(m[1]))
       .sort((a, b) => b - a);
     for (const n of steps.slice(this.o.keepFolders)) {
-      if (this.#loaded.includes(`step-${n}`) || `step-${n}` === this.#current) continue;
+      if (`step-${n}` === this.#current) continue;
       await rm(join(this.o.dir, `step-${n}`), { recursive: true, force: true });
     }
   }
