@@ -28,6 +28,7 @@ import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { rewardFunction } from "../rewards/reward-function.ts";
 import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/trainer.ts";
+import { RunStore } from "../track/store.ts";
 import type { TrainModels } from "../train/models.ts";
 import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
 import { VerifierPool } from "../verify/pool.ts";
@@ -35,6 +36,7 @@ import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
 import { checkRecipePaths } from "./recipe-paths.ts";
 import { prepareRerun, type RunStart } from "./rerun.ts";
+import type { RolloutSample } from "./rollout-samples.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
@@ -65,12 +67,16 @@ interface RunContext {
   warn: (message: string) => void;
   /** True once the caller asked to stop (checked after each step). */
   stop: () => boolean;
+  /** The run store (run.sqlite): each step's metrics and rollouts, each evaluation and its samples. */
+  store: RunStore;
 }
 
 /** How a run may differ from the one already in its folder. */
 export interface RunOptions {
   /** Fields allowed to differ from the run's config (rerun.ts RESUMABLE_FIELDS), e.g. "grpo.steps". */
   allowChange?: readonly string[];
+  /** What the run store records the run as (default "train"; the demo is "demo"). */
+  kind?: "train" | "demo";
 }
 
 /**
@@ -93,7 +99,19 @@ export async function runRecipe(
   // config.yaml is the recipe the run started with; changes on resume go to history.jsonl.
   if (start.kind === "new") await folder.writeConfig(toYaml(recipe));
   let stopped = false;
-  const ctx = await openModels(recipe, folder, hooks, () => (stopped ||= hooks.stop?.() ?? false));
+  const store = RunStore.open(folder.storePath, {
+    kind: options.kind ?? "train",
+    name: recipe.name,
+    config: (await folder.readConfig()) ?? undefined,
+    model: recipe.model.path,
+  });
+  const models = await openModels(recipe, folder, hooks, () => (stopped ||= hooks.stop?.() ?? false)).catch(
+    (err) => {
+      store.close();
+      throw err;
+    },
+  );
+  const ctx: RunContext = { ...models, store };
 
   let sftSteps = 0;
   let grpo: GrpoOutcome | null = null;
@@ -106,6 +124,7 @@ export async function runRecipe(
     // reference, optimizer state), also when a stage threw.
     await ctx.models.generator.dispose();
     await ctx.models.engine[Symbol.asyncDispose]();
+    store.close();
   }
   const [before, after] = [grpo?.before ?? null, grpo?.after ?? null];
   const summary: RunSummary = {
@@ -142,7 +161,7 @@ async function openModels(
   folder: RunFolder,
   hooks: RunHooks,
   stop: () => boolean,
-): Promise<RunContext> {
+): Promise<Omit<RunContext, "store">> {
   const { model } = recipe;
   const log = hooks.log ?? (() => {});
   if (await ensureModelDir(model)) log(`made a model from scratch in ${model.path}`);
@@ -188,6 +207,8 @@ async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise
   hooks.log?.(`sft: ${examples.length} examples, ${s.steps} steps of ${s.batchSize}`);
   hooks.onStage?.("sft", s.steps, 0);
   const optimizer = new AdamW(ctx.models.engine, ctx.params, s.optimizer);
+  // The store drops what a resumed stage writes again (as metrics.jsonl does).
+  ctx.store.truncateAfter("sft", await ctx.folder.latestStep("sft"));
   // The recipe was parsed (and defaulted) where it was read: its values are used as they are.
   const options: SftTrainingOptions = {
     steps: s.steps,
@@ -203,7 +224,14 @@ async function sftStage(ctx: RunContext, s: NonNullable<Recipe["sft"]>): Promise
     const records = await trainSft(
       { models: { ...ctx.models, optimizer }, examples, folder: ctx.folder },
       options,
-      { onStep: hooks.onSftStep, stop: ctx.stop, warn: ctx.warn },
+      {
+        onStep: (r) => {
+          ctx.store.writeStep({ stage: "sft", step: r.step, metrics: r });
+          hooks.onSftStep?.(r);
+        },
+        stop: ctx.stop,
+        warn: ctx.warn,
+      },
     );
     return records.at(-1)?.step ?? s.steps;
   } finally {
@@ -228,6 +256,8 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
   const { recipe, folder, warn } = ctx;
   const verifier = new VerifierPool();
   try {
+    // The store drops what a resumed stage writes again (as metrics.jsonl does).
+    ctx.store.truncateAfter("grpo", await folder.latestStep("grpo"));
     const evaluate = recipe.eval ? await heldoutEvaluator(ctx, recipe.eval, verifier) : null;
     const out: GrpoOutcome = {
       steps: 0,
@@ -268,8 +298,17 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
       optimizer: new AdamW(ctx.models.engine, ctx.params, optimizer),
     };
     ctx.hooks.onStage?.("grpo", steps, 0);
+    let samples: readonly RolloutSample[] = [];
     const records = await trainGrpo({ models, prompts, reward, folder }, options, {
-      onStep: ctx.hooks.onGrpoStep,
+      onSamples: (_, s) => {
+        samples = s;
+      },
+      // The step's metrics and rollouts in one transaction, before its checkpoint is saved.
+      onStep: (r) => {
+        ctx.store.writeStep({ stage: "grpo", step: r.step, metrics: r, rollouts: samples });
+        samples = [];
+        ctx.hooks.onGrpoStep?.(r);
+      },
       stop: ctx.stop,
       warn,
       evaluate: evaluate
@@ -295,20 +334,35 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
 /** Held-out accuracy of the policy on the recipe's eval problems. */
 async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>, verifier: VerifierPool) {
   const heldout = await loadProblems(ev.data, "heldout", ctx.warn);
-  const prompts = renderPrompts(ctx.tok, ctx.recipe.prompt, heldout).map((r) => r.ids);
+  const rendered = renderPrompts(ctx.tok, ctx.recipe.prompt, heldout);
+  const prompts = rendered.map((r) => r.ids);
   const golds = heldout.map((p) => p.answer);
   const generator = ctx.models.generator;
   return {
     size: heldout.length,
     run: async (step: number): Promise<Accuracy> => {
       ctx.hooks.onStage?.("eval", heldout.length, 0);
-      const { completions: _, ...accuracy } = await heldoutAccuracy(
+      const { completions, ...accuracy } = await heldoutAccuracy(
         generator,
         prompts,
         golds,
         (g, p) => verifier.verify(g, p),
         { temperature: ev.temperature, topP: ev.topP, maxTokens: ev.maxTokens, seed: ev.seed },
       );
+      // Into the store before metrics.jsonl: a resumed run that finds it logged finds its samples too.
+      const samples = completions.map((c, i) => ({
+        benchmark: "heldout",
+        problem: i,
+        sample: 0,
+        prompt: rendered[i].text,
+        completion: c.text,
+        answer: null,
+        gold: golds[i],
+        correct: c.correct,
+        tokens: c.tokens,
+        finishReason: c.finishReason,
+      }));
+      ctx.store.writeEval(step, accuracy, samples);
       ctx.hooks.onEval?.(step, accuracy);
       return accuracy;
     },

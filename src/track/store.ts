@@ -39,7 +39,7 @@
  * was written after the checkpoint the run resumes from (as metrics.jsonl's lines
  * are dropped), and the steps are appended again.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { scriptCounts } from "../data/language.ts";
@@ -220,13 +220,11 @@ export class RunStore {
     db: Database.Database,
   ) {
     this.#db = db;
-    this.#insertStep = db.prepare(
-      "INSERT OR REPLACE INTO steps (stage, step, time, metrics) VALUES (?, ?, ?, ?)",
-    );
+    this.#insertStep = db.prepare("INSERT INTO steps (stage, step, time, metrics) VALUES (?, ?, ?, ?)");
     this.#insertPrompt = db.prepare("INSERT OR IGNORE INTO prompts (text) VALUES (?)");
     this.#promptId = db.prepare("SELECT id FROM prompts WHERE text = ?").pluck();
     this.#insertRollout = db.prepare(
-      `INSERT OR REPLACE INTO rollouts (step, grp, idx, round, prompt_id, completion, tokens, finish_reason,
+      `INSERT INTO rollouts (step, grp, idx, round, prompt_id, completion, tokens, finish_reason,
          reward, advantage, rewards, correct, format_ok, lang_other, mixed_scripts, policy_version)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -251,7 +249,8 @@ export class RunStore {
     let db: Database.Database;
     try {
       mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path);
+      if (!existsSync(path)) createEmpty(path);
+      db = new Database(path, { fileMustExist: true });
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
       db.pragma("busy_timeout = 5000");
@@ -300,7 +299,10 @@ export class RunStore {
     return id;
   }
 
-  /** Writes a step: its metrics row, its rollouts and its events, in one transaction. */
+  /**
+   * Writes a step: its metrics row, its rollouts and its events, in one transaction. A step
+   * already there is an error (a resumed run calls truncateAfter first).
+   */
   writeStep(w: StepWrite): void {
     const time = w.time ?? now();
     this.#db.transaction(() => {
@@ -387,6 +389,23 @@ export class RunStore {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** Makes a store with its tables under a temporary name, then renames it: a reader never finds one without them. */
+function createEmpty(path: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  const db = new Database(tmp);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.exec(SCHEMA);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(
+      String(STORE_SCHEMA_VERSION),
+    );
+  } finally {
+    db.close();
+  }
+  renameSync(tmp, path);
 }
 
 function finiteOrNull(v: number | null | undefined): number | null {

@@ -76,6 +76,7 @@ test("a run writes config, metrics, checkpoints, best and final models, summary"
     "config.yaml",
     "final",
     "metrics.jsonl",
+    "run.sqlite",
     "summary.json",
   ]);
   assert.deepEqual((await readdir(join(dir, "checkpoints"))).sort(), ["best", "grpo", "sft"]);
