@@ -1,10 +1,12 @@
 /**
- * One API request as sequences on the model's continuous batch: n samples of
- * each prompt, submitted at once to the LocalGenerator's scheduler
- * (src/generate/scheduler.ts), which decodes them together with those of
- * every other request in flight (up to maxBatch; the rest queue and join as
- * slots free). The scheduler, not this file, does the batching; this file
- * fans a request out into sequences and gathers their results.
+ * One API request as sequences on a continuous batch: n samples of each
+ * prompt, submitted at once to the scheduler (src/generate/scheduler.ts) of
+ * the model the request named (the base's, or a loaded adapter's), which
+ * decodes them together with those of every other request for that model in
+ * flight (up to maxBatch; the rest queue and join as slots free). Requests for
+ * different adapters take turns on the engine (engine-turns.ts). The
+ * scheduler, not this file, does the batching; this file fans a request out
+ * into sequences and gathers their results.
  *
  * Choice i * n + j is sample j of prompt i, drawn from sequenceRandom(seed,
  * i * n + j): the same sequences LocalGenerator.generate(prompts, {n, seed})
@@ -16,6 +18,7 @@ import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { sequenceRandom } from "../generate/sampling.ts";
 import type { SequenceResult, TokenEvent } from "../generate/scheduler.ts";
+import type { ServedTarget } from "./adapters.ts";
 import { ShutdownError } from "./errors.ts";
 import type { GenerationParams } from "./schemas.ts";
 import type { ServedModel } from "./served-model.ts";
@@ -31,11 +34,36 @@ export interface ChoiceHooks {
 }
 
 /**
- * Runs prompts x n sequences; resolves with the results in choice order, or rejects with the first
- * error (a ShutdownError when `cut` ended them).
+ * Runs prompts x n sequences on `target` (the base or an adapter, which it holds meanwhile, so an
+ * unload frees it only after); resolves with the results in choice order, or rejects with the
+ * first error (a ShutdownError when `cut` ended them).
  */
 export async function generateChoices(
   model: ServedModel,
+  target: ServedTarget,
+  prompts: readonly Int32Array[],
+  params: GenerationParams,
+  hooks: ChoiceHooks,
+): Promise<SequenceResult[]> {
+  const release = target.hold();
+  try {
+    return await model.turns.generate(
+      target.generator,
+      () => runChoices(model, target, prompts, params, hooks),
+      AbortSignal.any([hooks.signal, ...(hooks.cut ? [hooks.cut] : [])]),
+    );
+  } catch (err) {
+    if (hooks.cut?.aborted && !hooks.signal.aborted) throw new ShutdownError();
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+/** The sequences of one request on the target's generator, in its engine turn. */
+async function runChoices(
+  model: ServedModel,
+  target: ServedTarget,
   prompts: readonly Int32Array[],
   params: GenerationParams,
   hooks: ChoiceHooks,
@@ -53,7 +81,7 @@ export async function generateChoices(
     const sequences = prompts.flatMap((prompt, i) =>
       Array.from({ length: params.n }, (_, j) => {
         const choice = i * params.n + j;
-        return model.generator.submit({
+        return target.generator.submit({
           prompt,
           options: {
             temperature: params.temperature,

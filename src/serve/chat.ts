@@ -4,6 +4,10 @@
  * like a text prompt. `logprobs: true` reports each token's log-prob, with
  * `top_logprobs` most likely alternatives per step. A stream still running
  * when a shutdown's grace period ends finishes with "length" (cut short).
+ * `model` picks the base or a loaded adapter. vLLM's `return_token_ids` adds
+ * the rendered prompt's `prompt_token_ids` (the response's, or the first
+ * chunk's) and each choice's `token_ids` (a stream: each chunk's);
+ * `return_tokens_as_token_ids` writes log-prob tokens "token_id:N".
  */
 import type { TokenLogprob } from "../generate/scheduler.ts";
 import type { FinishReason } from "../generate/types.ts";
@@ -55,7 +59,9 @@ export async function chatCompletions(
     prompt: "messages",
     maxTokens: req.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
   });
-  const head = { id: responseId("chatcmpl"), created: nowSeconds(), model: model.id };
+  const target = model.target(req.model);
+  const head = { id: responseId("chatcmpl"), created: nowSeconds(), model: target.id };
+  const label = (id: number) => (params.tokensAsIds ? `token_id:${id}` : model.tokenText(id));
 
   if (params.stream) {
     // With include_usage, every chunk carries `usage: null` but the last, which has only the usage.
@@ -67,17 +73,21 @@ export async function chatCompletions(
     return sseResponse(scope, async (send, stop) => {
       for (let index = 0; index < params.n; index++) {
         const opening = { role: "assistant", content: "", refusal: null };
-        send({ ...chunk, choices: [delta(index, opening, null, null)] });
+        const ids = params.returnTokenIds && index === 0 ? { prompt_token_ids: Array.from(prompt) } : {};
+        send({ ...chunk, ...ids, choices: [delta(index, opening, null, null)] });
       }
       let tokens = 0;
       const finished = new Set<number>();
-      await generateChoices(model, [prompt], params, {
+      await generateChoices(model, target, [prompt], params, {
         signal: stop,
         cut: scope.drain.cut,
         onToken: (index, event) => {
           tokens++;
-          const logprobs = params.logprobs === null ? null : logprobsOf(model, [event], params.logprobs);
-          if (event.text !== "" || logprobs)
+          const logprobs = params.logprobs === null ? null : logprobsOf([event], params.logprobs, label);
+          if (params.returnTokenIds) {
+            const d = delta(index, { content: event.text }, logprobs, null);
+            send({ ...chunk, choices: [{ ...d, token_ids: [event.token] }] });
+          } else if (event.text !== "" || logprobs)
             send({ ...chunk, choices: [delta(index, { content: event.text }, logprobs, null)] });
           if (event.finishReason) {
             finished.add(index);
@@ -94,7 +104,7 @@ export async function chatCompletions(
     });
   }
 
-  const results = await generateChoices(model, [prompt], params, {
+  const results = await generateChoices(model, target, [prompt], params, {
     signal: scope.signal,
     cut: scope.drain.cut,
   });
@@ -104,10 +114,12 @@ export async function chatCompletions(
     choices: results.map((r, index) => ({
       index,
       message: { role: "assistant", content: r.text, refusal: null },
-      logprobs: params.logprobs === null ? null : logprobsOf(model, stepsOf(r), params.logprobs),
+      logprobs: params.logprobs === null ? null : logprobsOf(stepsOf(r), params.logprobs, label),
       finish_reason: r.finishReason,
+      ...(params.returnTokenIds ? { token_ids: Array.from(r.ids) } : {}),
     })),
     usage: usageOf([prompt], completionTokens(results)),
+    ...(params.returnTokenIds ? { prompt_token_ids: Array.from(prompt) } : {}),
   });
 }
 
@@ -136,9 +148,10 @@ function renderPrompt(model: ServedModel, messages: ChatRequest["messages"]): In
   }
 }
 
-function logprobsOf(model: ServedModel, steps: Step[], k: number): ChatLogprobs {
+/** Chat log-probs of some steps; `label` writes a token (its text, or "token_id:N"). */
+function logprobsOf(steps: Step[], k: number, label: (id: number) => string): ChatLogprobs {
   const entry = (t: TokenLogprob): ChatTokenLogprob => {
-    const token = model.tokenText(t.token);
+    const token = label(t.token);
     return { token, logprob: jsonLogprob(t.logprob), bytes: [...Buffer.from(token, "utf8")] };
   };
   return {

@@ -4,7 +4,11 @@
  * token's log-prob and the k most likely tokens of each step (the sampled one
  * added when it is not among them), under the distribution it was sampled
  * from (temperature applied). A stream still running when a shutdown's grace
- * period ends finishes with "length" (cut short).
+ * period ends finishes with "length" (cut short). `model` picks the base or a
+ * loaded adapter. With vLLM's `return_token_ids` each choice carries its
+ * `token_ids` and its prompt's `prompt_token_ids` (a stream: the ids of each
+ * chunk, the prompt's in the choice's first); with `return_tokens_as_token_ids`
+ * log-prob tokens are written "token_id:N".
  */
 import type { FinishReason } from "../generate/types.ts";
 import { generateChoices } from "./batcher.ts";
@@ -20,7 +24,7 @@ import {
   stepsOf,
   usageOf,
 } from "./response-parts.ts";
-import { CompletionRequest, parseBody, samplingParams } from "./schemas.ts";
+import { CompletionRequest, type GenerationParams, parseBody, samplingParams } from "./schemas.ts";
 import type { ServedModel } from "./served-model.ts";
 import { sseResponse } from "./sse.ts";
 
@@ -46,7 +50,9 @@ export async function completions(model: ServedModel, body: unknown, scope: Requ
     throw ApiError.invalid("best_of", "best_of other than n is not supported");
   const prompts = promptIds(model, req.prompt);
   checkLimits(model, prompts, params, { prompt: "prompt", maxTokens: "max_tokens" });
-  const head = { id: responseId("cmpl"), object: "text_completion", created: nowSeconds(), model: model.id };
+  const target = model.target(req.model);
+  const head = { id: responseId("cmpl"), object: "text_completion", created: nowSeconds(), model: target.id };
+  const promptOf = (index: number) => Array.from(prompts[Math.floor(index / params.n)]);
 
   if (params.stream) {
     // With include_usage, every chunk carries `usage: null` but the last, which has only the usage.
@@ -55,18 +61,28 @@ export async function completions(model: ServedModel, body: unknown, scope: Requ
       const offsets = new Map<number, number>();
       let tokens = 0;
       const finished = new Set<number>();
-      await generateChoices(model, prompts, params, {
+      const started = new Set<number>();
+      await generateChoices(model, target, prompts, params, {
         signal: stop,
         cut: scope.drain.cut,
         onToken: (index, event) => {
           tokens++;
           if (event.finishReason) finished.add(index);
-          if (event.text === "" && params.logprobs === null && event.finishReason === null) return;
+          const quiet = params.logprobs === null && event.finishReason === null && !params.returnTokenIds;
+          if (event.text === "" && quiet) return;
           const offset = offsets.get(index) ?? 0;
           const logprobs =
-            params.logprobs === null ? null : logprobsOf(model, [event], params.logprobs, offset);
-          if (logprobs) offsets.set(index, offset + logprobs.tokens[0].length);
-          send({ ...chunk, choices: [choice(index, event.text, logprobs, event.finishReason)] });
+            params.logprobs === null ? null : logprobsOf(model, [event], params.logprobs, offset, params);
+          offsets.set(index, offset + model.tokenText(event.token).length);
+          const c = choice(index, event.text, logprobs, event.finishReason);
+          if (params.returnTokenIds) {
+            const ids = {
+              token_ids: [event.token],
+              prompt_token_ids: started.has(index) ? null : promptOf(index),
+            };
+            started.add(index);
+            send({ ...chunk, choices: [{ ...c, ...ids }] });
+          } else send({ ...chunk, choices: [c] });
         },
       }).catch((err) => {
         if (!(err instanceof ShutdownError)) throw err;
@@ -78,20 +94,20 @@ export async function completions(model: ServedModel, body: unknown, scope: Requ
     });
   }
 
-  const results = await generateChoices(model, prompts, params, {
+  const results = await generateChoices(model, target, prompts, params, {
     signal: scope.signal,
     cut: scope.drain.cut,
   });
   return Response.json({
     ...head,
-    choices: results.map((r, index) =>
-      choice(
-        index,
-        r.text,
-        params.logprobs === null ? null : logprobsOf(model, stepsOf(r), params.logprobs, 0),
-        r.finishReason,
-      ),
-    ),
+    choices: results.map((r, index) => {
+      const logprobs =
+        params.logprobs === null ? null : logprobsOf(model, stepsOf(r), params.logprobs, 0, params);
+      const c = choice(index, r.text, logprobs, r.finishReason);
+      return params.returnTokenIds
+        ? { ...c, token_ids: Array.from(r.ids), prompt_token_ids: promptOf(index) }
+        : c;
+    }),
     usage: usageOf(prompts, completionTokens(results)),
   });
 }
@@ -114,19 +130,28 @@ function promptIds(model: ServedModel, prompt: CompletionRequest["prompt"]): Int
   );
 }
 
-/** Legacy log-probs of some steps; text offsets count from `offset`. */
-function logprobsOf(model: ServedModel, steps: Step[], k: number, offset: number): CompletionLogprobs {
+/**
+ * Legacy log-probs of some steps; text offsets count from `offset` (in the completion's text).
+ * Tokens are their text, or "token_id:N" with `tokensAsIds`.
+ */
+function logprobsOf(
+  model: ServedModel,
+  steps: Step[],
+  k: number,
+  offset: number,
+  params: Pick<GenerationParams, "tokensAsIds">,
+): CompletionLogprobs {
+  const label = (id: number) => (params.tokensAsIds ? `token_id:${id}` : model.tokenText(id));
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   for (const s of steps) {
-    const text = model.tokenText(s.token);
-    out.tokens.push(text);
+    out.tokens.push(label(s.token));
     out.token_logprobs.push(jsonLogprob(s.logprob));
     const top: Record<string, number> = {};
-    for (const t of s.top.slice(0, k)) top[model.tokenText(t.token)] = jsonLogprob(t.logprob);
-    top[text] = jsonLogprob(s.logprob);
+    for (const t of s.top.slice(0, k)) top[label(t.token)] = jsonLogprob(t.logprob);
+    top[label(s.token)] = jsonLogprob(s.logprob);
     out.top_logprobs.push(top);
     out.text_offset.push(offset);
-    offset += text.length;
+    offset += model.tokenText(s.token).length;
   }
   return out;
 }

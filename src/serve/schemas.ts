@@ -6,8 +6,12 @@
  * ignored (clients send `user`, `metadata`, ...), but a known field of the
  * wrong type or out of range is a 400 naming it. Features that would change
  * the output and are not implemented (penalties, logit_bias, echo, best_of >
- * n, suffix, tools) are refused rather than silently ignored. One model is
- * served, so the `model` field is accepted whatever it names.
+ * n, suffix, tools) are refused rather than silently ignored. `model` names the
+ * base or a loaded LoRA adapter (ServedModel.target). Two vLLM extensions let
+ * a trainer score exactly the sampled tokens: `return_token_ids` (vLLM v0.10.2,
+ * vllm-project/vllm#22587: each choice's `token_ids`, and the prompt's
+ * `prompt_token_ids`) and `return_tokens_as_token_ids` (log-prob tokens written
+ * "token_id:123", so tokens that are not whole characters stay identifiable).
  */
 import { z } from "zod";
 import { ApiError, fromZodError } from "./errors.ts";
@@ -56,6 +60,8 @@ const Sampling = {
     })
     .optional(),
   user: z.string().nullish(),
+  return_token_ids: z.boolean().nullish(),
+  return_tokens_as_token_ids: z.boolean().nullish(),
 };
 
 export const CompletionRequest = z.looseObject({
@@ -118,6 +124,10 @@ export interface GenerationParams {
   stream: boolean;
   /** Streaming: send a last chunk with the usage counts. */
   includeUsage: boolean;
+  /** vLLM's return_token_ids: the prompt's and each choice's token ids in the response. */
+  returnTokenIds: boolean;
+  /** vLLM's return_tokens_as_token_ids: log-prob tokens as "token_id:N". */
+  tokensAsIds: boolean;
 }
 
 /** Parses a body with a schema; a 400 naming the first bad field when it does not fit. */
@@ -147,5 +157,26 @@ export function samplingParams(
     logprobs: extra.logprobs,
     stream: body.stream ?? false,
     includeUsage: body.stream_options?.include_usage ?? false,
+    returnTokenIds: body.return_token_ids ?? false,
+    tokensAsIds: body.return_tokens_as_token_ids ?? false,
   };
 }
+
+/** POST /v1/load_lora_adapter (vLLM's LoadLoRAAdapterRequest). */
+export const LoadAdapterRequest = z.looseObject({
+  lora_name: z.string({ error: "Both 'lora_name' and 'lora_path' must be provided." }).min(1, {
+    error: "Both 'lora_name' and 'lora_path' must be provided.",
+  }),
+  lora_path: z.string({ error: "Both 'lora_name' and 'lora_path' must be provided." }).min(1, {
+    error: "Both 'lora_name' and 'lora_path' must be provided.",
+  }),
+  /** vLLM's swap of an existing adapter's weights: not offered (load a new name, then unload the old). */
+  load_inplace: unsupported(false, "load_inplace (load under a new name, then unload the old one)"),
+});
+
+/** POST /v1/unload_lora_adapter (vLLM's UnloadLoRAAdapterRequest; adapters are named, so no lora_int_id). */
+export const UnloadAdapterRequest = z.looseObject({
+  lora_name: z
+    .string({ error: "'lora_name' must be provided." })
+    .min(1, { error: "'lora_name' must be provided." }),
+});

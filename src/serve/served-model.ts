@@ -1,7 +1,9 @@
 /**
  * The model behind the server: weights on the engine, its tokenizer and chat
- * template, and the LocalGenerator whose continuous batch every request of
- * the server shares.
+ * template, the LocalGenerator whose continuous batch the requests for the
+ * base share, and the LoRA adapters loaded over the same weights at runtime
+ * (adapters.ts), each with a generator of its own, taking turns on the
+ * engine (engine-turns.ts).
  */
 import { basename, resolve } from "node:path";
 import type { DType } from "../engine/dtype.ts";
@@ -11,6 +13,8 @@ import { applyChatTemplate, type ChatMessage } from "../model/chat-template.ts";
 import { headDim } from "../model/llama.ts";
 import { type LoadedModel, loadModel } from "../model/load.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
+import { AdapterRegistry, modelNotFound, type ServedTarget } from "./adapters.ts";
+import { EngineTurns } from "./engine-turns.ts";
 
 /** How to load and run the served model. */
 export interface ServedModelOptions {
@@ -26,6 +30,8 @@ export interface ServedModelOptions {
   maxBatch?: number;
   /** Prompt + completion tokens of one sequence at most (default: the model's context, up to 4096). */
   context?: number;
+  /** Where a failure in the background (freeing an unloaded adapter) is reported; default console.error. */
+  logError?: (err: unknown) => void;
 }
 
 /** Context length used when the model's is larger and none is given (keeps the KV cache bounded). */
@@ -35,20 +41,40 @@ export const DEFAULT_CONTEXT = 4096;
  * A loaded model the server generates with. Release it with `dispose()` (or
  * `await using`) once the server has closed; generating afterwards throws.
  */
-export class ServedModel {
+export class ServedModel implements ServedTarget {
   #disposed = false;
+  /** Generators take turns on the engine: the base's and each adapter's. */
+  readonly turns = new EngineTurns();
+  /** The LoRA adapters loaded over the base weights, by name. */
+  readonly adapters: AdapterRegistry;
 
   private constructor(
     /** The model id clients see. */
     readonly id: string,
+    /** The folder it was loaded from (the `root` of /v1/models). */
+    readonly root: string,
     readonly engine: Engine,
     readonly tokenizer: Tokenizer,
+    /** The base model's continuous batch. */
     readonly generator: LocalGenerator,
     /** Prompt + completion tokens of one sequence at most. */
     readonly contextLength: number,
     /** Seconds since the epoch when the model was loaded (the `created` of /v1/models). */
     readonly created: number,
-  ) {}
+    model: LoadedModel,
+    logError: (err: unknown) => void,
+  ) {
+    this.adapters = new AdapterRegistry({
+      engine,
+      base: model.weights,
+      config: model.config,
+      baseId: id,
+      generatorOptions: generator.options,
+      tokenizer,
+      turns: this.turns,
+      logError,
+    });
+  }
 
   /** Loads a Hugging Face model folder (config.json, safetensors, tokenizer.json). */
   static async load(dir: string, options: ServedModelOptions = {}): Promise<ServedModel> {
@@ -80,18 +106,39 @@ export class ServedModel {
       tokenizer,
     );
     const id = options.name ?? basename(resolve(dir));
-    return new ServedModel(id, engine, tokenizer, generator, context, Math.floor(Date.now() / 1000));
+    const created = Math.floor(Date.now() / 1000);
+    const logError = options.logError ?? ((err) => console.error("reasonrl serve:", err));
+    return new ServedModel(id, dir, engine, tokenizer, generator, context, created, model, logError);
+  }
+
+  /** The base is always served: a request for it holds nothing. */
+  hold(): () => void {
+    return () => {};
   }
 
   /**
-   * Stops the generator (sequences still running are rejected, its KV cache is freed), then frees
-   * the engine with the weights. Later requests are rejected by the generator. Calling it again
-   * does nothing.
+   * What a request's `model` selects: the base (its id, or no name), or a loaded adapter. Until
+   * the first adapter is loaded any other name is the base too, as this server always answered
+   * clients that send a placeholder; from then on it is a 404 model_not_found, as vLLM answers.
+   */
+  target(name: string | null | undefined): ServedTarget {
+    if (name == null || name === "" || name === this.id) return this;
+    const adapter = this.adapters.get(name);
+    if (adapter) return adapter;
+    if (!this.adapters.everLoaded) return this;
+    throw modelNotFound(name, this.adapters.servedNames());
+  }
+
+  /**
+   * Stops the generators of the base and of every adapter (sequences still running are rejected,
+   * their KV caches are freed), then frees the engine with the weights. Later requests are rejected
+   * by the generators. Calling it again does nothing.
    */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
     await this.generator.dispose();
+    await this.adapters.dispose();
     this.engine.dispose();
   }
 
@@ -114,9 +161,11 @@ export class ServedModel {
     return 2 * c.layers * c.kvHeads * headDim(c) * 4 * this.contextLength * this.maxBatch;
   }
 
-  /** Resolves when no request is being generated. */
-  idle(): Promise<void> {
-    return this.generator.idle();
+  /** Resolves when no request is being generated and no adapter is being loaded or freed. */
+  async idle(): Promise<void> {
+    await this.adapters.settled();
+    await this.turns.idle();
+    await this.generator.idle();
   }
 
   /** A completion prompt's ids (special tokens added as the tokenizer's post-processor says). */

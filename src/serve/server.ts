@@ -1,11 +1,13 @@
 /**
  * The OpenAI-compatible HTTP server (hono on Node's http server):
  *
- *   GET  /v1/models            the served model
- *   GET  /v1/models/{id}       the served model, or 404 for another id
- *   POST /v1/completions       text or token-id prompts
- *   POST /v1/chat/completions  conversations, through the model's chat template
- *   GET  /health               {"status": "ok"} (no key needed)
+ *   GET  /v1/models                 the base model and the loaded LoRA adapters
+ *   GET  /v1/models/{id}            one of them, or 404
+ *   POST /v1/completions            text or token-id prompts
+ *   POST /v1/chat/completions       conversations, through the model's chat template
+ *   POST /v1/load_lora_adapter      {"lora_name", "lora_path"}: a PEFT adapter, then selectable as `model`
+ *   POST /v1/unload_lora_adapter    {"lora_name"}
+ *   GET  /health                    {"status": "ok"} (no key needed)
  *
  * With an API key, /v1/* answers 401 unless `Authorization: Bearer KEY`.
  * Every failure is answered with OpenAI's error body (a wrong method on a
@@ -17,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { type ServerType, serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { adapterRoutes } from "./adapter-routes.ts";
 import { requireApiKey } from "./auth.ts";
 import { chatCompletions } from "./chat.ts";
 import { completions } from "./completions.ts";
@@ -40,6 +43,8 @@ const ROUTES: Record<string, string> = {
   "/v1/models/:id{.+}": "GET",
   "/v1/completions": "POST",
   "/v1/chat/completions": "POST",
+  "/v1/load_lora_adapter": "POST",
+  "/v1/unload_lora_adapter": "POST",
 };
 
 /** An API handler: the parsed body in, the response out. */
@@ -97,6 +102,7 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
   );
 
   modelRoutes(app, model);
+  adapterRoutes(app, model, jsonBody);
 
   /** Parses the body, then runs the handler as a request in flight (refused once the drain cut). */
   const generation = (handler: Handler) => async (c: Context) => {
@@ -116,27 +122,39 @@ export function createApp(model: ServedModel, options: AppOptions = {}, drain = 
   return app;
 }
 
-/** GET /v1/models and /v1/models/{id}: the one model served. */
+/**
+ * GET /v1/models and /v1/models/{id}: the base model, then the loaded adapters, as vLLM's model
+ * cards: `root` is where each was loaded from, `parent` the base an adapter sits on (null for the base).
+ */
 function modelRoutes(app: Hono, model: ServedModel): void {
-  const modelObject = () => ({
-    id: model.id,
+  const card = (id: string, created: number, root: string, parent: string | null) => ({
+    id,
     object: "model",
-    created: model.created,
+    created,
     owned_by: "reasonrl",
+    root,
+    parent,
     max_model_len: model.contextLength,
   });
-  app.get("/v1/models", (c) => c.json({ object: "list", data: [modelObject()] }));
+  const cards = () => [
+    card(model.id, model.created, model.root, null),
+    ...model.adapters.list().map((a) => card(a.id, a.created, a.root, a.parent)),
+  ];
+  app.get("/v1/models", (c) => c.json({ object: "list", data: cards() }));
   app.get("/v1/models/:id{.+}", (c) => {
     const id = c.req.param("id");
-    if (id !== model.id)
+    const found = cards().find((m) => m.id === id);
+    if (!found)
       throw new ApiError(
         404,
-        `The model '${id}' does not exist on this server; it serves '${model.id}'.`,
+        `The model '${id}' does not exist on this server; it serves ${cards()
+          .map((m) => `'${m.id}'`)
+          .join(", ")}.`,
         "invalid_request_error",
         "model",
         "model_not_found",
       );
-    return c.json(modelObject());
+    return c.json(found);
   });
 }
 
