@@ -18,7 +18,8 @@
  * text is tied to its samples one by one (samples.ts), its gold answer
  * regrades them (runner.ts).
  *
- * Output folder: run.json, samples.jsonl, results.json, table.md.
+ * Output folder: run.json, samples.jsonl, results.json, table.md, and run.sqlite (a run store,
+ * src/track/store.ts: kind "eval", every sample as eval_samples at step 0, results.json in meta).
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
@@ -28,6 +29,7 @@ import { OpenAIChatGenerator } from "../generate/openai-client.ts";
 import type { ChatGenerator } from "../generate/types.ts";
 import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
+import { RunStore, STORE_FILE } from "../track/store.ts";
 import { VerifierPool } from "../verify/pool.ts";
 import {
   type Benchmark,
@@ -43,7 +45,7 @@ import { resolvePromptTemplate } from "./prompts.ts";
 import { buildResults, type EvalResults } from "./results.ts";
 import { type EvalHooks, EvalSettings, runEvaluation } from "./runner.ts";
 import { samplerOf } from "./sampler.ts";
-import { SampleStore } from "./samples.ts";
+import { type SampleRecord, SampleStore } from "./samples.ts";
 import { renderReport } from "./table.ts";
 import { openedTarget, openTarget, type TargetSpec } from "./targets.ts";
 
@@ -202,6 +204,45 @@ async function openCache(out: string, run: Record<string, unknown>, fresh: boole
   return SampleStore.open(samplesPath);
 }
 
+/** The evaluation as a run store in `out` (browsable as runs are): its samples replace those of an earlier run. */
+function writeRunStore(
+  out: string,
+  model: string,
+  results: EvalResults,
+  benchmarks: readonly Benchmark[],
+  samples: Map<string, SampleRecord[][]>,
+): void {
+  const store = RunStore.open(join(out, STORE_FILE), {
+    kind: "eval",
+    name: model,
+    config: JSON.stringify(results.settings),
+    model: results.target,
+  });
+  try {
+    store.setMeta("results", JSON.stringify(results));
+    const rows = benchmarks.flatMap((b) =>
+      b.problems.flatMap((p, problem) =>
+        (samples.get(b.name)?.[problem] ?? []).map((s) => ({
+          benchmark: b.name,
+          problem,
+          problemId: p.id,
+          sample: s.sample,
+          prompt: p.problem,
+          completion: s.completion,
+          answer: s.answer,
+          gold: s.gold,
+          correct: s.correct,
+          tokens: s.tokens,
+          finishReason: s.finish_reason,
+        })),
+      ),
+    );
+    store.writeEvalSamples(0, rows);
+  } finally {
+    store.close();
+  }
+}
+
 /**
  * Runs an evaluation of `target` (a TargetSpec, or a ChatGenerator already open) and writes its
  * output folder. Returns the results and the folder, or, when `hooks.signal` stopped it, what
@@ -333,6 +374,7 @@ export async function evaluate(
   await store.rewrite(
     benchmarks.flatMap((b) => b.problems.map((p) => ({ benchmark: b.name, problemId: p.id }))),
   );
+  writeRunStore(out, model, results, benchmarks, outcome.samples);
   if (results.failed_samples > 0)
     warn(
       `${results.failed_samples} sample(s) failed and count as wrong (see table.md); rerun the same command to ask for them again`,

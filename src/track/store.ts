@@ -341,7 +341,7 @@ export class RunStore {
     this.#event(e, now());
   }
 
-  /** Writes a held-out evaluation after step `step` and its samples, in one transaction. */
+  /** Writes a held-out evaluation after step `step` and its samples (replacing any of that step), in one transaction. */
   writeEval(step: number, result: EvalRow, samples: readonly EvalSampleRow[] = [], time = now()): void {
     this.#db.transaction(() => {
       this.#insertEval.run(step, result.accuracy, result.ci95[0], result.ci95[1], result.n, time);
@@ -349,12 +349,13 @@ export class RunStore {
     })();
   }
 
-  /** Writes graded completions of an evaluation at step `step` (eval's: 0), in one transaction. */
+  /** Writes the graded completions of the evaluation at step `step` (eval's: 0), replacing any of that step, in one transaction. */
   writeEvalSamples(step: number, samples: readonly EvalSampleRow[]): void {
     this.#db.transaction(() => this.#evalSamples(step, samples))();
   }
 
   #evalSamples(step: number, samples: readonly EvalSampleRow[]): void {
+    this.#db.prepare("DELETE FROM eval_samples WHERE step = ?").run(step);
     for (const s of samples)
       this.#insertEvalSample.run(
         step,
