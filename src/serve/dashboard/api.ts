@@ -1,37 +1,27 @@
 /**
  * The dashboard's JSON endpoints, all GET, all read-only. A run is named by
  * `run=` (its id in the run list); a bad parameter is a 400 and an unknown
- * run a 404, each with `{"error": "..."}` naming what was wrong.
+ * run a 404, each with `{"error": "..."}` naming what was wrong. Rows keep the
+ * run store's column names (src/track/store-read.ts).
  *
  *   /api/runs                               the run list with key figures
- *   /api/steps?run=&stage=                  a stage's step records (default: the last stage) and the stages
+ *   /api/steps?run=&stage=                  a stage's step records (default: every stage)
  *   /api/evals?run=                         held-out evaluations during training (accuracy, 95% interval)
  *   /api/events?run=                        guard alerts and other events
  *   /api/rollout-steps?run=                 the steps that kept their rollouts
- *   /api/rollouts?run=&step=&...filters     a step's completions by group (filters below)
+ *   /api/rollouts?run=&step=&...filters     a step's completions by group (filters: rolloutFilter)
  *   /api/eval-sets?run=                     the (step, benchmark) evaluations that kept samples
- *   /api/eval-samples?run=&step=&benchmark= an evaluation's samples (correct=, q=)
+ *   /api/eval-samples?run=&step=&benchmark= an evaluation's samples (correct=1|0, q=text)
  *   /api/eval-table?runs=a,b&metric=        the paper-style table of eval folders (eval compare)
  */
-
 import type { Context, Hono } from "hono";
-import { readResults } from "../../eval/results.ts";
+import type { EvalResults } from "../../eval/results.ts";
+import type { RolloutFilter, RolloutRecord, StepRecord } from "../../track/store-read.ts";
 import { evalTable } from "./eval-table.ts";
-import {
-  evalSampleSets,
-  evalSamples,
-  evalsAfter,
-  eventsAfter,
-  type RolloutFilter,
-  rolloutSteps,
-  rollouts,
-  stagesOf,
-  stepsAfter,
-} from "./queries.ts";
 import { type RunRegistry, UnknownRunError } from "./runs.ts";
 
-/** Most evaluation samples one request returns. */
-const MAX_EVAL_SAMPLES = 2000;
+/** Most rollouts and evaluation samples one request returns. */
+export const MAX_ROWS = 2000;
 
 /** A request's parameter that is wrong: answered 400. */
 export class BadRequestError extends Error {
@@ -74,15 +64,21 @@ function rolloutFilter(c: Context): RolloutFilter {
     formatBroken: boolParam(c, "format_broken"),
     search: c.req.query("q") || undefined,
     group: group === undefined || group === "" ? undefined : intParam(c, "group"),
+    limit: MAX_ROWS,
   };
 }
 
+/** A step row as the page draws it: its metrics with stage, step and time (metrics.jsonl's record). */
+export function flatStep(r: StepRecord): Record<string, unknown> {
+  return { ...r.metrics, stage: r.stage, step: r.step, time: r.time };
+}
+
 /** Completions of a step grouped by prompt: what the rollout browser lays out side by side. */
-function byGroup(rows: ReturnType<typeof rollouts>) {
-  const groups = new Map<number, { group: number; prompt: string; completions: typeof rows }>();
+function byGroup(rows: readonly RolloutRecord[]) {
+  const groups = new Map<number, { grp: number; prompt: string; completions: RolloutRecord[] }>();
   for (const r of rows) {
-    const g = groups.get(r.group) ?? { group: r.group, prompt: r.prompt, completions: [] };
-    groups.set(r.group, g);
+    const g = groups.get(r.grp) ?? { grp: r.grp, prompt: r.prompt, completions: [] };
+    groups.set(r.grp, g);
     g.completions.push(r);
   }
   return [...groups.values()];
@@ -93,48 +89,48 @@ export function apiRoutes(app: Hono, runs: RunRegistry): void {
   app.get("/api/runs", (c) => c.json({ dir: runs.dir, runs: runs.list() }));
 
   app.get("/api/steps", (c) => {
-    const db = runs.store(runParam(c));
-    const stages = stagesOf(db);
-    const stage = c.req.query("stage") || (stages.at(-1) ?? "grpo");
-    return c.json({ stage, stages, steps: stepsAfter(db, stage, intParam(c, "after", -1)) });
+    const stage = c.req.query("stage") || undefined;
+    return c.json({ steps: runs.store(runParam(c)).steps(stage).map(flatStep) });
   });
 
-  app.get("/api/evals", (c) => c.json({ evals: evalsAfter(runs.store(runParam(c))) }));
+  app.get("/api/evals", (c) => c.json({ evals: runs.store(runParam(c)).evals() }));
 
-  app.get("/api/events", (c) => c.json({ events: eventsAfter(runs.store(runParam(c))) }));
+  app.get("/api/events", (c) => c.json({ events: runs.store(runParam(c)).events() }));
 
-  app.get("/api/rollout-steps", (c) => c.json({ steps: rolloutSteps(runs.store(runParam(c))) }));
+  app.get("/api/rollout-steps", (c) => c.json({ steps: runs.store(runParam(c)).rolloutSteps() }));
 
   app.get("/api/rollouts", (c) => {
-    const db = runs.store(runParam(c));
+    const store = runs.store(runParam(c));
     const step = intParam(c, "step");
-    const total = rollouts(db, step).length;
-    const shown = rollouts(db, step, rolloutFilter(c));
-    return c.json({ step, total, shown: shown.length, groups: byGroup(shown) });
+    const total = store.rollouts(step, { limit: MAX_ROWS }).length;
+    const shown = store.rollouts(step, rolloutFilter(c));
+    return c.json({ step, total, shown: shown.length, limit: MAX_ROWS, groups: byGroup(shown) });
   });
 
-  app.get("/api/eval-sets", (c) => c.json({ sets: evalSampleSets(runs.store(runParam(c))) }));
+  app.get("/api/eval-sets", (c) => c.json({ sets: runs.evalSampleSets(runParam(c)) }));
 
   app.get("/api/eval-samples", (c) => {
     const benchmark = c.req.query("benchmark");
     if (!benchmark) throw new BadRequestError("missing parameter benchmark");
-    const samples = evalSamples(runs.store(runParam(c)), {
-      step: intParam(c, "step"),
-      benchmark,
-      correct: boolParam(c, "correct"),
-      search: c.req.query("q") || undefined,
-      limit: MAX_EVAL_SAMPLES,
-    });
-    return c.json({ samples, limit: MAX_EVAL_SAMPLES });
+    const correct = boolParam(c, "correct");
+    const search = (c.req.query("q") ?? "").toLowerCase();
+    const samples = runs
+      .store(runParam(c))
+      .evalSamples({ step: intParam(c, "step"), benchmark })
+      .filter((s) => correct === undefined || s.correct === (correct ? 1 : 0))
+      .filter((s) => !search || `${s.completion}\n${s.prompt ?? ""}`.toLowerCase().includes(search));
+    return c.json({ samples: samples.slice(0, MAX_ROWS), total: samples.length, limit: MAX_ROWS });
   });
 
-  app.get("/api/eval-table", async (c) => {
+  app.get("/api/eval-table", (c) => {
     const ids = (c.req.query("runs") ?? "").split(",").filter((s) => s !== "");
     if (ids.length === 0)
       throw new BadRequestError("missing parameter runs (eval folders' ids, comma-separated)");
-    const results = await Promise.all(
-      ids.map(async (run) => ({ run, results: await readResults(runs.folder(run)) })),
-    );
+    const results = ids.map((run) => {
+      const r: EvalResults | null = runs.results(run);
+      if (r === null) throw new BadRequestError(`run "${run}" has no eval results (results.json)`);
+      return { run, results: r };
+    });
     try {
       return c.json(evalTable(results, c.req.query("metric") || undefined));
     } catch (err) {
@@ -143,7 +139,7 @@ export function apiRoutes(app: Hono, runs: RunRegistry): void {
   });
 }
 
-/** The status and body of an error an endpoint threw: 400, 404, or 500 with its message. */
+/** The status of an error an endpoint threw: 400, 404, or 500. */
 export function errorStatus(err: unknown): 400 | 404 | 500 {
   if (err instanceof BadRequestError) return 400;
   if (err instanceof UnknownRunError) return 404;

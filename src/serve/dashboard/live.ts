@@ -3,16 +3,19 @@
  * server-sent events. Its first `update` per run holds everything the run has
  * (every stage's steps, the evaluations, the events); then, polling each store
  * about once a second (cheap: a WAL reader sees committed steps at once), an
- * `update` carries only what landed since. A `runs` event carries the run list
- * when it changes (a new run, a run finishing). Every stream ends when the
- * page goes away or the dashboard closes.
+ * `update` carries only what landed since: the step rows written after the
+ * last one sent (a resumed run's rewritten steps too), the evaluations when
+ * they changed (all of them: a resume may drop some), the new events. A
+ * `runs` event carries the run list when it changes (a new run, a run
+ * finishing). Every stream ends when the page goes away or the dashboard
+ * closes.
  *
- *   event: update  data: {"run": "demo", "steps": [...], "evals": [...], "events": [...]}
+ *   event: update  data: {"run": "demo", "steps": [...], "evals": [...] (when changed), "events": [...]}
  *   event: runs    data: {"runs": [...]}   (as /api/runs)
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import { evalsAfter, eventsAfter, type StepRow, stagesOf, stepsAfter } from "./queries.ts";
+import { flatStep } from "./api.ts";
 import type { RunRegistry } from "./runs.ts";
 
 /** How often the stores are polled, in milliseconds. */
@@ -21,28 +24,25 @@ export const POLL_MS = 1000;
 /** Polls between two looks at the run list (a folder walk). */
 const RUNS_EVERY = 5;
 
-/** Where a page's stream stands in one run: the last step per stage, eval and event it was sent. */
+/** Where a page's stream stands in one run: the last step row, evaluations and event it was sent. */
 interface Cursor {
-  steps: Map<string, number>;
-  lastEval: number;
-  lastEvent: number;
+  stepId: number;
+  evals: string;
+  eventId: number;
 }
 
 /** What landed in run `id` since `cursor` (moved past it); null when nothing did. */
 function newRows(runs: RunRegistry, id: string, cursor: Cursor) {
-  const db = runs.store(id);
-  const steps: StepRow[] = [];
-  for (const stage of stagesOf(db)) {
-    const rows = stepsAfter(db, stage, cursor.steps.get(stage) ?? -1);
-    if (rows.length) cursor.steps.set(stage, rows[rows.length - 1].step);
-    steps.push(...rows);
-  }
-  const evals = evalsAfter(db, cursor.lastEval);
-  if (evals.length) cursor.lastEval = evals[evals.length - 1].step;
-  const events = eventsAfter(db, cursor.lastEvent);
-  if (events.length) cursor.lastEvent = events[events.length - 1].id;
-  if (!steps.length && !evals.length && !events.length) return null;
-  return { run: id, steps, evals, events };
+  const store = runs.store(id);
+  const steps = store.stepsSince(cursor.stepId);
+  if (steps.length) cursor.stepId = steps[steps.length - 1].id;
+  const evals = store.evals();
+  const evalsChanged = JSON.stringify(evals) !== cursor.evals;
+  cursor.evals = JSON.stringify(evals);
+  const events = store.events(cursor.eventId);
+  if (events.length) cursor.eventId = events[events.length - 1].id;
+  if (!steps.length && !evalsChanged && !events.length) return null;
+  return { run: id, steps: steps.map(flatStep), ...(evalsChanged ? { evals } : {}), events };
 }
 
 /**
@@ -58,9 +58,7 @@ export function liveHandler(runs: RunRegistry, closing: AbortSignal) {
       stream.onAbort(() => {
         gone = true;
       });
-      const cursors = new Map<string, Cursor>(
-        ids.map((id) => [id, { steps: new Map(), lastEval: -1, lastEvent: 0 }]),
-      );
+      const cursors = new Map<string, Cursor>(ids.map((id) => [id, { stepId: 0, evals: "", eventId: 0 }]));
       let runList = "";
       for (let poll = 0; !gone && !closing.aborted; poll++) {
         if (poll % RUNS_EVERY === 0) {

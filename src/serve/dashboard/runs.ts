@@ -1,36 +1,23 @@
 /**
  * The runs a dashboard serves: the run folders (with a run.sqlite) under its
- * folder, each named by its path relative to it ("demo", "evals/base"). A run
- * is only ever looked up by a name from that list, so no request can reach a
- * file outside the folder. Stores are opened once, read-only, and kept open
- * until the dashboard closes.
+ * folder, each named by its path relative to it ("demo", "eval/base"; "" when
+ * the folder is itself a run). A run is only ever looked up by a name from
+ * that list, so no request can reach a file outside the folder. Stores are
+ * opened once, read-only (RunStoreReader), and kept open until the dashboard
+ * closes.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type Database from "better-sqlite3";
-import {
-  findRunFolders,
-  openStore,
-  type RunFigures,
-  readMeta,
-  runFigures,
-  STORE_FILE,
-  secondsSinceWrite,
-} from "./queries.ts";
+import type { EvalResults } from "../../eval/results.ts";
+import { STORE_FILE } from "../../track/store.ts";
+import { type RunListing, RunStoreReader, runListing } from "../../track/store-read.ts";
+import { evalSampleSets, findRunFolders } from "./queries.ts";
 
-/** A run is "running" while its store changed less than this long ago and it has no summary yet. */
-const RUNNING_WITHIN_S = 120;
-
-/** A run as the run list shows it. */
-export interface RunListing extends RunFigures {
-  /** Its name in the dashboard: the folder relative to the dashboard's ("" for the folder itself). */
+/** A run as the page's run list shows it. */
+export interface RunEntry extends Omit<RunListing, "dir"> {
+  /** Its name in the dashboard: the folder relative to the dashboard's. */
   id: string;
-  name: string;
-  kind: string;
-  model: string | null;
-  created_at: string | null;
-  status: "running" | "finished" | "stopped" | "unfinished";
-  /** The folder has an eval results.json (the paper-style table). */
+  /** It has eval results (results.json, or the store's copy): the paper-style table. */
   has_results: boolean;
 }
 
@@ -40,14 +27,15 @@ export class UnknownRunError extends Error {
 }
 
 export class RunRegistry {
-  private readonly stores = new Map<string, Database.Database>();
+  /** The folder whose run folders are served (absolute). */
+  readonly dir: string;
+  private readonly readers = new Map<string, RunStoreReader>();
   private known: string[] = [];
 
-  /** `dir`: the folder whose run folders are served (e.g. runs/). */
-  constructor(readonly dir: string) {
+  constructor(dir: string) {
     this.dir = resolve(dir);
     if (!existsSync(this.dir))
-      throw new Error(`no folder ${dir}: nothing to show (runs are made by train, demo, eval)`);
+      throw new Error(`no folder ${dir}: nothing to show (train, demo and eval make run folders)`);
   }
 
   /** The names of the runs now in the folder (looked for again on each call: new runs appear). */
@@ -64,60 +52,47 @@ export class RunRegistry {
   }
 
   /** Run `id`'s store, opened read-only on first use. */
-  store(id: string): Database.Database {
-    let db = this.stores.get(id);
-    if (!db) {
-      db = openStore(join(this.folder(id), STORE_FILE));
-      this.stores.set(id, db);
+  store(id: string): RunStoreReader {
+    let reader = this.readers.get(id);
+    if (!reader) {
+      reader = RunStoreReader.open(join(this.folder(id), STORE_FILE));
+      this.readers.set(id, reader);
     }
-    return db;
+    return reader;
   }
 
   /** Every run with its key figures; a store that cannot be read is listed with its error. */
-  list(): Array<RunListing | { id: string; error: string }> {
+  list(): Array<RunEntry | { id: string; error: string }> {
     return this.ids().map((id) => {
       try {
-        return this.listing(id);
+        const { dir: _dir, ...listing } = runListing(this.folder(id));
+        return { id, ...listing, has_results: this.results(id) !== null };
       } catch (err) {
         return { id, error: (err as Error).message };
       }
     });
   }
 
-  listing(id: string): RunListing {
-    const db = this.store(id);
-    const meta = readMeta(db);
-    const folder = this.folder(id);
-    return {
-      id,
-      name: meta.name ?? (id || "."),
-      kind: meta.kind ?? "train",
-      model: meta.model ?? null,
-      created_at: meta.created_at ?? null,
-      status: this.status(folder),
-      has_results: existsSync(join(folder, "results.json")),
-      ...runFigures(db),
-    };
+  /** Run `id`'s eval results: results.json in its folder, else the copy eval keeps in its store; null if none. */
+  results(id: string): EvalResults | null {
+    const file = join(this.folder(id), "results.json");
+    try {
+      const text = existsSync(file) ? readFileSync(file, "utf8") : this.store(id).meta().results;
+      const value = text === undefined ? null : (JSON.parse(text) as EvalResults);
+      return value?.version === 1 && Array.isArray(value.benchmarks) ? value : null;
+    } catch {
+      return null; // being rewritten, or not results: shown as none
+    }
   }
 
-  /** finished / stopped from summary.json (or results.json); otherwise running while the store is being written. */
-  private status(folder: string): RunListing["status"] {
-    const summaryPath = join(folder, "summary.json");
-    if (existsSync(summaryPath)) {
-      try {
-        const summary = JSON.parse(readFileSync(summaryPath, "utf8")) as { stopped?: boolean };
-        return summary.stopped ? "stopped" : "finished";
-      } catch {
-        return "unfinished"; // being rewritten: the next poll reads it
-      }
-    }
-    if (existsSync(join(folder, "results.json"))) return "finished";
-    return secondsSinceWrite(folder) < RUNNING_WITHIN_S ? "running" : "unfinished";
+  /** The evaluations of run `id` that kept samples. */
+  evalSampleSets(id: string) {
+    return evalSampleSets(join(this.folder(id), STORE_FILE));
   }
 
   /** Closes every store opened. */
   close(): void {
-    for (const db of this.stores.values()) db.close();
-    this.stores.clear();
+    for (const reader of this.readers.values()) reader.close();
+    this.readers.clear();
   }
 }

@@ -60,10 +60,6 @@ function renderRunList() {
   const rows = [...state.listings.values()].map((r) => {
     if (r.error)
       return h("tr", { className: "error" }, h("td"), h("td", { colspan: 5 }, `${r.id}: ${r.error}`));
-    const steps =
-      Object.entries(r.steps)
-        .map(([stage, n]) => `${stage} ${n}`)
-        .join(", ") || "–";
     const box = h("input", {
       type: "checkbox",
       checked: state.ticked.includes(r.id),
@@ -80,7 +76,7 @@ function renderRunList() {
         h("div", { className: "muted" }, r.kind),
       ),
       h("td", {}, h("span", { className: `status ${r.status}` }, r.status)),
-      h("td", {}, steps),
+      h("td", { className: "num" }, r.steps),
       h("td", { className: "num" }, num(r.last_reward)),
       h(
         "td",
@@ -130,7 +126,7 @@ function merge(update) {
     if (!d.steps.has(s.stage)) d.steps.set(s.stage, new Map());
     d.steps.get(s.stage).set(s.step, s);
   }
-  for (const e of update.evals) d.evals.set(e.step, e);
+  if (update.evals) d.evals = new Map(update.evals.map((e) => [e.step, e]));
   d.events.push(...update.events);
   redraw();
   if (update.steps.length && rollouts.run === update.run)
@@ -206,8 +202,10 @@ async function start() {
   const view = readHash();
   state.ticked = view.runs.filter((id) => state.listings.has(id));
   if (state.ticked.length === 0) {
-    // Nothing asked for: the run written last.
-    const latest = runs.filter((r) => !r.error).sort((a, b) => (b.last_time ?? 0) - (a.last_time ?? 0))[0];
+    // Nothing asked for: a running run, else the newest.
+    const newest = (a, b) => (b.created_at ?? "").localeCompare(a.created_at ?? "");
+    const ok = runs.filter((r) => !r.error);
+    const latest = ok.filter((r) => r.status === "running").sort(newest)[0] ?? ok.sort(newest)[0];
     if (latest) state.ticked = [latest.id];
   }
   renderRunList();

@@ -116,7 +116,7 @@ export class EvalView {
     }
     const [step, benchmark] = [set.slice(0, set.indexOf("|")), set.slice(set.indexOf("|") + 1)];
     const request = ++this.request;
-    const { samples, limit } = await getJson("/api/eval-samples", {
+    const { samples, total, limit } = await getJson("/api/eval-samples", {
       run,
       step,
       benchmark,
@@ -127,7 +127,7 @@ export class EvalView {
     const right = samples.filter((s) => s.correct).length;
     fill(
       $("es-summary"),
-      `${samples.length} sample(s) shown${samples.length === limit ? ` (the first ${limit})` : ""}, ${right} correct`,
+      `${total} sample(s)${total > limit ? `, the first ${limit} shown` : ""}, ${right} of those shown correct`,
     );
     fill($("es-samples"), problems(samples));
   }

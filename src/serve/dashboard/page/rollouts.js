@@ -100,7 +100,7 @@ export class RolloutBrowser {
     const body = await getJson("/api/rollouts", this.params());
     if (request !== this.request) return; // a newer request is on its way
     if ($("ro-group").value === "") {
-      const groups = body.groups.map((g) => g.group);
+      const groups = body.groups.map((g) => g.grp);
       options($("ro-group"), [["", "all"], ...groups.map((g) => [g, g])], "");
     }
     fill(
@@ -114,11 +114,11 @@ export class RolloutBrowser {
 function groupView(g) {
   return h(
     "div",
-    { className: "group", dataset: { group: String(g.group) } },
+    { className: "group", dataset: { group: String(g.grp) } },
     h(
       "div",
       { className: "prompt" },
-      h("span", { className: "label" }, `group ${g.group}`),
+      h("span", { className: "label" }, `group ${g.grp}`),
       h("pre", {}, g.prompt),
     ),
     h("div", { className: "completions" }, g.completions.map(completionView)),
@@ -127,12 +127,12 @@ function groupView(g) {
 
 function completionView(c) {
   const badges = [
-    c.correct === true && h("span", { className: "badge ok" }, "correct"),
-    c.correct === false && h("span", { className: "badge bad" }, "wrong"),
+    c.correct === 1 && h("span", { className: "badge ok" }, "correct"),
+    c.correct === 0 && h("span", { className: "badge bad" }, "wrong"),
     c.finish_reason === "length" && h("span", { className: "badge warn" }, "cut at limit"),
-    (c.mixed_scripts || c.lang_other > 0) &&
+    (c.mixed_scripts === 1 || c.lang_other >= 0.05) &&
       h("span", { className: "badge warn" }, `other script ${Math.round(100 * c.lang_other)}%`),
-    c.format_ok === false && h("span", { className: "badge warn" }, "format broken"),
+    c.format_ok === 0 && h("span", { className: "badge warn" }, "format broken"),
     c.advantage === null && h("span", { className: "badge" }, "not trained on"),
   ];
   const terms = Object.entries(c.rewards).map(([name, v]) =>
@@ -141,13 +141,13 @@ function completionView(c) {
   return h(
     "div",
     {
-      className: `completion ${c.correct === true ? "is-ok" : c.correct === false ? "is-bad" : ""}`,
-      dataset: { index: String(c.index) },
+      className: `completion ${c.correct === 1 ? "is-ok" : c.correct === 0 ? "is-bad" : ""}`,
+      dataset: { index: String(c.idx) },
     },
     h(
       "div",
       { className: "figures" },
-      h("b", {}, `#${c.index}`),
+      h("b", {}, `#${c.idx}`),
       ` reward ${num(c.reward)} · advantage ${num(c.advantage)} · ${c.tokens} tokens (${c.finish_reason})`,
       c.round > 0 ? ` · round ${c.round}` : "",
     ),
