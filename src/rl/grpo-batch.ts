@@ -33,6 +33,8 @@ export interface GrpoRow extends Sequence {
   advantage: number;
   /** The loss weight of each completion token (see completionWeights). */
   weights: Float32Array;
+  /** The sampler's log-prob of each completion token, at its temperature (Completion.logprobs). */
+  samplerLogProbs: Float32Array;
 }
 
 /**
@@ -50,12 +52,19 @@ export function trainingRows(groups: readonly Group[], o: TrainingRowOptions): G
   const masked = answered.map((a) => o.overlongFilter && a.completion.finishReason === "length");
   const lengths = answered.map((a) => a.completion.ids.length);
   const weights = completionWeights(lengths, masked, o.lossType, o.maxTokens, o.groupSize);
-  const rows = answered.map((a, i) => ({
-    prompt: a.prompt.ids,
-    completion: a.completion.ids,
-    advantage: advantages[i],
-    weights: weights[i],
-  }));
+  const rows = answered.map(({ prompt, completion }, i) => {
+    if (completion.logprobs.length !== completion.ids.length)
+      throw new Error(
+        `grpo: the generator gave ${completion.logprobs.length} log-probs for the ${completion.ids.length} tokens of a completion of "${prompt.text}"`,
+      );
+    return {
+      prompt: prompt.ids,
+      completion: completion.ids,
+      advantage: advantages[i],
+      weights: weights[i],
+      samplerLogProbs: completion.logprobs,
+    };
+  });
   return rows.filter((_, i) => !masked[i]);
 }
 

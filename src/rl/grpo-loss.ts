@@ -25,6 +25,21 @@
  * is then computed in, so the micro-batches' losses and gradients add up to
  * the one-pass ones and results do not depend on the micro-batch size.
  *
+ * Truncated importance sampling (TIS, off by default and in the paper
+ * recipes): the completions were sampled by a generator (another engine, a
+ * server, or the policy one step earlier with offPolicy 1) whose log-probs
+ * lp_sampler differ from the trainer's own lp_old of the same weights; the
+ * surrogate of each token is then weighted by
+ *
+ *   tis_t = min(exp(old_t - sampler_t), C)                (a constant: no gradient)
+ *   loss  = sum_t w_t * (tis_t * surr_t + beta * kl_t)
+ *
+ * as Yao et al. 2025 ("Your efficient RL framework secretly brings you
+ * off-policy RL training", fengyao.notion.site/off-policy-rl) propose and verl
+ * and TRL implement: the KL term is not reweighted. The weights are computed on
+ * the host (`truncatedImportanceWeights`) from the old log-probs before the
+ * step's first update.
+ *
  * TRL at the paper's commit (69ad852e, grpo_trainer.py:916) took the token
  * mean of each micro-batch on each process; the Trainer then divided it by
  * the gradient accumulation steps and DeepSpeed averaged the processes. In the
@@ -52,6 +67,13 @@ export const GrpoLossOptions = z.object({
    * sum / tokens of the whole generation batch.
    */
   lossType: z.enum(["grpo", "bnpo", "bnpo_per_group", "dr_grpo", "dapo"]).default("bnpo"),
+  /**
+   * Truncated importance sampling (see above): false (the paper), or { cap } to weight each
+   * token's surrogate by min(exp(old - sampler), cap) (the literature's C = 2). Needs the
+   * trainer's log-probs at the sampler's temperature: logitsAtSamplingTemperature, or
+   * temperature 1. With numIterations 1 it costs one more forward pass (the old log-probs).
+   */
+  tis: z.union([z.literal(false), z.object({ cap: z.number().positive().default(2) })]).default(false),
 });
 export type GrpoLossOptions = z.output<typeof GrpoLossOptions>;
 
@@ -68,6 +90,8 @@ export interface GrpoTokenInputs {
   advantages: Tensor;
   /** Normalised mask from lossWeights(). */
   weights: Tensor;
+  /** The TIS weights, min(exp(old - sampler), C); omit without TIS. */
+  tis?: Tensor;
 }
 
 /** The GRPO loss of the tokens with log-probs lp [n] (with gradient): a scalar. */
@@ -75,6 +99,7 @@ export function grpoTokenLoss(g: Graph, lp: Tensor, inp: GrpoTokenInputs, option
   let perToken = inp.old
     ? clippedSurrogate(g, lp, inp.old, inp.advantages, options)
     : g.neg(g.mul(lp, inp.advantages)); // [n]
+  if (inp.tis) perToken = g.mul(perToken, inp.tis); // [n]
   if (options.beta > 0) {
     if (!inp.ref) throw new Error("grpo loss: beta > 0 needs reference log-probs");
     perToken = g.add(perToken, g.scale(k3(g, lp, inp.ref), options.beta));
@@ -98,8 +123,9 @@ function clippedSurrogate(
 }
 
 /**
- * The loss at ratio 1 on the host, sum_t w_t * (-A_t + beta * kl_t): the value
- * of the first update's loss (all arrays [N]; `ref` null when beta = 0).
+ * The loss at ratio 1 on the host, sum_t w_t * (-A_t * tis_t + beta * kl_t): the
+ * value of the first update's loss (all arrays [N]; `ref` null when beta = 0,
+ * `tis` null without TIS).
  */
 export function lossAtRatioOne(
   lp: Float32Array,
@@ -107,13 +133,32 @@ export function lossAtRatioOne(
   advantages: Float32Array,
   weights: Float32Array,
   beta: number,
+  tis: Float32Array | null = null,
 ): number {
   let loss = 0;
   for (let i = 0; i < weights.length; i++) {
     if (weights[i] === 0) continue;
-    loss += weights[i] * (-advantages[i] + (ref && beta > 0 ? beta * k3Value(lp[i], ref[i]) : 0));
+    const surrogate = -advantages[i] * (tis ? tis[i] : 1);
+    loss += weights[i] * (surrogate + (ref && beta > 0 ? beta * k3Value(lp[i], ref[i]) : 0));
   }
   return loss;
+}
+
+/**
+ * The TIS weight of each token, min(exp(old - sampler), cap), where the loss
+ * weight is > 0 (1 elsewhere; all arrays [N]).
+ */
+export function truncatedImportanceWeights(
+  old: Float32Array,
+  sampler: Float32Array,
+  weights: Float32Array,
+  cap: number,
+): Float32Array {
+  const out = new Float32Array(weights.length).fill(1);
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] > 0) out[i] = Math.min(Math.exp(old[i] - sampler[i]), cap);
+  }
+  return out;
 }
 
 /** The k3 estimator of KL(policy || reference) per token: exp(d) - d - 1 with d = ref - lp. */

@@ -1,12 +1,19 @@
 /**
- * One GRPO step, top to bottom (grpoStep below):
+ * One GRPO step, top to bottom, in two halves (grpoStep below runs one after the other):
  *
+ *   grpoRollout:
  *   prompts -> G completions each from the policy, rewarded     rollout.ts
+ *   grpoTrain:
  *           -> group-relative advantages and loss weights       grpo-batch.ts, advantages.ts
  *           -> micro-batches with the reference's log-probs     grpo-update.ts (fixedLogProbs)
- *              (and the "old" policy's when numIterations > 1)
+ *              (and the "old" policy's when numIterations > 1 or with TIS)
  *           -> numIterations x (loss, backward, AdamW)          grpo-update.ts, grpo-loss.ts
  *           -> the step's metrics
+ *
+ * The halves are apart so that the loop (trainer.ts) can sample the next step's
+ * rollout while this one trains (offPolicy 1): each rollout carries the version
+ * of the weights that sampled it, and the training half reports how far behind
+ * its own weights that is (policy_lag).
  *
  * Two options of DAPO shape the batch before training: dynamic sampling drops
  * the groups whose rewards are all equal and generates more prompts in their
@@ -19,7 +26,7 @@ import { microBatches } from "../train/token-batch.ts";
 import { AdvantageOptions, meanGroupStd } from "./advantages.ts";
 import { trainingRows } from "./grpo-batch.ts";
 import { GrpoLossOptions } from "./grpo-loss.ts";
-import { fixedLogProbs, grpoUpdates, lossBatch } from "./grpo-update.ts";
+import { fixedLogProbs, grpoUpdates, lossBatch, samplerComparable } from "./grpo-update.ts";
 import type { PromptSource, TrainingPrompt } from "./prompts.ts";
 import { DynamicSamplingOptions, type Rollout, rollOut } from "./rollout.ts";
 import { type RolloutSample, rolloutSamples } from "./rollout-samples.ts";
@@ -88,6 +95,23 @@ export interface GrpoStepInput {
   lr: number;
   /** Sampling seed of the step's first generation round (src/train/seeds.ts). */
   seed: number;
+  /** The version of the policy's weights (see StepRollout.policyVersion; default 0). */
+  policyVersion?: number;
+}
+
+/** What the rollout half reads of a step (GrpoStepInput without the learning rate). */
+export type GrpoRolloutInput = Omit<GrpoStepInput, "lr">;
+
+/** A step's rollout, as the training half takes it. */
+export interface StepRollout {
+  rollout: Rollout;
+  /** Every generated completion with its rewards and advantage, in generation order. */
+  samples: RolloutSample[];
+  /**
+   * The version of the weights that sampled it: the number of GRPO steps whose updates
+   * they had seen (each step makes numIterations optimizer steps; a skipped one counts).
+   */
+  policyVersion: number;
 }
 
 /** Why a step made no (or not every) optimizer update. */
@@ -147,6 +171,23 @@ export interface GrpoStepMetrics {
   reward_s: number;
   /** Seconds spent training: the fixed log-probs, then the updates. */
   train_s: number;
+  /**
+   * Versions (GRPO steps) the weights that sampled the batch were behind those trained:
+   * 0 on-policy, 1 in one-step-off-policy mode (trainer.ts offPolicy).
+   */
+  policy_lag: number;
+  /**
+   * The sampler/trainer mismatch over the trained completion tokens (grpo-update.ts): mean and
+   * max |lp_train - lp_sampler|, and mean exp(lp_train - lp_sampler), lp_train the trainer's
+   * log-probs with the weights before the update. Left out unless both are at the same
+   * temperature (temperature 1, or logitsAtSamplingTemperature), and on a skipped step.
+   */
+  logprob_diff_mean?: number;
+  logprob_diff_max?: number;
+  logprob_ratio_mean?: number;
+  /** With grpo.loss.tis: the mean TIS weight, and the share of tokens at the cap. */
+  tis_weight_mean?: number;
+  tis_capped_fraction?: number;
 }
 
 /** What a step gives back: its metrics, and every completion it rewarded. */
@@ -156,45 +197,90 @@ export interface GrpoStepResult {
   samples: RolloutSample[];
 }
 
-/** One GRPO step with options `o` (parsed: GrpoOptions.parse). */
+/** One GRPO step with options `o` (parsed: GrpoOptions.parse): its rollout, then its training on it. */
 export async function grpoStep(
   m: TrainModels,
   reward: RewardFunction,
   o: GrpoOptions,
   step: GrpoStepInput,
 ): Promise<GrpoStepResult> {
+  const rolled = await grpoRollout(m, reward, o, step);
+  const metrics = await grpoTrain(m, o, rolled, { lr: step.lr, policyVersion: rolled.policyVersion });
+  return { metrics, samples: rolled.samples };
+}
+
+/** The rollout half of a step: G completions per prompt from the policy, rewarded. */
+export async function grpoRollout(
+  m: TrainModels,
+  reward: RewardFunction,
+  o: GrpoOptions,
+  step: GrpoRolloutInput,
+): Promise<StepRollout> {
   if (step.prompts.length === 0) throw new Error("grpo: no prompts");
   if (!m.generator) throw new Error("grpo: the models have no generator to sample from the policy");
-  if (o.logitsAtSamplingTemperature && !(o.temperature > 0))
-    throw new Error("grpo: logitsAtSamplingTemperature needs a sampling temperature > 0");
-
-  // 1. G completions per prompt from the policy, rewarded (more rounds with dynamic sampling)
+  checkTemperatures(o);
+  // (more rounds with dynamic sampling)
   const rollout = await rollOut(m.generator, step.prompts, step.source, reward, o, step.seed);
-  const samples = rolloutSamples(rollout, o);
-  if (rollout.kept.length === 0)
-    return { metrics: skippedStep(rollout, o, step.lr, "no informative group"), samples };
+  const policyVersion = step.policyVersion ?? 0;
+  return { rollout, samples: rolloutSamples(rollout, { ...o, policyVersion }), policyVersion };
+}
 
-  // 2. advantages within each group and loss weights over the step: the training rows
+/**
+ * The training half of a step on `rolled`, at learning rate `lr`, with weights of
+ * version `policyVersion` (the rollout's, on-policy).
+ */
+export async function grpoTrain(
+  m: TrainModels,
+  o: GrpoOptions,
+  rolled: StepRollout,
+  step: { lr: number; policyVersion: number },
+): Promise<GrpoStepMetrics> {
+  checkTemperatures(o);
+  const { rollout } = rolled;
+  const lag = { policy_lag: step.policyVersion - rolled.policyVersion };
+  if (rollout.kept.length === 0) return skippedStep(rollout, o, step.lr, "no informative group", lag);
+
+  // 1. advantages within each group and loss weights over the step: the training rows
   const rows = trainingRows(rollout.kept, { ...o, lossType: o.loss.lossType });
-  if (rows.length === 0)
-    return { metrics: skippedStep(rollout, o, step.lr, "every completion overlong"), samples };
+  if (rows.length === 0) return skippedStep(rollout, o, step.lr, "every completion overlong", lag);
 
-  // 3. micro-batches with the log-probs that stay fixed through the updates
+  // 2. micro-batches with the log-probs that stay fixed through the updates
   const t0 = performance.now();
   const batches = await fixedLogProbs(m, microBatches(rows, o.microBatch).map(lossBatch), o);
 
-  // 4. numIterations x (loss and backward over the micro-batches, one AdamW step)
+  // 3. numIterations x (loss and backward over the micro-batches, one AdamW step)
   const trained = await grpoUpdates(m, batches, o, step.lr);
 
-  // 5. the step's metrics
+  // 4. the step's metrics
   const train_s = (performance.now() - t0) / 1000;
-  return { metrics: { ...rolloutMetrics(rollout, o.groupSize), ...trained, train_s }, samples };
+  return { ...rolloutMetrics(rollout, o.groupSize), ...trained, train_s, ...lag };
+}
+
+/** Throws for temperature options that cannot go together, naming the field. */
+function checkTemperatures(o: GrpoOptions): void {
+  if (o.logitsAtSamplingTemperature && !(o.temperature > 0))
+    throw new Error("grpo: logitsAtSamplingTemperature needs a sampling temperature > 0");
+  if (o.loss.tis && !samplerComparable(o))
+    throw new Error("grpo.loss.tis needs logitsAtSamplingTemperature or temperature 1");
 }
 
 /** A step that made no update: its rollout metrics, 0 for the training ones. */
-function skippedStep(rollout: Rollout, o: GrpoOptions, lr: number, reason: SkipReason): GrpoStepMetrics {
+function skippedStep(
+  rollout: Rollout,
+  o: GrpoOptions,
+  lr: number,
+  reason: SkipReason,
+  lag: { policy_lag: number },
+): GrpoStepMetrics {
   const zero = { kl: 0, entropy: 0, clip_ratio: 0, loss: 0, grad_norm: 0, train_s: 0 };
-  return { ...rolloutMetrics(rollout, o.groupSize), ...zero, lr, skipped: true, skip_reason: reason };
+  return {
+    ...rolloutMetrics(rollout, o.groupSize),
+    ...zero,
+    lr,
+    skipped: true,
+    skip_reason: reason,
+    ...lag,
+  };
 }
 
 /** The metrics of the rollout: every rewarded completion counts. */

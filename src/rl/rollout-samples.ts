@@ -29,12 +29,20 @@ export interface RolloutSample {
   reward: number;
   /** The group-relative advantage; null for a group dynamic sampling dropped (not trained on). */
   advantage: number | null;
+  /**
+   * The version of the policy that sampled it: the GRPO steps whose updates its weights had
+   * seen (one less than the step trained on it in one-step-off-policy mode).
+   */
+  policyVersion: number;
 }
 
-/** The samples of `rollout`, every generated group in order, with the advantages of the groups kept. */
+/**
+ * The samples of `rollout`, every generated group in order, with the advantages of the
+ * groups kept; `o.policyVersion` (default 0) is the version of the weights that sampled it.
+ */
 export function rolloutSamples(
   rollout: Rollout,
-  o: { groupSize: number; scaleRewards: z.output<typeof AdvantageOptions>["scale"] },
+  o: { groupSize: number; scaleRewards: z.output<typeof AdvantageOptions>["scale"]; policyVersion?: number },
 ): RolloutSample[] {
   const kept = new Set(rollout.kept);
   const keptRewards = rollout.kept.flatMap((g) => Array.from(g.rewards));
@@ -56,6 +64,7 @@ export function rolloutSamples(
       rewards: Object.fromEntries(Object.entries(g.terms).map(([name, v]) => [name, v[index]])),
       reward: g.rewards[index],
       advantage: base >= 0 ? advantages[base + index] : null,
+      policyVersion: o.policyVersion ?? 0,
     }));
   });
 }

@@ -420,6 +420,7 @@ describe("logitsAtSamplingTemperature (TRL >= 0.16)", () => {
       completion: Int32Array.from([5, 6, 7]),
       advantage: 1,
       weights: Float32Array.from([1, 1, 1]),
+      samplerLogProbs: new Float32Array(3),
     }));
     const o = GrpoOptions.parse({ ...base, loss: { beta: 0.04 }, numIterations: 2, temperature: 0.7 });
     const [on] = await fixedLogProbs(m, [lossBatch(rows)], { ...o, logitsAtSamplingTemperature: true });
