@@ -28,6 +28,7 @@ import { writeFileAtomic } from "../model/safetensors-write.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { rewardFunction } from "../rewards/reward-function.ts";
 import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/trainer.ts";
+import type { GuardAlert } from "../track/guards.ts";
 import { RunStore } from "../track/store.ts";
 import type { TrainModels } from "../train/models.ts";
 import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
@@ -36,6 +37,7 @@ import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
 import { checkRecipePaths } from "./recipe-paths.ts";
 import { prepareRerun, type RunStart } from "./rerun.ts";
+import { RunGuards, withRolloutShares } from "./run-guards.ts";
 import type { RolloutSample } from "./rollout-samples.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
@@ -48,6 +50,8 @@ export interface RunHooks {
   onSftStep?: (r: SftRecord) => void;
   onGrpoStep?: (r: GrpoRecord) => void;
   onEval?: (step: number, result: Accuracy) => void;
+  /** A guard tripped (src/track/guards.ts); without this hook its message goes to `warn`. */
+  onGuard?: (alert: GuardAlert) => void;
   /** Where the run starts: new, resumed (from which step, with which allowed changes) or already finished. */
   onStart?: (start: RunStart) => void;
   /** Returning true stops the run after the current step, with a checkpoint (Ctrl-C). */
@@ -118,6 +122,7 @@ export async function runRecipe(
   try {
     sftSteps = recipe.sft ? await sftStage(ctx, recipe.sft) : 0;
     grpo = recipe.grpo && !stopped ? await grpoStage(ctx, recipe.grpo) : null;
+    if (grpo?.stoppedBy) stopped = true;
     if (!stopped) await saveWeights(ctx, folder.finalDir, null);
   } finally {
     // The generator's KV cache, then the engine with every tensor of the run (weights, adapters,
@@ -246,6 +251,8 @@ interface GrpoOutcome {
   before: Accuracy | null;
   after: Accuracy | null;
   best: BestStep | null;
+  /** The guard alert (action: stop) that ended the stage before its last step. */
+  stoppedBy?: GuardAlert;
 }
 
 /**
@@ -280,7 +287,8 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
     }
     const problems = await loadProblems(recipe.data.train, "train", warn);
     const prompts = trainingPrompts(ctx.tok, recipe.prompt, problems, g.maxPromptTokens, warn);
-    const reward = await rewardFunction(g.rewards, { verifier, warn });
+    const reward = withRolloutShares(await rewardFunction(g.rewards, { verifier, warn }));
+    const guards = await openGuards(ctx, g);
     const { steps, promptsPerStep, maxPromptTokens: _, rewards: __, optimizer, schedule, ...grpo } = g;
     const options: GrpoTrainingOptions = {
       steps,
@@ -308,13 +316,15 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
         ctx.store.writeStep({ stage: "grpo", step: r.step, metrics: r, rollouts: samples });
         samples = [];
         ctx.hooks.onGrpoStep?.(r);
+        guards.afterStep(r);
       },
-      stop: ctx.stop,
+      stop: () => ctx.stop() || guards.stopping,
       warn,
       evaluate: evaluate
         ? async (step) => {
             const acc = await evaluate.run(step);
             await folder.appendEvaluation(step, acc);
+            guards.afterEvaluation(step, acc);
             if (!out.best || acc.accuracy > out.best.accuracy) {
               out.best = { step, accuracy: acc.accuracy };
               await saveWeights(ctx, folder.bestDir, out.best);
@@ -323,12 +333,35 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
           }
         : undefined,
     });
+    await guards.flush();
+    out.stoppedBy = guards.stopAlert ?? undefined;
     out.steps = records.at(-1)?.step ?? steps;
     if (evaluate) out.after = await folder.lastEvaluation();
     return out;
   } finally {
     await verifier.close();
   }
+}
+
+/** The guards of the GRPO stage, each alert shown (onGuard, else warn) and kept in the run store's events. */
+function openGuards(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promise<RunGuards> {
+  const show = ctx.hooks.onGuard ?? ((a: GuardAlert) => ctx.warn(a.message));
+  return RunGuards.open(ctx.folder, {
+    config: ctx.recipe.guards,
+    steps: g.steps,
+    maxTokens: g.maxTokens,
+    report: (a) => {
+      show(a);
+      ctx.store.addEvent({
+        step: a.step,
+        kind: "guard",
+        name: a.guard,
+        level: a.action,
+        message: a.message,
+        value: a.value,
+      });
+    },
+  });
 }
 
 /** Held-out accuracy of the policy on the recipe's eval problems. */
