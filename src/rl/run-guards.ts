@@ -1,6 +1,6 @@
 /**
  * The guards of a run's GRPO stage (src/track/guards.ts: the rules) wired into
- * the run: the step's script and format shares added to its metrics, each
+ * the run: the step's non-English and format shares added to its metrics, each
  * held-out evaluation and step record handed to the guards, each alert
  * reported (the caller's console and run store) and logged in metrics.jsonl as
  * a line of stage "guard", and a guard with `action: stop` ending the run
@@ -15,6 +15,7 @@ import type { Accuracy } from "../eval/accuracy.ts";
 import type { RewardFunction } from "../rewards/types.ts";
 import { type GuardAlert, GuardMonitor, type GuardStep, type GuardsConfig } from "../track/guards.ts";
 import { rolloutFlags } from "../track/store.ts";
+import { NON_LATIN_SHARE } from "../track/store-read.ts";
 import type { RunFolder } from "../train/run-folder.ts";
 
 /** A line of metrics.jsonl for a guard that tripped after step `step`. */
@@ -102,12 +103,13 @@ export class RunGuards {
 }
 
 /**
- * `reward` with two more metrics of its batch, for the guards and the dashboard:
- * `mixed_script_fraction`, the share of completions whose letters come from two scripts or
- * more, and, when the rewards have no format term (whose mean `reward_format` is that share),
- * `format_ok_fraction`, the share that keeps the paper's format. Both by the run store's rule
- * of each completion (src/track/store.ts rolloutFlags), so the step's share is the share of
- * its stored rollouts.
+ * `reward` with two more metrics of its batch, for the guards and the dashboard's curves:
+ * `non_english_fraction`, the share of completions the rollout browser's "non-English" filter
+ * shows (letters of two scripts or more, or at least NON_LATIN_SHARE of them outside Latin),
+ * and, when the rewards have no format term (whose mean `reward_format` is that share),
+ * `format_ok_fraction`, the share that keeps the paper's format. Both by the run store's
+ * rule of each completion (src/track/store.ts rolloutFlags), so a step's share is that of its
+ * stored rollouts.
  */
 export function withRolloutShares(reward: RewardFunction): RewardFunction {
   return async (inputs) => {
@@ -119,11 +121,11 @@ export function withRolloutShares(reward: RewardFunction): RewardFunction {
         rewards: Object.fromEntries(terms.map(([name, values]) => [name, values[i]])),
       }),
     );
-    const n = Math.max(1, inputs.length);
+    const share = (count: (f: (typeof flags)[number]) => boolean) =>
+      flags.filter(count).length / Math.max(1, flags.length);
     const metrics = { ...rewarded.metrics };
-    metrics.mixed_script_fraction = flags.reduce((s, f) => s + f.mixedScripts, 0) / n;
-    if (metrics.reward_format === undefined)
-      metrics.format_ok_fraction = flags.reduce((s, f) => s + (f.formatOk ?? 0), 0) / n;
+    metrics.non_english_fraction = share((f) => f.mixedScripts === 1 || f.langOther >= NON_LATIN_SHARE);
+    if (metrics.reward_format === undefined) metrics.format_ok_fraction = share((f) => f.formatOk === 1);
     return { ...rewarded, metrics };
   };
 }

@@ -14,7 +14,7 @@
  *                                                           and above its mean `lookback` steps before by > `margin`
  *   heldout_drop     the evaluations (accuracy, ci95)       the best accuracy so far lies above the latest
  *                                                           evaluation's 95% interval (by more than `margin`)
- *   language_drift   mixed_script_fraction                  its mean over `window` steps is above `threshold`
+ *   language_drift   non_english_fraction                   its mean over `window` steps is above `threshold`
  *   format_collapse  reward_format, else format_ok_fraction its mean over `window` steps is below `threshold`,
  *                                                           or below its running best by more than `drop`
  *   kl_spike         kl                                     above `factor` x its median over the `window` steps
@@ -66,7 +66,7 @@ export const HeldoutDropGuard = guard(0, {
 });
 
 export const LanguageDriftGuard = guard(10, {
-  /** Share of completions that mix scripts (mean over `window` steps) above which it trips. */
+  /** Share of completions with text in other scripts (mean over `window` steps) above which it trips. */
   threshold: share.default(0.1),
   window: steps.default(5),
 });
@@ -256,14 +256,14 @@ const heldoutDrop: Rule<z.output<typeof HeldoutDropGuard>> = (input, c, now) => 
 };
 
 const languageDrift: Rule<z.output<typeof LanguageDriftGuard>> = (input, c, now) => {
-  const recent = windowMean(series(input.steps, "mixed_script_fraction"), now, c.window);
+  const recent = windowMean(series(input.steps, "non_english_fraction"), now, c.window);
   if (!recent || recent.to !== now || !(recent.mean > c.threshold)) return null;
   return {
     guard: "language_drift",
     step: now,
     value: recent.mean,
     threshold: c.threshold,
-    message: `step ${now}: ${pct(recent.mean)} of completions mix scripts${over(recent)}; alert above ${pct(c.threshold)}`,
+    message: `step ${now}: ${pct(recent.mean)} of completions not in English (other scripts)${over(recent)}; alert above ${pct(c.threshold)}`,
   };
 };
 

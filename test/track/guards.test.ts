@@ -164,22 +164,22 @@ test("heldout_drop trips when the best accuracy lies above the latest evaluation
   assert.deepEqual(trippedAt(steps, config, [evalAt(0, 0.5)]), []);
 });
 
-test("language_drift trips when the share of mixed-script completions climbs above its threshold", () => {
+test("language_drift trips when the share of completions in other scripts climbs above its threshold", () => {
   const n = noise(2);
   const config = GuardsConfig.parse({});
-  const drifting = stream(250, "mixed_script_fraction", (s) =>
+  const drifting = stream(250, "non_english_fraction", (s) =>
     Math.max(0, (s < 150 ? 0.01 : 0.01 + (s - 150) * 0.004) + 0.01 * n()),
   );
   const at = trippedAt(drifting, config);
   assert.ok(at.length > 0 && at[0] > 170 && at[0] < 200, `tripped at ${at[0]}`);
   assert.match(
     alertsAtEnd(drifting.slice(0, at[0]), config)[0].message,
-    /^step \d+: \d+% of completions mix scripts over steps \d+-\d+; alert above 10%$/,
+    /^step \d+: \d+% of completions not in English \(other scripts\) over steps \d+-\d+; alert above 10%$/,
   );
   // noise around 2%: no alert; no such metric: inactive
   assert.deepEqual(
     trippedAt(
-      stream(250, "mixed_script_fraction", () => 0.02 + 0.02 * n()),
+      stream(250, "non_english_fraction", () => 0.02 + 0.02 * n()),
       config,
     ),
     [],

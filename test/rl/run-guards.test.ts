@@ -1,0 +1,127 @@
+/**
+ * Guards in a run, end to end on the tiny recipe: a guard with `action: stop` that trips at
+ * step 2 stops the run after that step (summary.json says stopped, the alert is in
+ * metrics.jsonl and the run store's events, the best checkpoint is kept, no final model); run
+ * again, the run resumes and goes to its end without reporting the guard a second time, since
+ * it never cleared. The step records carry the step's non-English share. withRolloutShares
+ * adds the shares by the store's rule of each completion.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import type { RewardInput } from "../../src/rewards/types.ts";
+import { parseRecipe } from "../../src/rl/recipe.ts";
+import { runRecipe } from "../../src/rl/run.ts";
+import { withRolloutShares } from "../../src/rl/run-guards.ts";
+import type { GuardAlert } from "../../src/track/guards.ts";
+import { RunStoreReader } from "../../src/track/store-read.ts";
+import { RunFolder } from "../../src/train/run-folder.ts";
+import { tinyRunRecipe } from "./helpers.ts";
+
+const root = await mkdtemp(join(tmpdir(), "reasonrl-guards-"));
+after(() => rm(root, { recursive: true, force: true }));
+
+test("a guard with action stop ends the run after the step that tripped it, keeping the best checkpoint", async () => {
+  const tiny = tinyRunRecipe();
+  // The tiny model never writes "\n</think>\n" in 12 tokens: format_collapse (share below 100%) trips
+  // at once after its warm-up of one step.
+  const recipe = parseRecipe({
+    ...tiny,
+    runsDir: join(root, "runs"),
+    model: { ...(tiny.model as object), path: join(root, "model") },
+    guards: { formatCollapse: { action: "stop", threshold: 1, warmup: 1 } },
+  });
+  const alerts: GuardAlert[] = [];
+  const hooks = { log: () => {}, warn: () => {}, onGuard: (a: GuardAlert) => alerts.push(a) };
+  const summary = await runRecipe(recipe, hooks);
+
+  assert.equal(summary.stopped, true);
+  assert.equal(summary.grpo_steps, 2);
+  assert.deepEqual(
+    alerts.map((a) => [a.guard, a.step, a.action]),
+    [["format_collapse", 2, "stop"]],
+  );
+  assert.match(alerts[0].message, /^step 2: 0% of completions keep the format over steps 1-2, below 100%$/);
+
+  const folder = RunFolder.of(recipe.runsDir, recipe.name);
+  const lines = await folder.readMetrics();
+  const grpo = lines.filter((l) => l.stage === "grpo");
+  assert.deepEqual(
+    grpo.map((l) => l.step),
+    [1, 2],
+  );
+  for (const l of grpo) assert.equal(typeof l.non_english_fraction, "number");
+  assert.deepEqual(
+    lines.filter((l) => l.stage === "guard"),
+    [
+      {
+        stage: "guard",
+        step: 2,
+        guard: "format_collapse",
+        action: "stop",
+        message: alerts[0].message,
+        value: 0,
+        threshold: 1,
+      },
+    ],
+  );
+  const reader = RunStoreReader.open(folder.storePath);
+  try {
+    assert.deepEqual(
+      reader.events().map((e) => [e.step, e.kind, e.name, e.level, e.message]),
+      [[2, "guard", "format_collapse", "stop", alerts[0].message]],
+    );
+  } finally {
+    reader.close();
+  }
+  assert.deepEqual(await folder.readBest(), { step: 0, accuracy: summary.before?.accuracy });
+  assert.ok(existsSync(join(folder.checkpointsOf("grpo"), "step-2")), "the stopping step's checkpoint");
+  assert.equal(existsSync(folder.finalDir), false, "no final model: the run did not end");
+
+  // Run again: it resumes at step 2; the guard still holds, so it is not reported again and the run ends.
+  alerts.length = 0;
+  const resumed = await runRecipe(recipe, hooks);
+  assert.equal(resumed.stopped, false);
+  assert.equal(resumed.grpo_steps, 8);
+  assert.deepEqual(alerts, []);
+  const again = await folder.readMetrics();
+  assert.deepEqual(
+    again.filter((l) => l.stage === "guard").map((l) => l.step),
+    [2],
+  );
+  assert.ok(existsSync(folder.finalDir));
+});
+
+test("withRolloutShares adds the mixed-script share, and the format share when no format term gives it", async () => {
+  const input = (text: string): RewardInput => ({
+    prompt: "p",
+    completion: { text, tokenIds: [1] },
+    row: {},
+  });
+  const inputs = [
+    input("Let me think.\n</think>\nThe answer is 4."),
+    input("Let me think. 所以答案是 4\n</think>\n"),
+    input("no format here"),
+    input("Так, ответ 4"),
+  ];
+  const plain = withRolloutShares(async (xs) => ({
+    rewards: new Float32Array(xs.length),
+    metrics: { reward_accuracy: 0.5 },
+  }));
+  const shares = (await plain(inputs)).metrics;
+  assert.equal(shares.reward_accuracy, 0.5);
+  assert.equal(shares.non_english_fraction, 0.5, "Latin with Han, and Cyrillic");
+  assert.equal(shares.format_ok_fraction, 0.5);
+
+  const withFormat = withRolloutShares(async (xs) => ({
+    rewards: new Float32Array(xs.length),
+    metrics: { reward_format: 0.25 },
+    terms: { format: [1, 0, 0, 0] },
+  }));
+  const m = (await withFormat(inputs)).metrics;
+  assert.equal(m.format_ok_fraction, undefined, "reward_format is that share already");
+  assert.equal(m.non_english_fraction, 0.5);
+});
