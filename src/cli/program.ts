@@ -18,6 +18,7 @@ import { register as registerExport } from "./export.ts";
 import { register as registerGenerate } from "./generate.ts";
 import { register as registerModel } from "./model.ts";
 import { register as registerPlan } from "./plan.ts";
+import { register as registerRuns } from "./runs.ts";
 import { register as registerServe } from "./serve.ts";
 import { register as registerTrain } from "./train.ts";
 import { register as registerVerify } from "./verify.ts";
@@ -44,6 +45,7 @@ export function createProgram(): Command {
   registerEval(program);
   registerServe(program);
   registerDevices(program);
+  registerRuns(program);
   registerDashboard(program);
   return program;
 }

@@ -104,6 +104,9 @@ export interface EventRecord {
   value: number | null;
 }
 
+/** The tables of a store (store.ts). */
+export type StoreTable = "meta" | "steps" | "prompts" | "rollouts" | "evals" | "eval_samples" | "events";
+
 /** A run store open for reading. */
 export class RunStoreReader {
   readonly #db: Database.Database;
@@ -237,9 +240,14 @@ export class RunStoreReader {
       .all(sinceId) as EventRecord[];
   }
 
-  /** Every row of `table` as stored (the export reads them so), in primary-key order. */
-  table(table: "meta" | "steps" | "prompts" | "rollouts" | "evals" | "eval_samples" | "events") {
-    return this.#db.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[];
+  /** Every row of `table` as stored (the export reads them so), in the order written. */
+  table(table: StoreTable): Record<string, unknown>[] {
+    return this.#db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all() as Record<string, unknown>[];
+  }
+
+  /** The columns of `table` with their declared types (INTEGER, REAL, TEXT), in order. */
+  columns(table: StoreTable): { name: string; type: string }[] {
+    return this.#db.pragma(`table_info(${table})`) as { name: string; type: string }[];
   }
 
   close(): void {

@@ -74,6 +74,8 @@ const RUNS: Array<[path: string, args: () => string[]]> = [
     ],
   ],
   ["eval compare", () => [join(root, "eval")]],
+  ["runs list", () => [root]],
+  ["runs export", () => [join(root, "eval"), "--format", "parquet", "--out", join(root, "parquet")]],
   ["devices", () => []],
   [
     "plan",
