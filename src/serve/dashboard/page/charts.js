@@ -76,6 +76,7 @@ export class Charts {
     const existing = this.charts.get(title);
     if (existing && existing.signature === signature) {
       existing.plot.setData(columns);
+      markSteps(existing.box, columns[0]);
       return;
     }
     if (existing) {
@@ -102,6 +103,7 @@ export class Charts {
       const i = plot.cursor.idx;
       if (i !== null && i !== undefined) this.onPick(plot.data[0][i]);
     });
+    markSteps(box, columns[0]);
     this.charts.set(title, { plot, box, signature });
   }
 
@@ -115,6 +117,12 @@ export class Charts {
     const width = this.chartWidth();
     for (const { plot } of this.charts.values()) plot.setSize({ width, height: 190 });
   }
+}
+
+/** The steps a chart draws, on its box (data-steps, data-last): what a reader or a test can check. */
+function markSteps(box, xs) {
+  box.dataset.steps = String(xs.length);
+  box.dataset.last = xs.length ? String(xs[xs.length - 1]) : "";
 }
 
 /** The metric names logged in `stage` of the runs. */
@@ -143,11 +151,16 @@ function lines(spec, data, runs, stage) {
     const prefix = runs.length > 1 ? `${run}: ` : "";
     const records = data.get(run)?.steps.get(stage) ?? new Map();
     spec.metrics.forEach((m, mi) => {
-      series.push({ label: `${prefix}${m}`, stroke: color, dash: DASHES[mi % DASHES.length], width: 1.5 });
+      // One run: a colour per metric. Several: a colour per run, a dash pattern per metric.
+      const stroke = runs.length > 1 ? color : COLORS[mi % COLORS.length];
+      const dash = runs.length > 1 ? DASHES[mi % DASHES.length] : [];
+      series.push({ label: `${prefix}${m}`, stroke, dash, width: 1.5 });
       columns.push(xs.map((x) => records.get(x)?.[m] ?? null));
     });
     const evals = data.get(run)?.evals;
     if (spec.heldout && evals?.size) {
+      const color =
+        runs.length > 1 ? COLORS[ri % COLORS.length] : COLORS[spec.metrics.length % COLORS.length];
       const at = (x, key) => evals.get(x)?.[key] ?? null;
       const dots = { show: true, size: 6, fill: color };
       series.push({ label: `${prefix}held-out`, stroke: color, width: 2, spanGaps: true, points: dots });
