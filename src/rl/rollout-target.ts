@@ -23,19 +23,21 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { Generator } from "../generate/types.ts";
+import { FleetGenerator, type FleetReport, fleetMetrics } from "../generate/fleet.ts";
+import { FleetProtocolName } from "../generate/fleet-protocols.ts";
+import type { Completion, Generator } from "../generate/types.ts";
 import type { ModelConfig } from "../model/hf-config.ts";
 import type { LlamaWeights } from "../model/llama.ts";
 import { saveModel } from "../model/load.ts";
 import { type LoraConfig, saveLora } from "../model/lora.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
 import type { RunFolder } from "../train/run-folder.ts";
 
 /** The servers' APIs a fleet can speak (src/generate/fleet-protocols.ts). */
-export const ROLLOUT_PROTOCOLS = ["vllm", "sglang", "reasonrl"] as const;
-export type RolloutProtocol = (typeof ROLLOUT_PROTOCOLS)[number];
+const ROLLOUT_PROTOCOLS = FleetProtocolName.options;
 
-/** The protocols that can reload full weights from disk (the others take LoRA adapters only). */
-const RELOADS_WEIGHTS: ReadonlySet<RolloutProtocol> = new Set(["sglang"]);
+/** The protocols that can reload full weights from disk (fleet-protocols.ts reloadWeights); the others take LoRA adapters only. */
+const RELOADS_WEIGHTS: ReadonlySet<FleetProtocolName> = new Set(["sglang"]);
 
 /** A recipe's `rollout:` section: where rollouts are generated. Left out: on the trainer's own engine. */
 export const RolloutSection = z
@@ -46,7 +48,7 @@ export const RolloutSection = z
      */
     endpoints: z.array(z.url()).min(1).optional(),
     /** The servers' API: "vllm", "sglang" or "reasonrl" (`reasonrl serve`). Needed with endpoints. */
-    protocol: z.enum(ROLLOUT_PROTOCOLS).optional(),
+    protocol: FleetProtocolName.optional(),
     /**
      * The name the servers serve the base model under (the `model` of requests before the first
      * adapter is loaded, and of every request of a full fine-tune). Default: the first id at GET /v1/models.
@@ -115,11 +117,11 @@ export function rolloutApiKey(r: RolloutSection, env: NodeJS.ProcessEnv = proces
 /** A fleet as the weight sync drives it (src/generate/fleet.ts FleetGenerator). */
 export interface PolicyFleet extends Generator {
   /** Loads the PEFT adapter folder `path` on every endpoint under `name`. */
-  loadAdapter(name: string, path: string): Promise<void>;
+  loadAdapter(name: string, path: string): Promise<unknown>;
   /** Unloads adapter `name` from every endpoint. */
-  unloadAdapter(name: string): Promise<void>;
+  unloadAdapter(name: string): Promise<unknown>;
   /** Reloads the base weights of every endpoint from the model folder `path`. */
-  reloadWeights(path: string): Promise<void>;
+  reloadWeights(path: string): Promise<unknown>;
   /** The model (base or adapter name) later generate calls ask for. */
   setModel(name: string): void;
 }
@@ -191,13 +193,29 @@ export class PolicySync {
    */
   async #swapAdapter(name: string, path: string): Promise<void> {
     const previous = this.#current;
-    // A server refuses a name it holds: the same step pushed again, or, at the first push, a name
-    // left loaded by the same run before it crashed and was resumed.
+    // A server refuses a name it holds: the same step pushed again (a step that was skipped).
     if (previous === name) await this.fleet.unloadAdapter(name);
-    else if (previous === null) await this.fleet.unloadAdapter(name).catch(() => {});
-    await this.fleet.loadAdapter(name, path);
+    try {
+      await this.fleet.loadAdapter(name, path);
+    } catch (err) {
+      if (previous !== null) throw err;
+      throw new Error(
+        `${(err as Error).message} (if a server still holds ${name} from a run that crashed, restart it ` +
+          `or unload ${name} there: POST /v1/unload_lora_adapter)`,
+      );
+    }
     this.fleet.setModel(name);
     if (previous !== null && previous !== name) await this.fleet.unloadAdapter(previous);
+  }
+
+  /**
+   * Unloads the adapter being served (the run ends or stops), so that a rerun that resumes can load
+   * the same step's name again. A server that cannot be reached is left as it is.
+   */
+  async release(): Promise<void> {
+    const current = this.#current;
+    this.#current = null;
+    if (this.policy.lora && current !== null) await this.fleet.unloadAdapter(current).catch(() => {});
   }
 
   /** The adapters (PEFT layout) or the whole model folder, into the empty folder `tmp`. */
@@ -219,4 +237,147 @@ export class PolicySync {
       await rm(join(this.o.dir, `step-${n}`), { recursive: true, force: true });
     }
   }
+}
+
+/** The trainer hooks of a rollout target (src/rl/trainer.ts GrpoHooks). */
+export interface SyncHooks {
+  /** Pushes the weights the run starts from (step `start`), before the first rollout. */
+  beforeFirstStep(start: number): Promise<void>;
+  /** Pushes the weights after step `step`'s update; gives the push's and the fleet's numbers for the step's record. */
+  afterUpdate(step: number): Promise<Record<string, number>>;
+}
+
+/** Where a run's rollouts are generated (openRolloutTarget). */
+export interface RolloutTarget {
+  /** What samples the rollouts: the trainer's local generator, or the fleet. */
+  readonly generator: Generator;
+  /** True for a fleet: it samples from its own copy of the weights, while the trainer's engine trains. */
+  readonly remote: boolean;
+  /** "local", or "3 vllm servers (http://...)", for the log. */
+  readonly description: string;
+  /** The trainer hooks; locally they do nothing. */
+  readonly hooks: SyncHooks;
+  /** Unloads the served adapter and stops probing the fleet. The local generator is the caller's. */
+  close(): Promise<void>;
+}
+
+/** What openRolloutTarget needs besides the recipe's section. */
+export interface RolloutTargetContext {
+  /** The local generator (the rollouts' without endpoints). */
+  local: Generator;
+  /** The policy as it is pushed to the fleet. */
+  policy: PolicyWeights;
+  /** The run folder: adapterDir defaults to its `adapters/`. */
+  folder: RunFolder;
+  /** Decodes the fleet's completions (the trainer's own tokenizer, as local rollouts decode them). */
+  tokenizer: Tokenizer;
+  log?: (message: string) => void;
+}
+
+/**
+ * The rollout target of a recipe's `rollout:` section (checked by rolloutProblems): the local
+ * generator when it names no endpoints, else a FleetGenerator with the weight sync of PolicySync.
+ */
+export async function openRolloutTarget(
+  section: RolloutSection | undefined,
+  ctx: RolloutTargetContext,
+): Promise<RolloutTarget> {
+  const endpoints = section?.endpoints;
+  if (!section || !endpoints || !section.protocol) {
+    return {
+      generator: ctx.local,
+      remote: false,
+      description: "local",
+      hooks: { beforeFirstStep: async () => {}, afterUpdate: async () => ({}) },
+      close: async () => {},
+    };
+  }
+  const model = section.servedModel ?? (await servedModelOf(endpoints[0], rolloutApiKey(section)));
+  const fleet = new FleetGenerator({
+    endpoints,
+    protocol: section.protocol,
+    model,
+    apiKey: rolloutApiKey(section),
+    timeoutMs: section.timeout * 1000,
+    retries: section.retries,
+    tokenizer: ctx.tokenizer,
+    log: ctx.log,
+  });
+  const sync = new PolicySync(fleet, ctx.policy, {
+    dir: section.adapterDir ?? join(ctx.folder.dir, "adapters"),
+    folder: ctx.folder,
+    keepFolders: section.keepAdapters,
+  });
+  const reports = new FleetReports(fleet);
+  return {
+    generator: reports,
+    remote: true,
+    description: `${endpoints.length} ${section.protocol} server${endpoints.length > 1 ? "s" : ""} (${endpoints.join(", ")})`,
+    hooks: {
+      beforeFirstStep: async (start) => {
+        await sync.push(start);
+      },
+      afterUpdate: async (step) => ({ ...(await sync.push(step)), ...reports.take() }),
+    },
+    close: async () => {
+      await sync.release();
+      fleet.close();
+    },
+  };
+}
+
+/**
+ * The fleet as the rollouts' generator, keeping each call's report: take() gives the step metrics
+ * (fleetMetrics) of the calls since the last take(), summed; fleet_endpoints_down as the last call
+ * left it. With dynamic sampling a step makes several calls.
+ */
+class FleetReports implements Generator {
+  #reports: FleetReport[] = [];
+
+  constructor(readonly fleet: FleetGenerator) {}
+
+  async generate(
+    prompts: Int32Array[],
+    options?: Parameters<Generator["generate"]>[1],
+  ): Promise<Completion[][]> {
+    try {
+      return await this.fleet.generate(prompts, options);
+    } finally {
+      const report = this.fleet.lastReport();
+      if (report) this.#reports.push(report);
+    }
+  }
+
+  take(): Record<string, number> {
+    const metrics = this.#reports.map(fleetMetrics);
+    this.#reports = [];
+    const sum: Record<string, number> = {};
+    for (const m of metrics) for (const [k, v] of Object.entries(m)) sum[k] = (sum[k] ?? 0) + v;
+    const last = metrics.at(-1);
+    if (last) sum.fleet_endpoints_down = last.fleet_endpoints_down;
+    return sum;
+  }
+}
+
+/** The first model id at GET /v1/models of `endpoint` (the base model's served name). */
+async function servedModelOf(endpoint: string, apiKey: string | undefined): Promise<string> {
+  const url = `${endpoint.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/models`;
+  const fail = (why: string) =>
+    new Error(
+      `rollout.servedModel: not given, and GET ${url} did not name a model (${why}): set it in the recipe`,
+    );
+  let body: unknown;
+  try {
+    const res = await fetch(url, {
+      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (!res.ok) throw fail(`HTTP ${res.status}`);
+    body = await res.json();
+  } catch (err) {
+    throw err instanceof Error && err.message.startsWith("rollout.") ? err : fail((err as Error).message);
+  }
+  const id = (body as { data?: Array<{ id?: unknown }> })?.data?.[0]?.id;
+  if (typeof id !== "string") throw fail("no data[0].id in the answer");
+  return id;
 }

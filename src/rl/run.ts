@@ -37,8 +37,9 @@ import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
 import { checkRecipePaths } from "./recipe-paths.ts";
 import { prepareRerun, type RunStart } from "./rerun.ts";
-import { RunGuards, withRolloutShares } from "./run-guards.ts";
 import type { RolloutSample } from "./rollout-samples.ts";
+import { openRolloutTarget, type RolloutTarget } from "./rollout-target.ts";
+import { RunGuards, withRolloutShares } from "./run-guards.ts";
 import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
@@ -71,6 +72,8 @@ interface RunContext {
   warn: (message: string) => void;
   /** True once the caller asked to stop (checked after each step). */
   stop: () => boolean;
+  /** Where GRPO's rollouts are generated: the local generator, or a fleet the policy is pushed to after each step. */
+  rollout: RolloutTarget;
   /** The run store (run.sqlite): each step's metrics and rollouts, each evaluation and its samples. */
   store: RunStore;
 }
@@ -127,6 +130,7 @@ export async function runRecipe(
   } finally {
     // The generator's KV cache, then the engine with every tensor of the run (weights, adapters,
     // reference, optimizer state), also when a stage threw.
+    await ctx.rollout.close();
     await ctx.models.generator.dispose();
     await ctx.models.engine[Symbol.asyncDispose]();
     store.close();
@@ -188,7 +192,26 @@ async function openModels(
     const eosIds = tok.eosIds.length ? [...tok.eosIds] : base.hf.eosTokenIds;
     const generator = new LocalGenerator(engine, base.config, policy, { eosIds }, tok);
     const models = { engine, config: base.config, policy, generator };
-    return { recipe, folder, tok, base, models, params, hooks, warn: hooks.warn ?? console.warn, stop };
+    const rollout = await openRolloutTarget(recipe.grpo ? recipe.rollout : undefined, {
+      local: generator,
+      policy: { weights: policy, lora: model.lora ?? null, modelPath: model.path, hf: base.hf },
+      folder,
+      tokenizer: tok,
+      log,
+    });
+    if (rollout.remote) log(`rollouts on ${rollout.description}`);
+    return {
+      recipe,
+      folder,
+      tok,
+      base,
+      models,
+      params,
+      hooks,
+      warn: hooks.warn ?? console.warn,
+      stop,
+      rollout,
+    };
   } catch (err) {
     await engine[Symbol.asyncDispose]();
     throw err;
@@ -299,15 +322,19 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
       keepLast: recipe.checkpoint.keepLast,
       evalEvery: recipe.eval?.every ?? 0,
       seed: recipe.seed,
+      offPolicy: recipe.rollout?.offPolicy,
     };
     const models: TrainModels = {
       ...ctx.models,
+      generator: ctx.rollout.generator,
       reference: g.loss.beta > 0 ? referenceOf(ctx) : undefined,
       optimizer: new AdamW(ctx.models.engine, ctx.params, optimizer),
     };
     ctx.hooks.onStage?.("grpo", steps, 0);
     let samples: readonly RolloutSample[] = [];
-    const records = await trainGrpo({ models, prompts, reward, folder }, options, {
+    const run = { models, prompts, reward, folder, remoteGenerator: ctx.rollout.remote };
+    const records = await trainGrpo(run, options, {
+      ...ctx.rollout.hooks, // the policy pushed to the fleet before the first step and after each update
       onSamples: (_, s) => {
         samples = s;
       },

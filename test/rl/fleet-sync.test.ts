@@ -142,7 +142,6 @@ test("each push writes adapterDir/step-N in PEFT layout, loads it, switches to i
   }
   const files = "adapter_config.json,adapter_model.safetensors";
   assert.deepEqual(fleet.calls, [
-    "unload step-3", // a resumed run's first push clears a name the servers may still hold
     `load step-3 ${files}`,
     "model step-3",
     `load step-4 ${files}`,
