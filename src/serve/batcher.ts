@@ -8,15 +8,18 @@
  * scheduler, not this file, does the batching; this file fans a request out
  * into sequences and gathers their results.
  *
- * Choice i * n + j is sample j of prompt i, drawn from sequenceRandom(seed,
- * i * n + j): the same sequences LocalGenerator.generate(prompts, {n, seed})
- * draws. A request that fails or whose client leaves aborts all its
+ * Choice i * n + j is sample j of prompt i, drawn from
+ * sequenceRandom(promptSeed(seed, i), j): the same sequences
+ * LocalGenerator.generate(prompts, {n, seed}) draws, and the same a request
+ * for prompt i alone with seed promptSeed(seed, i) draws (what a fleet of
+ * servers relies on: src/generate/fleet.ts). A request that fails or whose
+ * client leaves aborts all its
  * sequences, so their slots free at the next step; so does the end of a
  * shutdown's grace period (`cut`), which rejects with ShutdownError.
  */
 import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { sequenceRandom } from "../generate/sampling.ts";
+import { promptSeed, sequenceRandom } from "../generate/sampling.ts";
 import type { SequenceResult, TokenEvent } from "../generate/scheduler.ts";
 import type { ServedTarget } from "./adapters.ts";
 import { ShutdownError } from "./errors.ts";
@@ -93,7 +96,7 @@ async function runChoices(
             logprobs: params.logprobs !== null,
             topLogprobs: params.logprobs ?? 0,
           },
-          random: sequenceRandom(seed, choice),
+          random: sequenceRandom(promptSeed(seed, i), j),
           onToken: hooks.onToken && ((event) => hooks.onToken?.(choice, event)),
           signal: stop.signal,
         });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
+import { promptSeed } from "../../src/generate/sampling.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { addLora, type LoraConfig, loadLora, loraTensors, saveLora } from "../../src/model/lora.ts";
 import { seededRandom } from "../../src/model/random.ts";
@@ -226,6 +227,43 @@ describe("serve: runtime LoRA adapters (vLLM's protocol)", () => {
       );
       for (const [t, lp] of choice.logprobs.token_logprobs.entries())
         assert.ok(Math.abs(lp - c.logprobs[t]) < 1e-4, `sample ${j} token ${t}: ${lp} vs ${c.logprobs[t]}`);
+    }
+  });
+
+  test("several prompts in one request draw as LocalGenerator does, and as each prompt sent alone with promptSeed", async () => {
+    const ref = refs.get("a") as Reference;
+    const prompts = ["Compute 1+8.", "Compute 9-4.", "Compute 3+3+3."].map((p) =>
+      Array.from(ref.tokenizer.encode(p)),
+    );
+    const sampling = { model: "a", n: 2, temperature: 1, max_tokens: 8, return_token_ids: true };
+    const all = await post(
+      served.server,
+      "/v1/completions",
+      { ...sampling, prompt: prompts, seed: 77 },
+      auth,
+    );
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    const local = await ref.generator.generate(
+      prompts.map((p) => Int32Array.from(p)),
+      { n: 2, seed: 77, temperature: 1, maxTokens: 8 },
+    );
+    const together = all.body.choices.map((c: Json) => c.token_ids);
+    assert.deepEqual(
+      together,
+      local.flatMap((samples) => samples.map((c) => Array.from(c.ids))),
+    );
+    for (const [i, prompt] of prompts.entries()) {
+      const alone = await post(
+        served.server,
+        "/v1/completions",
+        { ...sampling, prompt, seed: promptSeed(77, i) },
+        auth,
+      );
+      assert.deepEqual(
+        alone.body.choices.map((c: Json) => c.token_ids),
+        together.slice(2 * i, 2 * i + 2),
+        `prompt ${i} alone`,
+      );
     }
   });
 
