@@ -13,9 +13,9 @@
  * LocalGenerator.generate(prompts, {n, seed}) draws, and the same a request
  * for prompt i alone with seed promptSeed(seed, i) draws (what a fleet of
  * servers relies on: src/generate/fleet.ts). A request that fails or whose
- * client leaves aborts all its
- * sequences, so their slots free at the next step; so does the end of a
- * shutdown's grace period (`cut`), which rejects with ShutdownError.
+ * client leaves aborts all its sequences, so their slots free at the next
+ * step; so does the end of a shutdown's grace period (`cut`), which rejects
+ * with ShutdownError.
  */
 import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
