@@ -48,6 +48,7 @@ export async function chatCompletions(
   scope: RequestScope,
 ): Promise<Response> {
   const req = parseBody(ChatRequest, body);
+  const target = model.target(req.model); // an unknown model is a 404 before anything else is checked, as vLLM
   if (req.top_logprobs != null && !req.logprobs)
     throw ApiError.invalid("top_logprobs", "top_logprobs needs logprobs set to true");
   const params = samplingParams(req, {
@@ -59,7 +60,6 @@ export async function chatCompletions(
     prompt: "messages",
     maxTokens: req.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
   });
-  const target = model.target(req.model);
   const head = { id: responseId("chatcmpl"), created: nowSeconds(), model: target.id };
   const label = (id: number) => (params.tokensAsIds ? `token_id:${id}` : model.tokenText(id));
 

@@ -42,6 +42,7 @@ interface CompletionLogprobs {
 /** Answers one /v1/completions body (JSON, or an SSE stream when `stream`); throws ApiError on bad input. */
 export async function completions(model: ServedModel, body: unknown, scope: RequestScope): Promise<Response> {
   const req = parseBody(CompletionRequest, body);
+  const target = model.target(req.model); // an unknown model is a 404 before anything else is checked, as vLLM
   const params = samplingParams(req, {
     maxTokens: req.max_tokens ?? DEFAULT_MAX_TOKENS,
     logprobs: req.logprobs ?? null,
@@ -50,7 +51,6 @@ export async function completions(model: ServedModel, body: unknown, scope: Requ
     throw ApiError.invalid("best_of", "best_of other than n is not supported");
   const prompts = promptIds(model, req.prompt);
   checkLimits(model, prompts, params, { prompt: "prompt", maxTokens: "max_tokens" });
-  const target = model.target(req.model);
   const head = { id: responseId("cmpl"), object: "text_completion", created: nowSeconds(), model: target.id };
   const promptOf = (index: number) => Array.from(prompts[Math.floor(index / params.n)]);
 
