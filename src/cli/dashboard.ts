@@ -36,15 +36,25 @@ export function register(program: Command): void {
         console.error(
           `warning: listening on ${o.host}: anyone who can reach this address can read the runs in ${dir}`,
         );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          resolve();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
+      await untilStopped();
       await dashboard.close();
     });
+}
+
+/** Resolves at the first Ctrl-C or SIGTERM (the dashboard then closes and the command exits 0). */
+export function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+/** The command that shows the runs of `dir` (what demo and train print at their end). */
+export function dashboardCommand(dir: string): string {
+  return `npx reasonrl dashboard ${/^[\w./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", "'\\''")}'`}`;
 }

@@ -1,7 +1,11 @@
 /** `reasonrl demo`: the built-in demo that `npm start` runs (recipes/demo.yaml, from scratch). */
+import { mkdir } from "node:fs/promises";
 import type { Command } from "commander";
-import { DemoStopped, describeDemo, runDemo } from "../demo/grpo-demo.ts";
+import { DEMO_RECIPE, DemoStopped, describeDemo, runDemo } from "../demo/grpo-demo.ts";
+import { loadRecipe } from "../rl/recipe.ts";
 import { describeStart } from "../rl/rerun.ts";
+import { DEFAULT_PORT, startDashboard } from "../serve/dashboard/server.ts";
+import { dashboardCommand, untilStopped } from "./dashboard.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { jsonOption, setOption } from "./options.ts";
 import { printResult } from "./output.ts";
@@ -16,9 +20,19 @@ export function register(program: Command): void {
     )
     .addOption(setOption("grpo.steps=20"))
     .option("--resume", "continue the last demo run instead of starting afresh")
+    .option(
+      "--dashboard",
+      "watch it in the dashboard (a local web page) while it runs, and after until Ctrl-C",
+    )
     .addOption(jsonOption("print only the JSON summary"))
-    .action(async (opts: { set: string[]; resume?: boolean; json?: boolean }) => {
+    .action(async (opts: { set: string[]; resume?: boolean; dashboard?: boolean; json?: boolean }) => {
       const progress = progressHooks(Boolean(opts.json));
+      // The dashboard of the demo's runs folder: served from the start with --dashboard, else named at the end.
+      const { runsDir } = await loadRecipe(DEMO_RECIPE, opts.set);
+      await mkdir(runsDir, { recursive: true });
+      const dashboard = opts.dashboard ? await startDemoDashboard(runsDir) : null;
+      if (dashboard) progress.log(`dashboard: ${dashboard.url}`);
+      let finished = false;
       const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");
       await stopOnCtrlC(notice, async (signal) => {
         const summary = await runDemo({
@@ -48,7 +62,17 @@ export function register(program: Command): void {
           );
           return;
         }
-        printResult({ ...summary }, opts, describeDemo(summary));
+        const watch = dashboard ? `dashboard: ${dashboard.url} (Ctrl-C stops it)` : dashboardCommand(runsDir);
+        printResult({ ...summary }, opts, `${describeDemo(summary)}\nsee the run: ${watch}`);
+        finished = true;
+      }).finally(async () => {
+        if (dashboard && finished) await untilStopped();
+        await dashboard?.close();
       });
     });
+}
+
+/** The dashboard of the demo's runs: on its usual port, or any free one when that is taken. */
+function startDemoDashboard(dir: string) {
+  return startDashboard({ dir, port: DEFAULT_PORT }).catch(() => startDashboard({ dir, port: 0 }));
 }

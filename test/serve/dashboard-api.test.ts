@@ -6,6 +6,7 @@
  * The stores are written by the run store's own writer.
  */
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -207,7 +208,7 @@ async function readEvents(res: Response, name: string, count: number, during?: (
   return events;
 }
 
-test("the live stream sends a run's rows, then only the steps that land", async () => {
+test("the live stream sends a run's rows, then only the steps that land", { timeout: 15_000 }, async () => {
   const dir = join(root, "live");
   const store = openTrainStore(dir, "live");
   try {
@@ -241,4 +242,32 @@ test("the live stream sends a run's rows, then only the steps that land", async 
     store.close();
   }
   assert.equal((await get("/api/live?runs=nope")).status, 404);
+});
+
+test("a run started afresh in its folder (the demo does): the stream starts it over", {
+  timeout: 15_000,
+}, async () => {
+  const dir = join(root, "fresh");
+  let store = openTrainStore(dir, "fresh");
+  for (let s = 1; s <= 3; s++) writeStep(store, s);
+  runs.ids();
+  const res = await app.request("/api/live?runs=fresh", { headers: host });
+  const [first, second] = await readEvents(res, "update", 2, () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    store = openTrainStore(dir, "fresh");
+    writeStep(store, 1);
+  });
+  store.close();
+  assert.equal(first.reset, false);
+  assert.deepEqual(
+    first.steps.map((s: Json) => s.step),
+    [1, 2, 3],
+  );
+  assert.equal(second.reset, true);
+  assert.deepEqual(
+    second.steps.map((s: Json) => s.step),
+    [1],
+  );
+  assert.deepEqual((await get("/api/rollout-steps?run=fresh")).body.steps, [1]);
 });

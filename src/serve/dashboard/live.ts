@@ -10,11 +10,15 @@
  * finishing). Every stream ends when the page goes away or the dashboard
  * closes.
  *
- *   event: update  data: {"run": "demo", "steps": [...], "evals": [...] (when changed), "events": [...]}
+ *   event: update  data: {"run": "demo", "reset": false, "steps": [...], "evals": [...] (when changed), "events": [...]}
+ *
+ * `reset` is true when the run's store was replaced (the run started afresh in its folder): the
+ * update then holds all of the new store, and what the page had of the run is to be dropped.
  *   event: runs    data: {"runs": [...]}   (as /api/runs)
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
+import type { RunStoreReader } from "../../track/store-read.ts";
 import { flatStep } from "./api.ts";
 import type { RunRegistry } from "./runs.ts";
 
@@ -26,6 +30,8 @@ const RUNS_EVERY = 5;
 
 /** Where a page's stream stands in one run: the last step row, evaluations and event it was sent. */
 interface Cursor {
+  /** The store read (a run started afresh in its folder has a new one: the page then starts over). */
+  reader: RunStoreReader | null;
   stepId: number;
   evals: string;
   eventId: number;
@@ -34,6 +40,8 @@ interface Cursor {
 /** What landed in run `id` since `cursor` (moved past it); null when nothing did. */
 function newRows(runs: RunRegistry, id: string, cursor: Cursor) {
   const store = runs.store(id);
+  const reset = cursor.reader !== null && cursor.reader !== store;
+  if (cursor.reader !== store) Object.assign(cursor, { reader: store, stepId: 0, evals: "", eventId: 0 });
   const steps = store.stepsSince(cursor.stepId);
   if (steps.length) cursor.stepId = steps[steps.length - 1].id;
   const evals = store.evals();
@@ -41,8 +49,8 @@ function newRows(runs: RunRegistry, id: string, cursor: Cursor) {
   cursor.evals = JSON.stringify(evals);
   const events = store.events(cursor.eventId);
   if (events.length) cursor.eventId = events[events.length - 1].id;
-  if (!steps.length && !evalsChanged && !events.length) return null;
-  return { run: id, steps: steps.map(flatStep), ...(evalsChanged ? { evals } : {}), events };
+  if (!reset && !steps.length && !evalsChanged && !events.length) return null;
+  return { run: id, reset, steps: steps.map(flatStep), ...(evalsChanged ? { evals } : {}), events };
 }
 
 /**
@@ -58,7 +66,9 @@ export function liveHandler(runs: RunRegistry, closing: AbortSignal) {
       stream.onAbort(() => {
         gone = true;
       });
-      const cursors = new Map<string, Cursor>(ids.map((id) => [id, { stepId: 0, evals: "", eventId: 0 }]));
+      const cursors = new Map<string, Cursor>(
+        ids.map((id) => [id, { reader: null, stepId: 0, evals: "", eventId: 0 }]),
+      );
       let runList = "";
       for (let poll = 0; !gone && !closing.aborted; poll++) {
         if (poll % RUNS_EVERY === 0) {
@@ -67,7 +77,12 @@ export function liveHandler(runs: RunRegistry, closing: AbortSignal) {
           runList = list;
         }
         for (const [id, cursor] of cursors) {
-          const update = newRows(runs, id, cursor);
+          let update: ReturnType<typeof newRows>;
+          try {
+            update = newRows(runs, id, cursor);
+          } catch {
+            continue; // its folder emptied for a fresh start, its store not made yet: the next poll
+          }
           if (update) await stream.writeSSE({ event: "update", data: JSON.stringify(update) });
         }
         await sleep(POLL_MS, closing);

@@ -6,7 +6,7 @@
  * opened once, read-only (RunStoreReader), and kept open until the dashboard
  * closes.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { EvalResults } from "../../eval/results.ts";
 import { STORE_FILE } from "../../track/store.ts";
@@ -29,7 +29,7 @@ export class UnknownRunError extends Error {
 export class RunRegistry {
   /** The folder whose run folders are served (absolute). */
   readonly dir: string;
-  private readonly readers = new Map<string, RunStoreReader>();
+  private readonly readers = new Map<string, { reader: RunStoreReader; file: string }>();
   private known: string[] = [];
 
   constructor(dir: string) {
@@ -51,13 +51,18 @@ export class RunRegistry {
     return join(this.dir, id);
   }
 
-  /** Run `id`'s store, opened read-only on first use. */
+  /**
+   * Run `id`'s store, opened read-only on first use, and opened again when the file was replaced
+   * (a run started afresh in the same folder, as the demo does): then a new reader comes back.
+   */
   store(id: string): RunStoreReader {
-    let reader = this.readers.get(id);
-    if (!reader) {
-      reader = RunStoreReader.open(join(this.folder(id), STORE_FILE));
-      this.readers.set(id, reader);
-    }
+    const path = join(this.folder(id), STORE_FILE);
+    const file = fileId(path);
+    const open = this.readers.get(id);
+    if (open && open.file === file) return open.reader;
+    open?.reader.close();
+    const reader = RunStoreReader.open(path);
+    this.readers.set(id, { reader, file });
     return reader;
   }
 
@@ -92,7 +97,17 @@ export class RunRegistry {
 
   /** Closes every store opened. */
   close(): void {
-    for (const reader of this.readers.values()) reader.close();
+    for (const { reader } of this.readers.values()) reader.close();
     this.readers.clear();
+  }
+}
+
+/** Which file is at `path` now (device and inode): it changes when the file is replaced; "" when there is none. */
+function fileId(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return "";
   }
 }

@@ -120,6 +120,7 @@ function setLive(on) {
 /** New rows of a run, from the live stream. */
 function merge(update) {
   if (!state.ticked.includes(update.run)) return;
+  if (update.reset) state.data.delete(update.run); // the run started afresh
   const d = state.data.get(update.run) ?? { steps: new Map(), evals: new Map(), events: [] };
   state.data.set(update.run, d);
   for (const s of update.steps) {

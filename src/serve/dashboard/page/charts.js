@@ -14,6 +14,10 @@ const GROUPS = [
   },
   { title: "Completion length (tokens)", metrics: () => ["completion_length", "completion_length_max"] },
   { title: "Share cut at the length limit", metrics: () => ["clipped_fraction"] },
+  {
+    title: "Language and format (share of completions)",
+    metrics: () => ["non_english_fraction", "format_ok_fraction"],
+  },
   { title: "KL to the reference", metrics: () => ["kl"] },
   { title: "Entropy", metrics: () => ["entropy"] },
   { title: "Clip ratio", metrics: () => ["clip_ratio"] },
