@@ -12,7 +12,12 @@ import { AdamW, Engine } from "../../src/engine/index.ts";
 import { LocalGenerator } from "../../src/generate/local.ts";
 import type { Generator } from "../../src/generate/types.ts";
 import { initLlamaWeights, parseLlamaConfig, trainableParameters } from "../../src/model/llama.ts";
-import { GrpoTrainingOptions, type GrpoTrainingOptionsInput, trainGrpo } from "../../src/rl/trainer.ts";
+import {
+  type GrpoRecord,
+  GrpoTrainingOptions,
+  type GrpoTrainingOptionsInput,
+  trainGrpo,
+} from "../../src/rl/trainer.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { idMean, promptsOf, rewardOf } from "./helpers.ts";
 
@@ -98,4 +103,127 @@ test("hooks: a resumed run calls beforeFirstStep with the step it resumes from",
   const again: Log = [];
   await trainGrpo(run("resumed", models(again)), options(), hooks(again));
   assert.deepEqual(again, ["start 2", "rollout v2", "update 3", "rollout v3", "update 4"]);
+});
+
+/** The records without their timings (which differ from run to run). */
+const untimed = (records: readonly GrpoRecord[]) =>
+  records.map(({ generate_s, reward_s, train_s, ...rest }) => rest);
+
+/** A run with its log, its records, the policy version of each step's samples and its final weights. */
+async function offPolicyRun(dir: string, extra: Partial<GrpoTrainingOptionsInput> = {}) {
+  const log: Log = [];
+  const m = models(log);
+  const versions: number[][] = [];
+  const records = await trainGrpo(run(dir, m), options({ offPolicy: 1, ...extra }), {
+    ...hooks(log),
+    onSamples: (_, samples) => {
+      versions.push([...new Set(samples.map((s) => s.policyVersion))]);
+    },
+  });
+  const weights = m.optimizer.parameters.map((t) => Array.from(t.readF32()));
+  return { log, records, versions, weights };
+}
+
+test("offPolicy 1: step t+1's rollout is sampled before step t's update, by the weights of version t", async () => {
+  const { log, records, versions } = await offPolicyRun("off-order");
+  assert.deepEqual(log, [
+    "start 0",
+    "rollout v0", // step 1's
+    "rollout v0", // step 2's, before step 1's update
+    "update 1",
+    "rollout v1", // step 3's
+    "update 2",
+    "rollout v2", // step 4's
+    "update 3",
+    "update 4",
+  ]);
+  // Counting steps from 0, step t trains on a batch of version t - 1 (the first on its own).
+  assert.deepEqual(versions, [[0], [0], [1], [2]]);
+  assert.deepEqual(
+    records.map((r) => r.policy_lag),
+    [0, 1, 1, 1],
+  );
+  assert.deepEqual(
+    records.map((r) => r.sync_s),
+    [0.1, 0.2, 0.3, 0.4],
+  );
+});
+
+test("offPolicy 1: same seeds, same metrics and weights; not those of the on-policy run", async () => {
+  const [a, b] = [await offPolicyRun("off-a"), await offPolicyRun("off-b")];
+  assert.deepEqual(untimed(a.records), untimed(b.records));
+  assert.deepEqual(a.weights, b.weights);
+  const onPolicy = await offPolicyRun("on", { offPolicy: 0 });
+  assert.deepEqual(onPolicy.versions, [[0], [1], [2], [3]]);
+  assert.deepEqual(untimed(onPolicy.records)[0], untimed(a.records)[0], "the first step is the same");
+  assert.notDeepEqual(onPolicy.weights, a.weights);
+});
+
+/**
+ * A "remote" generator: its own engine and copy of the weights (as a server would have them),
+ * synced by afterUpdate. Each rollout after the first waits until the trainer has begun the
+ * optimizer update that follows it: only a rollout running while the step trains gets there.
+ */
+function remoteModels(log: Log) {
+  const trainer = models([]);
+  const server = new Engine({ threads: 2 });
+  const copy = initLlamaWeights(server, config, 3);
+  const local = new LocalGenerator(server, config, copy);
+  const served = { version: 0 };
+  const updates: Array<() => void> = [];
+  const updating = Array.from(
+    { length: 8 },
+    (_, i) => new Promise<void>((resolve) => (updates[i] = resolve)),
+  );
+  const step = trainer.optimizer.step.bind(trainer.optimizer);
+  trainer.optimizer.step = (o) => {
+    updates[trainer.optimizer.stepCount]();
+    return step(o);
+  };
+  let rollouts = 0;
+  trainer.generator = {
+    async generate(ps, o) {
+      log.push(`rollout v${served.version}`);
+      if (rollouts++ > 0) await updating[served.version];
+      return local.generate(ps, o);
+    },
+  };
+  const sync = async (step: number) => {
+    const from = trainableParameters(trainer.policy);
+    for (const [i, t] of trainableParameters(copy).entries()) t.write(from[i].readF32());
+    served.version = step;
+    log.push(`update ${step}`);
+    return {};
+  };
+  return { trainer, sync, close: () => server.dispose() };
+}
+
+test("offPolicy 1 with a remote generator: the next rollout runs while the step trains, with the same results", {
+  timeout: 60_000, // without the overlap the rollout would wait for the update forever
+}, async () => {
+  const log: Log = [];
+  const remote = remoteModels(log);
+  const records = await trainGrpo(
+    { ...run("remote", remote.trainer), remoteGenerator: true },
+    options({ offPolicy: 1 }),
+    { afterUpdate: remote.sync },
+  );
+  const weights = remote.trainer.optimizer.parameters.map((t) => Array.from(t.readF32()));
+  remote.close();
+  assert.deepEqual(log, [
+    "rollout v0",
+    "rollout v0",
+    "update 1",
+    "rollout v1",
+    "update 2",
+    "rollout v2",
+    "update 3",
+    "update 4",
+  ]);
+  const local = await offPolicyRun("remote-local");
+  assert.deepEqual(
+    untimed(records),
+    untimed(local.records).map(({ sync_s, ...r }) => r),
+  );
+  assert.deepEqual(weights, local.weights);
 });
