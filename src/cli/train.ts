@@ -9,7 +9,9 @@ import type { Command } from "commander";
 import { loadRecipe } from "../rl/recipe.ts";
 import { describeStart, RESUMABLE_FIELDS, type RunStart } from "../rl/rerun.ts";
 import { runRecipe } from "../rl/run.ts";
+import type { GuardAlert } from "../track/guards.ts";
 import { RunFolder, type RunSummary } from "../train/run-folder.ts";
+import { describeGuardStop, guardAlertLine } from "./guard-alerts.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { deviceOption, dtypeOption, jsonOption, repeatable, setOption } from "./options.ts";
 import { printResult } from "./output.ts";
@@ -50,6 +52,7 @@ export function register(program: Command): void {
       const recipe = await loadRecipe(path, sets);
       const progress = progressHooks(Boolean(opts.json));
       let start: RunStart = { kind: "new" };
+      let guardStop: GuardAlert | null = null; // the guard (action: stop) that ended the run, if one did
       // Ctrl-C: finish the current step, save a checkpoint, exit with 130; a second Ctrl-C exits at once.
       const notice = () => progress.log("stopping after this step (Ctrl-C again to quit now)...");
       await stopOnCtrlC(notice, async (signal) => {
@@ -58,6 +61,10 @@ export function register(program: Command): void {
           {
             ...progress,
             warn: (m) => progress.log(`warning: ${m}`),
+            onGuard: (a) => {
+              progress.log(guardAlertLine(a));
+              if (a.action === "stop") guardStop ??= a;
+            },
             stop: () => signal.aborted,
             onStart: (s) => {
               start = s;
@@ -69,9 +76,12 @@ export function register(program: Command): void {
         );
         progress.done();
         const folder = RunFolder.of(recipe.runsDir, recipe.name);
-        const text = summary.stopped
-          ? describeStopped(summary, folder, resumeCommand(path, opts))
-          : `${start.kind === "finished" ? `${describeStart(start, recipe.name)}\n` : ""}${describeDone(summary, folder)}`;
+        const text =
+          guardStop && summary.stopped
+            ? describeGuardStop(guardStop, summary, folder, resumeCommand(path, opts))
+            : summary.stopped
+              ? describeStopped(summary, folder, resumeCommand(path, opts))
+              : `${start.kind === "finished" ? `${describeStart(start, recipe.name)}\n` : ""}${describeDone(summary, folder)}`;
         printResult({ ...summary, already_finished: start.kind === "finished" }, opts, text);
       });
     });

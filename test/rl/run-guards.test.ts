@@ -4,14 +4,18 @@
  * metrics.jsonl and the run store's events, the best checkpoint is kept, no final model); run
  * again, the run resumes and goes to its end without reporting the guard a second time, since
  * it never cleared. The step records carry the step's non-English share. withRolloutShares
- * adds the shares by the store's rule of each completion.
+ * adds the shares by the store's rule of each completion. `reasonrl train` prints the alert
+ * and what the stopped run kept.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
 import type { RewardInput } from "../../src/rewards/types.ts";
 import { parseRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
@@ -124,4 +128,46 @@ test("withRolloutShares adds the mixed-script share, and the format share when n
   const m = (await withFormat(inputs)).metrics;
   assert.equal(m.format_ok_fraction, undefined, "reward_format is that share already");
   assert.equal(m.non_english_fraction, 0.5);
+});
+
+test("train prints a guard's alert on one line and, when it stops the run, what was kept", async () => {
+  const tiny = tinyRunRecipe();
+  const path = join(root, "cli.yaml");
+  await writeFile(
+    path,
+    stringify({
+      ...tiny,
+      name: "cli",
+      runsDir: join(root, "runs"),
+      model: { ...(tiny.model as object), path: join(root, "model-cli") },
+    }),
+  );
+  const sets = ["action=stop", "threshold=1", "warmup=1"].flatMap((s) => [
+    "--set",
+    `guards.formatCollapse.${s}`,
+  ]);
+  const { stdout, stderr } = await promisify(execFile)(
+    process.execPath,
+    ["bin/reasonrl.js", "train", path, ...sets],
+    {
+      env: { ...process.env, NO_COLOR: "1" },
+    },
+  );
+  const alert = "step 2: 0% of completions keep the format over steps 1-2, below 100%";
+  assert.ok(
+    stderr
+      .split("\n")
+      .includes(`guard format_collapse (action stop: the run stops after this step): ${alert}`),
+    stderr,
+  );
+  const lines = stdout.trim().split("\n");
+  assert.equal(lines[0], `stopped by guard format_collapse after grpo step 2: ${alert}`);
+  assert.match(
+    lines[1],
+    /^the best model \(held-out \d+\.\d% after step 0\) is in .*checkpoints\/best; the checkpoint of step 2 is in .*step-2$/,
+  );
+  assert.match(
+    lines[2],
+    /^to go on past it \(the guard reports again only once it has cleared\): reasonrl train .*cli\.yaml --set guards\.formatCollapse\.action=stop/,
+  );
 });
