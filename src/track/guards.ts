@@ -18,7 +18,7 @@
  *   format_collapse  reward_format, else format_ok_fraction its mean over `window` steps is below `threshold`,
  *                                                           or below its running best by more than `drop`
  *   kl_spike         kl                                     above `factor` x its median over the `window` steps
- *                                                           before (and above `floor`), or above `max`
+ *                                                           before (a median below `floor` counts as `floor`), or above `max`
  *   reward_hacking   reward and the evaluations             at an evaluation: the reward's mean over `window`
  *                                                           steps rose by >= `rewardRise` since the previous
  *                                                           evaluation while held-out accuracy fell >= `accuracyDrop`
@@ -83,7 +83,7 @@ export const KlSpikeGuard = guard(10, {
   /** Trips when the step's KL is above this many times its median over the `window` steps before. */
   factor: z.number().gt(1).default(5),
   window: steps.default(20),
-  /** No spike is flagged at a KL below this (early KL is near 0, where ratios mean nothing). */
+  /** A median below this counts as this: early KL grows from 0, where ratios mean nothing. */
   floor: z.number().nonnegative().default(0.01),
   /** An absolute cap on the step's KL (none by default). */
   max: z.number().positive().optional(),
@@ -309,18 +309,21 @@ const klSpike: Rule<z.output<typeof KlSpikeGuard>> = (input, c, now) => {
       message: `step ${now}: KL ${kl.toPrecision(3)} above the cap ${c.max}`,
     };
   const before = series(measured.slice(0, -1), "kl").slice(-c.window);
-  if (before.length === 0 || !(kl > c.floor)) return null;
+  if (before.length === 0) return null;
   const m = median(before.map((p) => p.value));
-  if (!(kl > c.factor * m)) return null;
-  const times = m > 0 ? `${(kl / m).toFixed(1)}x` : "far above";
+  // a median below the floor counts as the floor: early in training KL grows from 0, where ratios mean nothing
+  const base = Math.max(m, c.floor);
+  if (!(kl > c.factor * base)) return null;
+  const where = `its median over ${span(before[0].step, before.at(-1)?.step ?? 0)}`;
   return {
     guard: "kl_spike",
     step: now,
     value: kl,
-    threshold: c.factor * m,
+    threshold: c.factor * base,
     message:
-      `step ${now}: KL ${kl.toPrecision(3)} is ${times} its median over ${span(before[0].step, before.at(-1)?.step ?? 0)} ` +
-      `(${m.toPrecision(3)}); alert above ${c.factor}x`,
+      m >= c.floor
+        ? `step ${now}: KL ${kl.toPrecision(3)} is ${(kl / m).toFixed(1)}x ${where} (${m.toPrecision(3)}); alert above ${c.factor}x`
+        : `step ${now}: KL ${kl.toPrecision(3)} is above ${c.factor}x the floor ${c.floor} (${where} is ${m.toPrecision(3)})`,
   };
 };
 

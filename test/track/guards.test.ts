@@ -245,7 +245,15 @@ test("kl_spike trips on a spike above k x the running median or the cap, not on 
     ),
     [],
   );
-  // a tiny KL early in training is no spike, even at 100x its median
+  // KL growing from 0 early in training is no spike, even at 100x its median: the median counts as at least the floor
+  const growing = stream(40, "kl", (s) => (s < 20 ? 0.0001 * s : 0.03));
+  assert.deepEqual(trippedAt(growing, config), []);
+  const jump = stream(40, "kl", (s) => (s < 20 ? 0.0001 * s : 0.06));
+  assert.equal(trippedAt(jump, config)[0], 20);
+  assert.equal(
+    alertsAtEnd(jump.slice(0, 20), config)[0].message,
+    "step 20: KL 0.0600 is above 5x the floor 0.01 (its median over steps 1-19 is 0.00100)",
+  );
   assert.deepEqual(
     trippedAt(
       stream(40, "kl", (s) => (s === 30 ? 0.005 : 0.00005)),
