@@ -329,6 +329,8 @@ function storeFolders(dir: string): string[] {
 
 /** The key figures of the run in `folder`. */
 export function runListing(folder: string): RunListing {
+  // Before the store is opened: opening it may create its -wal file, which would look like a write.
+  const status = runStatus(folder);
   const reader = RunStoreReader.open(join(folder, STORE_FILE));
   try {
     const meta = reader.meta();
@@ -344,7 +346,7 @@ export function runListing(folder: string): RunListing {
       kind: meta.kind ?? "train",
       model: meta.model ?? null,
       created_at: meta.created_at ?? null,
-      status: runStatus(folder),
+      status,
       steps: last?.step ?? 0,
       last_reward: typeof reward === "number" ? reward : null,
       best_accuracy: accuracies.length ? Math.max(...accuracies) : null,
