@@ -99,6 +99,17 @@ test("a live run: the curves grow as steps land", { skip }, async () => {
   await page.close();
 });
 
+test("two runs ticked: compared on the same charts, a line each", { skip }, async () => {
+  const page = await open("runs=finished,live");
+  await page.locator('.chart[data-title^="Reward"][data-last="12"]').waitFor();
+  const legend = (await chart(page, "Reward").locator(".u-legend").textContent()) ?? "";
+  assert.match(legend, /finished: reward/);
+  assert.match(legend, /live: reward/);
+  assert.equal(await page.locator("#runs input:checked").count(), 2);
+  await page.screenshot({ path: join(shots, "compare.png") });
+  await page.close();
+});
+
 test("a click on a curve opens its step in the rollout browser; filters and search", { skip }, async () => {
   const page = await open("runs=finished");
   const over = chart(page, "Reward").locator(".u-over");
@@ -154,6 +165,7 @@ test("eval folders: the paper-style table compares them; their samples", { skip 
     "tuned60.0 [50.0, 70.0]60.0 [50.2, 69.8]",
   ]);
   assert.match((await page.locator("#ev-table h3").textContent()) ?? "", /Eval compare/);
+  assert.equal(await page.locator("#no-curves").getAttribute("hidden"), null, "no curves: said so");
   await page.locator("#es-samples .completion").first().waitFor();
   assert.equal(await page.locator("#es-samples .completion").count(), 8);
   await page.selectOption("#es-correct", "0");

@@ -148,6 +148,7 @@ function redraw() {
     state.stage,
   );
   charts.render(state.data, state.ticked, state.stage);
+  $("no-curves").hidden = list.length > 0;
   renderEvents();
   if (state.tab === "evals") evals.render(tickedListings(), state.data).catch(showError);
 }
