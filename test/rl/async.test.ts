@@ -227,3 +227,30 @@ test("offPolicy 1 with a remote generator: the next rollout runs while the step 
   );
   assert.deepEqual(weights, local.weights);
 });
+
+test("offPolicy 1, resumed: the pending rollout is sampled again, by the restored weights", async () => {
+  const first: Log = [];
+  let steps = 0;
+  await trainGrpo(run("off-resumed", models(first)), options({ offPolicy: 1 }), {
+    stop: () => ++steps === 2,
+  });
+  // Step 3's rollout was sampled by version 1 before step 2's update; the resumed run samples it by version 2.
+  assert.deepEqual(first, ["rollout v0", "rollout v0", "rollout v1"]);
+  const again: Log = [];
+  const versions: number[] = [];
+  const records = await trainGrpo(run("off-resumed", models(again)), options({ offPolicy: 1 }), {
+    ...hooks(again),
+    onSamples: (_, samples) => {
+      versions.push(samples[0].policyVersion);
+    },
+  });
+  assert.deepEqual(again, ["start 2", "rollout v2", "rollout v2", "update 3", "update 4"]);
+  assert.deepEqual(versions, [2, 2]);
+  assert.deepEqual(
+    records.map((r) => [r.step, r.policy_lag]),
+    [
+      [3, 0],
+      [4, 1],
+    ],
+  );
+});
