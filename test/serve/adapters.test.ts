@@ -5,7 +5,7 @@
  * flight together, the trainer's load-next/unload-previous cycle with requests in flight, the API key.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,6 +15,9 @@ import { promptSeed } from "../../src/generate/sampling.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { addLora, type LoraConfig, loadLora, loraTensors, saveLora } from "../../src/model/lora.ts";
 import { seededRandom } from "../../src/model/random.ts";
+import { SafetensorsFile } from "../../src/model/safetensors.ts";
+import { f32ToBf16 } from "../../src/model/safetensors-dtype.ts";
+import { writeSafetensors } from "../../src/model/safetensors-write.ts";
 import { Tokenizer } from "../../src/model/tokenizer.ts";
 import type { ServedModel } from "../../src/serve/served-model.ts";
 import type { RunningServer } from "../../src/serve/server.ts";
@@ -304,6 +307,28 @@ describe("serve: runtime LoRA adapters (vLLM's protocol)", () => {
     });
     assert.deepEqual(chat.body.choices[0].token_ids, Array.from(c.ids));
     assert.equal(chat.body.choices[0].message.content, c.text);
+  });
+
+  test("a BF16 adapter (as PEFT saves from a bf16 run) loads and serves like the local sampler with it", async () => {
+    const src = await SafetensorsFile.open(join(root, "adapters", "a", "adapter_model.safetensors"));
+    const tensors = new Map<string, { dtype: "BF16"; shape: number[]; data: Uint16Array }>();
+    for (const [name, entry] of src.tensors)
+      tensors.set(name, {
+        dtype: "BF16",
+        shape: [...entry.shape],
+        data: f32ToBf16(await src.readFloat32(name)),
+      });
+    await src.close();
+    const dir = join(root, "adapters", "a-bf16");
+    await mkdir(dir, { recursive: true });
+    await writeSafetensors(join(dir, "adapter_model.safetensors"), tensors);
+    await copyFile(join(root, "adapters", "a", "adapter_config.json"), join(dir, "adapter_config.json"));
+    refs.set("a-bf16", await adapterReference(dir));
+    assert.equal((await load(served.server, { lora_name: "a-bf16", lora_path: dir })).status, 200);
+    const prompt = "Compute 8+1-6.";
+    const body = await complete("a-bf16", prompt);
+    assert.deepEqual(body.choices[0].token_ids, await expectedIds(refs.get("a-bf16") as Reference, prompt));
+    assert.equal((await unload(served.server, { lora_name: "a-bf16" })).status, 200);
   });
 
   test("name clashes are 400s: a loaded adapter's name, the base's name", async () => {
