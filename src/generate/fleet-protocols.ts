@@ -13,7 +13,7 @@
  * | vllm | load adapter | POST /v1/load_lora_adapter {lora_name, lora_path} | v0.6.1 (PR #6566), server started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True |
  * | vllm | unload adapter | POST /v1/unload_lora_adapter {lora_name} | v0.6.1 |
  * | vllm | reload full weights | none in the OpenAI server (see reloadWeights) | |
- * | sglang | generate | POST /generate {input_ids, sampling_params: {n, temperature, top_p, [top_k, min_p, stop], max_new_tokens, [sampling_seed]}, return_logprob: true, [lora_path: adapter name]} -> meta_info.output_token_logprobs [[logprob, id, text], ...] | native API (io_struct.py GenerateReqInput); `sampling_seed` is honoured with --enable-deterministic-inference (v0.5) |
+ * | sglang | generate | POST /generate {input_ids, sampling_params: {n, temperature, top_p, [top_k, min_p, stop], max_new_tokens}, return_logprob: true, [lora_path: adapter name]} -> meta_info.output_token_logprobs [[logprob, id, text], ...]; with seeds (sendSeed), a batch of n copies of the prompt, sample j with sampling_params.sampling_seed promptSeed(prompt seed, j) | native API (io_struct.py GenerateReqInput); `sampling_seed` is honoured with --enable-deterministic-inference (v0.5) |
  * | sglang | load / unload adapter | POST /load_lora_adapter {lora_name, lora_path}, POST /unload_lora_adapter {lora_name} | 2025 (0.4.x line), server started with --enable-lora |
  * | sglang | reload full weights | POST /update_weights_from_disk {model_path} | v0.4 (earlier /update_weights) |
  * | reasonrl | all | as vllm | this repository (src/serve) |
@@ -27,6 +27,7 @@
  * ("processed"). The fleet reports which, so the trainer compares like with like.
  */
 import { z } from "zod";
+import { promptSeed } from "./sampling.ts";
 import type { FinishReason } from "./types.ts";
 
 /** The protocols a fleet can speak. */
@@ -84,6 +85,12 @@ export interface FleetProtocol {
   readonly name: FleetProtocolName;
   /** What this server's log-probs are unless the fleet's options say otherwise. */
   readonly logprobs: LogprobKind;
+  /**
+   * Whether requests carry seeds unless the fleet's options say otherwise: vLLM and reasonrl
+   * yes; SGLang no (it honours sampling_seed only with --enable-deterministic-inference, and
+   * releases before it refuse the field).
+   */
+  readonly seeds: boolean;
   /** Asked every few seconds of an endpoint set aside: a 2xx takes it back. */
   readonly probe: HttpCall;
   generate(spec: GenerateSpec): HttpCall;
@@ -129,6 +136,7 @@ function openAiProtocol(name: "vllm" | "reasonrl", logprobs: LogprobKind): Fleet
   return {
     name,
     logprobs,
+    seeds: true,
     probe: { method: "GET", path: "/health" },
     generate: (s) => ({
       method: "POST",
@@ -202,28 +210,46 @@ const SglangResult = z.object({
 const sglangProtocol: FleetProtocol = {
   name: "sglang",
   logprobs: "processed",
+  seeds: false,
   probe: { method: "GET", path: "/health" },
-  generate: (s) => ({
-    method: "POST",
-    path: "/generate",
-    body: {
-      input_ids: Array.from(s.prompt),
-      sampling_params: {
-        n: s.n,
-        temperature: s.temperature,
-        top_p: s.topP,
-        ...(s.topK > 0 ? { top_k: s.topK } : {}),
-        ...(s.minP > 0 ? { min_p: s.minP } : {}),
-        ...(s.stop.length > 0 ? { stop: [...s.stop] } : {}),
-        max_new_tokens: s.maxTokens,
-        ...(s.seed === null ? {} : { sampling_seed: s.seed }),
-      },
+  generate(s) {
+    const params = {
+      temperature: s.temperature,
+      top_p: s.topP,
+      ...(s.topK > 0 ? { top_k: s.topK } : {}),
+      ...(s.minP > 0 ? { min_p: s.minP } : {}),
+      ...(s.stop.length > 0 ? { stop: [...s.stop] } : {}),
+      max_new_tokens: s.maxTokens,
+    };
+    const lora = s.adapter ? s.model : undefined;
+    if (s.seed === null) {
+      const body = {
+        input_ids: Array.from(s.prompt),
+        sampling_params: { n: s.n, ...params },
+        return_logprob: true,
+      };
+      return {
+        method: "POST",
+        path: "/generate",
+        body: lora === undefined ? body : { ...body, lora_path: lora },
+      };
+    }
+    // Seeded: the n samples as a batch of n copies, each with its own seed (one seed for n
+    // parallel samples would draw the same sample n times).
+    const batch = Array.from({ length: s.n }, (_, j) => j);
+    const body = {
+      input_ids: batch.map(() => Array.from(s.prompt)),
+      sampling_params: batch.map((j) => ({ ...params, sampling_seed: promptSeed(s.seed as number, j) })),
       return_logprob: true,
-      ...(s.adapter ? { lora_path: s.model } : {}),
-    },
-  }),
+    };
+    return {
+      method: "POST",
+      path: "/generate",
+      body: lora === undefined ? body : { ...body, lora_path: batch.map(() => lora) },
+    };
+  },
   parseGenerate(body, n) {
-    // One result for n = 1, a list of n for n > 1.
+    // One result for one prompt and n = 1, else a list (n parallel samples, or a batch of n).
     const list = Array.isArray(body) ? body : [body];
     if (list.length !== n) throw new ProtocolError(`${list.length} results for n = ${n}`);
     return list.map((item, i) => {

@@ -72,8 +72,11 @@ export const FleetOptions = z.object({
   allDownWaitMs: z.number().min(0).default(120_000),
   /** What the servers' log-probs are (default: the protocol's; vLLM: "raw" unless started with --logprobs-mode processed_logprobs). */
   logprobs: LogprobKind.optional(),
-  /** Send each prompt's seed (SGLang: sampling_seed, honoured with --enable-deterministic-inference). */
-  sendSeed: z.boolean().default(true),
+  /**
+   * Send each prompt's seed (promptSeed(call seed, prompt)). Default: yes for vllm and reasonrl;
+   * no for sglang, which honours sampling_seed only with --enable-deterministic-inference.
+   */
+  sendSeed: z.boolean().optional(),
   /** Decodes completion text from the token ids (recommended: the trainer's own tokenizer). */
   tokenizer: z
     .custom<Tokenizer>(
@@ -236,7 +239,7 @@ export class FleetGenerator implements Generator {
             model,
             adapter: model !== this.options.model,
             n: o.n,
-            seed: this.options.sendSeed ? promptSeed(o.seed, i) : null,
+            seed: (this.options.sendSeed ?? this.protocol.seeds) ? promptSeed(o.seed, i) : null,
             temperature: o.temperature,
             topP: o.topP,
             topK: o.topK,

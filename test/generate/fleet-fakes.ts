@@ -159,24 +159,34 @@ export async function fakeServer(
       const failed = failure(c, call);
       if (failed) return failed;
       const b = call.body;
-      if (b.lora_path !== undefined && !fake.adapters.has(b.lora_path))
-        return c.json({ error: { message: `LoRA adapter ${b.lora_path} is not loaded` } }, 400);
+      // one prompt with n parallel samples, or a batch of prompts each with its own parameters
+      const batch = Array.isArray(b.input_ids[0]);
+      const items: Array<{ ids: number[]; params: { n?: number; max_new_tokens: number } }> = batch
+        ? b.input_ids.map((ids: number[], k: number) => ({ ids, params: b.sampling_params[k] }))
+        : [{ ids: b.input_ids, params: b.sampling_params }];
+      const loras: unknown[] = Array.isArray(b.lora_path) ? b.lora_path : [b.lora_path];
+      for (const lora of loras)
+        if (lora !== undefined && !fake.adapters.has(lora as string))
+          return c.json({ error: { message: `LoRA adapter ${lora} is not loaded` } }, 400);
       await hold();
-      const p = b.sampling_params;
-      const results = Array.from({ length: p.n ?? 1 }, (_, j) => {
-        const s = sampleOf(b.input_ids.length, j, p.max_new_tokens);
-        return {
-          text: s.ids.join(" "),
-          output_ids: s.ids,
-          meta_info: {
-            finish_reason:
-              s.finish === "length" ? { type: "length", length: s.ids.length } : { type: "stop", matched: 7 },
-            completion_tokens: s.ids.length,
-            output_token_logprobs: s.ids.map((id, t) => [s.logprobs[t], id, null]),
-          },
-        };
-      });
-      return c.json(results.length === 1 ? results[0] : results);
+      const results = items.flatMap((item, k) =>
+        Array.from({ length: item.params.n ?? 1 }, (_, j) => {
+          const s = sampleOf(item.ids.length, batch ? k : j, item.params.max_new_tokens);
+          return {
+            text: s.ids.join(" "),
+            output_ids: s.ids,
+            meta_info: {
+              finish_reason:
+                s.finish === "length"
+                  ? { type: "length", length: s.ids.length }
+                  : { type: "stop", matched: 7 },
+              completion_tokens: s.ids.length,
+              output_token_logprobs: s.ids.map((id, t) => [s.logprobs[t], id, null]),
+            },
+          };
+        }),
+      );
+      return c.json(results.length === 1 && !batch ? results[0] : results);
     });
     app.post("/load_lora_adapter", async (c) => {
       const call = await record(c);

@@ -244,19 +244,41 @@ describe("sglang", () => {
       path: "/generate",
       body: {
         input_ids: [5, 6, 7],
-        sampling_params: {
-          n: 2,
-          temperature: 0.6,
-          top_p: 1,
-          top_k: 20,
-          max_new_tokens: 3,
-          sampling_seed: promptSeed(4, 0),
-        },
+        sampling_params: { n: 2, temperature: 0.6, top_p: 1, top_k: 20, max_new_tokens: 3 },
         return_logprob: true,
       },
       authorization: "Bearer k2",
     });
     assert.equal(fleet.lastReport()?.logprobs, "processed");
+  });
+
+  test("with seeds: the n samples go as a batch of n copies, each with its own sampling_seed", async () => {
+    const s = await started("sglang");
+    const fleet = new FleetGenerator({
+      endpoints: [s.url],
+      protocol: "sglang",
+      model: "base",
+      sendSeed: true,
+    });
+    await fleet.loadAdapter("step-1", "/a/step-1");
+    const groups = await fleet.generate(prompts, { n: 3, seed: 4, maxTokens: 3 });
+    assert.deepEqual(plain(groups), [expected(prompts[0], 3, 3), expected(prompts[1], 3, 3)]);
+    const call = generateCalls(s.calls).find((c) => c.body.input_ids[0].length === 2);
+    assert.deepEqual(call?.body, {
+      input_ids: [
+        [8, 9],
+        [8, 9],
+        [8, 9],
+      ],
+      sampling_params: [0, 1, 2].map((j) => ({
+        temperature: 1,
+        top_p: 1,
+        max_new_tokens: 3,
+        sampling_seed: promptSeed(promptSeed(4, 1), j),
+      })),
+      return_logprob: true,
+      lora_path: ["step-1", "step-1", "step-1"],
+    });
   });
 
   test("adapters: /load_lora_adapter, requests select it with lora_path, /unload_lora_adapter", async () => {
