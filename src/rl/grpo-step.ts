@@ -219,7 +219,7 @@ export async function grpoRollout(
   if (step.prompts.length === 0) throw new Error("grpo: no prompts");
   if (!m.generator) throw new Error("grpo: the models have no generator to sample from the policy");
   checkTemperatures(o);
-  // (more rounds with dynamic sampling)
+  // G completions per prompt, rewarded (in more rounds with dynamic sampling)
   const rollout = await rollOut(m.generator, step.prompts, step.source, reward, o, step.seed);
   const policyVersion = step.policyVersion ?? 0;
   return { rollout, samples: rolloutSamples(rollout, { ...o, policyVersion }), policyVersion };
