@@ -8,6 +8,10 @@
  * in the same run on the same batch: one plain SFT step (forward + backward +
  * AdamW, no rollouts, no reference pass), i.e. what the training part of
  * a GRPO step would cost if it were only next-token training.
+ *
+ * The run store's overhead: each step's metrics and rollouts are written to a
+ * run store (src/track/store.ts) as a run writes them, timed apart from the
+ * step (store_s, and store_frac: its share of the step with the write).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,6 +29,7 @@ import { GrpoOptions, type GrpoStepInput, grpoStep } from "../src/rl/grpo-step.t
 import { loadRecipe } from "../src/rl/recipe.ts";
 import { ensureModelDir, trainingPrompts } from "../src/rl/run-setup.ts";
 import { type SftExample, sftStep } from "../src/sft/sft-step.ts";
+import { type RolloutRow, RunStore } from "../src/track/store.ts";
 import type { TrainModels } from "../src/train/models.ts";
 import { VerifierPool } from "../src/verify/pool.ts";
 
@@ -43,6 +48,10 @@ export interface GrpoBenchResult {
   train_tokens_per_s: number;
   /** The comparison point: one SFT step on the same sequences, tokens per second. */
   sft_tokens_per_s: number;
+  /** Median time of writing a step's metrics and rollouts to the run store (one transaction). */
+  store_s: number;
+  /** The store's writes as a share of the steps with them (target: under 0.05). */
+  store_frac: number;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -64,6 +73,8 @@ interface StepTimes {
   train: number;
   /** Prompt + completion tokens of the step's batch. */
   tokens: number;
+  /** Writing the step to the run store. */
+  store: number;
 }
 
 export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchResult> {
@@ -73,6 +84,7 @@ export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchRes
   if (!g || !("synthetic" in recipe.data.train)) throw new Error("bench grpo: the demo recipe changed shape");
   const dir = await mkdtemp(join(tmpdir(), "reasonrl-bench-grpo-"));
   const verifier = new VerifierPool();
+  const store = RunStore.open(join(dir, "store", "run.sqlite"), { kind: "train", name: "bench-grpo" });
   try {
     await ensureModelDir({ ...recipe.model, path: dir });
     const tok = Tokenizer.fromDir(dir);
@@ -114,12 +126,13 @@ export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchRes
         lr: optimizer.lr,
         seed: s,
       });
+      timed.times.store = timedStoreWrite(store, s, timed.metrics, timed.samples);
       // step 0 warms up (graph shapes, allocations)
       if (s > 0) {
         times.push(timed.times);
         const t = timed.times;
         log(
-          `step ${s}: ${t.step.toFixed(2)} s (generate ${t.gen.toFixed(2)}, reward ${t.reward.toFixed(2)}, train ${t.train.toFixed(2)}), ${t.tokens} tokens`,
+          `step ${s}: ${t.step.toFixed(2)} s (generate ${t.gen.toFixed(2)}, reward ${t.reward.toFixed(2)}, train ${t.train.toFixed(2)}), ${t.tokens} tokens; store ${(1000 * t.store).toFixed(1)} ms`,
         );
       }
       lastBatch = timed.batch;
@@ -127,6 +140,7 @@ export async function benchGrpo(options: GrpoBenchOptions): Promise<GrpoBenchRes
     const sftTokensPerS = await sftComparison(models, lastBatch, g.chunkRows);
     return summarise(times, promptsPerStep * g.groupSize, sftTokensPerS);
   } finally {
+    store.close();
     await verifier.close();
     await rm(dir, { recursive: true, force: true });
   }
@@ -138,7 +152,7 @@ async function timedStep(
   reward: RewardFunction,
   options: GrpoOptions,
   input: GrpoStepInput,
-): Promise<{ times: StepTimes; batch: SftExample[] }> {
+): Promise<{ times: StepTimes; batch: SftExample[]; metrics: object; samples: readonly RolloutRow[] }> {
   let batch: SftExample[] = [];
   const recording: RewardFunction = async (inputs) => {
     batch = inputs.map((c, i) => ({
@@ -148,10 +162,23 @@ async function timedStep(
     return reward(inputs);
   };
   const t0 = performance.now();
-  const { metrics: m } = await grpoStep(models, recording, options, input);
+  const { metrics: m, samples } = await grpoStep(models, recording, options, input);
   const step = (performance.now() - t0) / 1000;
   const tokens = batch.reduce((n, b) => n + b.prompt.length + b.completion.length, 0);
-  return { times: { step, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens }, batch };
+  const times = { step, gen: m.generate_s, reward: m.reward_s, train: m.train_s, tokens, store: 0 };
+  return { times, batch, metrics: m, samples };
+}
+
+/** Writes step `step` (its metrics and rollouts, one transaction) to the run store, as a run does; returns the seconds it took. */
+function timedStoreWrite(
+  store: RunStore,
+  step: number,
+  metrics: object,
+  rollouts: readonly RolloutRow[],
+): number {
+  const t0 = performance.now();
+  store.writeStep({ stage: "grpo", step, metrics, rollouts });
+  return (performance.now() - t0) / 1000;
 }
 
 /** The comparison point: SFT steps (lr 0) on the last GRPO batch's sequences, tokens per second. */
@@ -179,6 +206,8 @@ function summarise(times: StepTimes[], completions: number, sftTokensPerS: numbe
     tokens_per_s: round(sum((t) => t.tokens) / total, 0),
     train_tokens_per_s: round(sum((t) => t.tokens) / sum((t) => t.train), 0),
     sft_tokens_per_s: round(sftTokensPerS, 0),
+    store_s: round(median(times.map((t) => t.store)), 4),
+    store_frac: round(sum((t) => t.store) / (total + sum((t) => t.store)), 4),
   };
 }
 
@@ -191,6 +220,7 @@ export function describeGrpoBench(r: GrpoBenchResult): string {
   return (
     `GRPO step ${r.step_s} s for ${r.completions_per_step} completions: generation ${(100 * r.gen_frac).toFixed(0)}%, ` +
     `rewards ${(100 * r.reward_frac).toFixed(0)}%, training ${(100 * r.train_frac).toFixed(0)}%; ${r.tokens_per_s} tokens/s overall; ` +
-    `training ${r.train_tokens_per_s} tokens/s vs a plain SFT step ${r.sft_tokens_per_s} tokens/s`
+    `training ${r.train_tokens_per_s} tokens/s vs a plain SFT step ${r.sft_tokens_per_s} tokens/s; ` +
+    `run store ${(1000 * r.store_s).toFixed(1)} ms a step (${(100 * r.store_frac).toFixed(2)}%)`
   );
 }
