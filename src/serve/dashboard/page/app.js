@@ -3,7 +3,7 @@
 // events). What is ticked and which tab is open live in the address (#runs=a,b&tab=curves), so a
 // view can be bookmarked or shared.
 import { Charts } from "./charts.js";
-import { fill, getJson, h, num, options, pct } from "./dom.js";
+import { fill, getJson, h, num, options, pct, showError } from "./dom.js";
 import { EvalView } from "./evals.js";
 import { RolloutBrowser } from "./rollouts.js";
 
@@ -81,7 +81,11 @@ function renderRunList() {
       h(
         "td",
         { className: "num" },
-        r.best_accuracy === null ? "–" : `${pct(r.last_accuracy)} (best ${pct(r.best_accuracy)})`,
+        r.best_accuracy === null
+          ? "–"
+          : r.best_accuracy === r.last_accuracy
+            ? pct(r.last_accuracy)
+            : `${pct(r.last_accuracy)} (best ${pct(r.best_accuracy)})`,
       ),
     );
   });
@@ -98,7 +102,7 @@ function tick(id, on) {
 function listen() {
   state.source?.close();
   for (const id of [...state.data.keys()]) if (!state.ticked.includes(id)) state.data.delete(id);
-  rollouts.setRuns(state.ticked);
+  rollouts.setRuns(state.ticked).catch(showError);
   redraw();
   const source = new EventSource(`/api/live?runs=${encodeURIComponent(state.ticked.join(","))}`);
   state.source = source;
@@ -133,7 +137,7 @@ function merge(update) {
   if (update.steps.length && rollouts.run === update.run)
     rollouts
       .refreshSteps()
-      .then(() => rollouts.load())
+      .then((moved) => moved && rollouts.load())
       .catch(showError);
 }
 
@@ -184,11 +188,6 @@ function renderEvents() {
         ),
       ),
   );
-}
-
-function showError(err) {
-  console.warn(err);
-  fill($("ro-summary"), String(err.message ?? err));
 }
 
 async function start() {

@@ -95,7 +95,7 @@ export class Charts {
         height: 190,
         series: [{ label: "step", value: (_u, v) => (v === null ? "–" : String(v)) }, ...series],
         bands,
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, y: { range: yRange } },
         axes: [{}, { values: (_u, vals) => vals.map((v) => num(v, 2)), size: 56 }],
         cursor: { drag: { x: true, y: false } },
         legend: { live: true },
@@ -121,6 +121,13 @@ export class Charts {
     const width = this.chartWidth();
     for (const { plot } of this.charts.values()) plot.setSize({ width, height: 190 });
   }
+}
+
+/** The y range: uPlot's, but a flat line at 0 (nothing cut, no drift) gets 0..1 rather than 0..100. */
+function yRange(_u, min, max) {
+  if (min === null || max === null) return [0, 1];
+  if (min === max) return [Math.min(0, min), Math.max(1, max)];
+  return uPlot.rangeNum(min, max, 0.1, true);
 }
 
 /** The steps a chart draws, on its box (data-steps, data-last): what a reader or a test can check. */

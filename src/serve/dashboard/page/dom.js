@@ -61,3 +61,9 @@ export function options(select, items, keep = select.value) {
   if (items.some(([v]) => String(v) === keep)) select.value = keep;
   return select;
 }
+
+/** A request that failed: its message in the header (the server's error names what was wrong). */
+export function showError(err) {
+  console.warn(err);
+  fill(document.getElementById("error"), String(err?.message ?? err));
+}

@@ -1,7 +1,7 @@
 // Evaluations: the paper-style table of eval folders (one, or several compared as
 // `reasonrl eval compare` does; the server computes it with src/eval), the held-out evaluations
 // of training runs with their 95% intervals, and every evaluation's samples.
-import { fill, getJson, h, num, options, pct } from "./dom.js";
+import { fill, getJson, h, num, options, pct, showError } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -9,12 +9,13 @@ export class EvalView {
   constructor() {
     this.metric = "";
     this.request = 0;
-    for (const id of ["es-set", "es-correct"]) $(id).addEventListener("change", () => this.loadSamples());
-    $("es-run").addEventListener("change", () => this.loadSets());
+    for (const id of ["es-set", "es-correct"])
+      $(id).addEventListener("change", () => this.loadSamples().catch(showError));
+    $("es-run").addEventListener("change", () => this.loadSets().catch(showError));
     let typing;
     $("es-search").addEventListener("input", () => {
       clearTimeout(typing);
-      typing = setTimeout(() => this.loadSamples(), 250);
+      typing = setTimeout(() => this.loadSamples().catch(showError), 250);
     });
   }
 
@@ -43,7 +44,7 @@ export class EvalView {
     const picker = h("select", {
       onchange: (e) => {
         this.metric = e.target.value;
-        this.renderTable(runs);
+        this.renderTable(runs).catch(showError);
       },
     });
     options(

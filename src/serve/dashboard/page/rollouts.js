@@ -1,6 +1,6 @@
 // The rollout browser: one step of one run, each prompt's group of completions side by side with
 // their reward terms, total and advantage; filters and a text search, answered by the server.
-import { fill, getJson, h, num, options } from "./dom.js";
+import { fill, getJson, h, num, options, showError } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,25 +10,27 @@ export class RolloutBrowser {
     this.steps = [];
     this.request = 0;
     for (const id of ["ro-step", "ro-group", "ro-correct", "ro-wrong", "ro-cut", "ro-lang", "ro-format"])
-      $(id).addEventListener("change", () => this.load());
+      $(id).addEventListener("change", () => this.load().catch(showError));
     let typing;
     $("ro-search").addEventListener("input", () => {
       clearTimeout(typing);
-      typing = setTimeout(() => this.load(), 250);
+      typing = setTimeout(() => this.load().catch(showError), 250);
     });
-    $("ro-run").addEventListener("change", () => this.open($("ro-run").value));
+    $("ro-run").addEventListener("change", () => this.open($("ro-run").value).catch(showError));
     $("ro-prev").addEventListener("click", () => this.move(-1));
     $("ro-next").addEventListener("click", () => this.move(1));
   }
 
   /** The runs to choose from (the ticked ones); opens the first when the current one is gone. */
-  setRuns(runs) {
+  async setRuns(runs) {
     options(
       $("ro-run"),
       runs.map((r) => [r, r]),
       this.run ?? "",
     );
-    if (!runs.includes(this.run)) return runs.length ? this.open(runs[0]) : this.clear();
+    if (runs.includes(this.run)) return;
+    if (runs.length) await this.open(runs[0]);
+    else this.clear();
   }
 
   clear() {
@@ -46,17 +48,22 @@ export class RolloutBrowser {
     await this.load();
   }
 
-  /** New steps of a live run appear in the step list (the one shown stays). */
+  /**
+   * New steps of a live run appear in the step list. The step shown stays, unless it was the last:
+   * then the new last step is shown. Says whether the step shown changed.
+   */
   async refreshSteps() {
-    if (this.run === null) return;
+    if (this.run === null) return false;
     const { steps } = await getJson("/api/rollout-steps", { run: this.run });
-    const follow = $("ro-step").value === "" || Number($("ro-step").value) === this.steps.at(-1);
+    const shown = $("ro-step").value;
+    const follow = shown === "" || Number(shown) === this.steps.at(-1);
     this.steps = steps;
     options(
       $("ro-step"),
       steps.map((s) => [s, s]),
     );
     if (follow && steps.length) $("ro-step").value = String(steps.at(-1));
+    return $("ro-step").value !== shown;
   }
 
   nearest(step) {
@@ -70,7 +77,7 @@ export class RolloutBrowser {
     const i = this.steps.indexOf(Number($("ro-step").value)) + delta;
     if (i < 0 || i >= this.steps.length) return;
     $("ro-step").value = String(this.steps[i]);
-    this.load();
+    this.load().catch(showError);
   }
 
   /** The filters as the API's parameters. */
