@@ -40,7 +40,7 @@ export interface PoolOptions {
   /** Server failures in a row that set an endpoint aside. */
   setAsideAfter: number;
   probeIntervalMs: number;
-  /** Time limit of a probe and of each call that brings an endpoint back, ms. */
+  /** Time limit of a probe, ms. */
   probeTimeoutMs: number;
   /** How long acquire() waits while every endpoint is set aside, ms. */
   allDownWaitMs: number;

@@ -120,7 +120,7 @@ export class FleetPolicy {
 
   /** One call of giveTo: null when done (for unloads also when refused: not there), else why not. */
   async #rejoinCall(ep: Endpoint, call: HttpCall, refusedIsDone: boolean): Promise<string | null> {
-    const answer = await this.pool.send(ep, call, this.pool.options.probeTimeoutMs);
+    const answer = await this.pool.send(ep, call, this.timeoutMs);
     const failure = answer.kind === "ok" ? this.protocol.failureOf(answer.body) : null;
     if (answer.kind === "ok" && failure === null) return null;
     if (refusedIsDone && failure === null && !retryable(answer)) return null;

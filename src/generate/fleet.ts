@@ -54,7 +54,7 @@ export const FleetOptions = z.object({
   model: z.string().min(1),
   /** Sent as "Authorization: Bearer <apiKey>". */
   apiKey: z.string().min(1).optional(),
-  /** Time limit of one request (its n completions included), in ms. */
+  /** Time limit of one request (its n completions included), and of an adapter load or weights reload, in ms. */
   timeoutMs: z.number().positive().default(600_000),
   /** Times a request is sent again after a failure that may pass (network, timeout, 5xx, 408, 429). */
   retries: z.number().int().min(0).default(4),
@@ -66,7 +66,7 @@ export const FleetOptions = z.object({
   setAsideAfter: z.number().int().positive().default(2),
   /** How often an endpoint set aside is probed (GET /health), in ms. */
   probeIntervalMs: z.number().positive().default(3000),
-  /** Time limit of a probe and of the calls that bring an endpoint back, in ms. */
+  /** Time limit of a probe (GET /health), in ms. */
   probeTimeoutMs: z.number().positive().default(10_000),
   /** How long a request waits while every endpoint is set aside before the call throws, in ms. */
   allDownWaitMs: z.number().min(0).default(120_000),
