@@ -15,8 +15,8 @@
  *   heldout_drop     the evaluations (accuracy, ci95)       the best accuracy so far lies above the latest
  *                                                           evaluation's 95% interval (by more than `margin`)
  *   language_drift   non_english_fraction                   its mean over `window` steps is above `threshold`
- *   format_collapse  reward_format, else format_ok_fraction its mean over `window` steps is below `threshold`,
- *                                                           or below its running best by more than `drop`
+ *   format_collapse  reward_format, else format_ok_fraction its mean over `window` steps dropped below `threshold`
+ *                                                           (from above it), or below its running best by more than `drop`
  *   kl_spike         kl                                     above `factor` x its median over the `window` steps
  *                                                           before (a median below `floor` counts as `floor`), or above `max`
  *   reward_hacking   reward and the evaluations             at an evaluation: the reward's mean over `window`
@@ -72,7 +72,7 @@ export const LanguageDriftGuard = guard(10, {
 });
 
 export const FormatCollapseGuard = guard(10, {
-  /** Share of completions with the format (mean over `window` steps) below which it trips. */
+  /** Share of completions with the format (mean over `window` steps) it trips on dropping below (once above it). */
   threshold: share.default(0.5),
   /** ... or its fall from the best such mean so far, above which it trips. */
   drop: share.default(0.25),
@@ -280,7 +280,8 @@ const formatCollapse: Rule<z.output<typeof FormatCollapseGuard>> = (input, c, no
     const w = windowMean(points, p.step, c.window);
     if (w && w.mean > best.mean) best = w;
   }
-  const below = recent.mean < c.threshold;
+  // below the threshold counts once the share was above it: a run that never had the format has none to lose
+  const below = recent.mean < c.threshold && best.mean >= c.threshold;
   const fell = best.mean - recent.mean > c.drop;
   if (!below && !fell) return null;
   const why = below

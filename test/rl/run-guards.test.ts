@@ -14,6 +14,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { RewardInput } from "../../src/rewards/types.ts";
@@ -28,15 +29,35 @@ import { tinyRunRecipe } from "./helpers.ts";
 const root = await mkdtemp(join(tmpdir(), "reasonrl-guards-"));
 after(() => rm(root, { recursive: true, force: true }));
 
-test("a guard with action stop ends the run after the step that tripped it, keeping the best checkpoint", async () => {
+/**
+ * The tiny recipe with a format reward whose share drops from 100% to 0% at step 2 in each process
+ * (guard-format-fixture.ts): format_collapse, set to stop with a window of one step, trips at step 2.
+ */
+function droppingFormat(name: string): Record<string, unknown> {
   const tiny = tinyRunRecipe();
-  // The tiny model never writes "\n</think>\n" in 12 tokens: format_collapse (share below 100%) trips
-  // at once after its warm-up of one step.
-  const recipe = parseRecipe({
+  return {
     ...tiny,
+    name,
     runsDir: join(root, "runs"),
-    model: { ...(tiny.model as object), path: join(root, "model") },
-    guards: { formatCollapse: { action: "stop", threshold: 1, warmup: 1 } },
+    model: { ...(tiny.model as object), path: join(root, `model-${name}`) },
+    grpo: {
+      ...(tiny.grpo as object),
+      rewards: {
+        rewards: [
+          { name: "format", module: FORMAT_FIXTURE },
+          { name: "accuracy", weight: 2 },
+        ],
+      },
+    },
+  };
+}
+const FORMAT_FIXTURE = fileURLToPath(new URL("./guard-format-fixture.ts", import.meta.url));
+const ALERT = "step 2: 0% of completions keep the format, below 50%";
+
+test("a guard with action stop ends the run after the step that tripped it, keeping the best checkpoint", async () => {
+  const recipe = parseRecipe({
+    ...droppingFormat("stop"),
+    guards: { formatCollapse: { action: "stop", window: 1, warmup: 1 } },
   });
   const alerts: GuardAlert[] = [];
   const hooks = { log: () => {}, warn: () => {}, onGuard: (a: GuardAlert) => alerts.push(a) };
@@ -48,7 +69,7 @@ test("a guard with action stop ends the run after the step that tripped it, keep
     alerts.map((a) => [a.guard, a.step, a.action]),
     [["format_collapse", 2, "stop"]],
   );
-  assert.match(alerts[0].message, /^step 2: 0% of completions keep the format over steps 1-2, below 100%$/);
+  assert.equal(alerts[0].message, ALERT);
 
   const folder = RunFolder.of(recipe.runsDir, recipe.name);
   const lines = await folder.readMetrics();
@@ -68,7 +89,7 @@ test("a guard with action stop ends the run after the step that tripped it, keep
         action: "stop",
         message: alerts[0].message,
         value: 0,
-        threshold: 1,
+        threshold: 0.5,
       },
     ],
   );
@@ -131,18 +152,9 @@ test("withRolloutShares adds the mixed-script share, and the format share when n
 });
 
 test("train prints a guard's alert on one line and, when it stops the run, what was kept", async () => {
-  const tiny = tinyRunRecipe();
   const path = join(root, "cli.yaml");
-  await writeFile(
-    path,
-    stringify({
-      ...tiny,
-      name: "cli",
-      runsDir: join(root, "runs"),
-      model: { ...(tiny.model as object), path: join(root, "model-cli") },
-    }),
-  );
-  const sets = ["action=stop", "threshold=1", "warmup=1"].flatMap((s) => [
+  await writeFile(path, stringify(droppingFormat("cli")));
+  const sets = ["action=stop", "window=1", "warmup=1"].flatMap((s) => [
     "--set",
     `guards.formatCollapse.${s}`,
   ]);
@@ -153,7 +165,7 @@ test("train prints a guard's alert on one line and, when it stops the run, what 
       env: { ...process.env, NO_COLOR: "1" },
     },
   );
-  const alert = "step 2: 0% of completions keep the format over steps 1-2, below 100%";
+  const alert = ALERT;
   assert.ok(
     stderr
       .split("\n")

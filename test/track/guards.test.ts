@@ -193,7 +193,7 @@ test("language_drift trips when the share of completions in other scripts climbs
   );
 });
 
-test("format_collapse trips below its threshold or on a fall from its running best", () => {
+test("format_collapse trips when the format share drops below its threshold or falls from its running best", () => {
   const n = noise(3);
   const config = GuardsConfig.parse({});
   // reward_format (the format term's mean): 95% falling to 60% from step 80
@@ -204,12 +204,20 @@ test("format_collapse trips below its threshold or on a fall from its running be
     alertsAtEnd(falling.slice(0, at[0]), config)[0].message,
     /keep the format over steps \d+-\d+, down from 9\d% over steps \d+-\d+, a fall of more than 25%$/,
   );
-  // from the samples' share when there is no format term; below the threshold
-  const low = stream(30, "format_ok_fraction", () => 0.3);
-  assert.deepEqual(trippedAt(low, config)[0], 11);
+  // from the samples' share when there is no format term: dropping below the threshold (a fall under the margin)
+  const below = stream(40, "format_ok_fraction", (s) => (s <= 20 ? 0.6 : 0.4));
+  assert.equal(trippedAt(below, config)[0], 22);
   assert.match(
-    alertsAtEnd(low, config)[0].message,
-    /^step 30: 30% of completions keep the format over steps 26-30, below 50%$/,
+    alertsAtEnd(below.slice(0, 22), config)[0].message,
+    /^step 22: 52% of completions keep the format over steps 18-22, below 50%$/,
+  );
+  // a run that never had the format (a weak start) has nothing to collapse: no alert
+  assert.deepEqual(
+    trippedAt(
+      stream(60, "format_ok_fraction", (s) => 0.3 + 0.002 * s),
+      config,
+    ),
+    [],
   );
   // noise around 90%, and a slow decline inside the margin: no alert
   assert.deepEqual(
