@@ -206,10 +206,10 @@ test("format_collapse trips when the format share drops below its threshold or f
   );
   // from the samples' share when there is no format term: dropping below the threshold (a fall under the margin)
   const below = stream(40, "format_ok_fraction", (s) => (s <= 20 ? 0.6 : 0.4));
-  assert.equal(trippedAt(below, config)[0], 22);
-  assert.match(
-    alertsAtEnd(below.slice(0, 22), config)[0].message,
-    /^step 22: 52% of completions keep the format over steps 18-22, below 50%$/,
+  assert.equal(trippedAt(below, config)[0], 23);
+  assert.equal(
+    alertsAtEnd(below.slice(0, 23), config)[0].message,
+    "step 23: 48% of completions keep the format over steps 19-23, below 50%",
   );
   // a run that never had the format (a weak start) has nothing to collapse: no alert
   assert.deepEqual(
