@@ -271,3 +271,19 @@ test("a run started afresh in its folder (the demo does): the stream starts it o
   );
   assert.deepEqual((await get("/api/rollout-steps?run=fresh")).body.steps, [1]);
 });
+
+test("a dashboard of one run folder (or one eval folder) serves it as run '.'", async () => {
+  const one = new RunRegistry(join(root, "a"));
+  try {
+    const app1 = createDashboardApp(one);
+    const runsList = (await (await app1.request("/api/runs", { headers: host })).json()) as Json;
+    assert.deepEqual(
+      runsList.runs.map((r: Json) => [r.id, r.name]),
+      [[".", "a"]],
+    );
+    const steps = (await (await app1.request("/api/steps?run=.", { headers: host })).json()) as Json;
+    assert.equal(steps.steps.length, 8);
+  } finally {
+    one.close();
+  }
+});

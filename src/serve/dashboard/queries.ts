@@ -17,12 +17,12 @@ const MAX_DEPTH = 3;
 
 /**
  * The run folders under `dir` (and `dir` itself when it is one), as paths relative to `dir`
- * with "/" separators ("" for `dir` itself), sorted.
+ * with "/" separators ("." for `dir` itself), sorted.
  */
 export function findRunFolders(dir: string): string[] {
   const found: string[] = [];
   const walk = (folder: string, depth: number) => {
-    if (existsSync(join(folder, STORE_FILE))) found.push(relative(dir, folder).split(sep).join("/"));
+    if (existsSync(join(folder, STORE_FILE))) found.push(relative(dir, folder).split(sep).join("/") || ".");
     if (depth === MAX_DEPTH) return;
     let entries: Dirent[];
     try {

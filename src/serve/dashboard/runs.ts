@@ -1,6 +1,6 @@
 /**
  * The runs a dashboard serves: the run folders (with a run.sqlite) under its
- * folder, each named by its path relative to it ("demo", "eval/base"; "" when
+ * folder, each named by its path relative to it ("demo", "eval/base"; "." when
  * the folder is itself a run). A run is only ever looked up by a name from
  * that list, so no request can reach a file outside the folder. Stores are
  * opened once, read-only (RunStoreReader), and kept open until the dashboard

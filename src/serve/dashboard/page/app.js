@@ -72,7 +72,7 @@ function renderRunList() {
       h(
         "td",
         { title: `${r.kind}${r.model ? ` · ${r.model}` : ""}` },
-        h("b", {}, r.id || r.name),
+        h("b", {}, r.id === "." ? r.name : r.id),
         h("div", { className: "muted" }, r.kind),
       ),
       h("td", {}, h("span", { className: `status ${r.status}` }, r.status)),
