@@ -206,29 +206,7 @@ export class FleetGenerator implements Generator {
     });
     const model = this.#model;
     const started = performance.now();
-    const report: FleetReport = {
-      model,
-      logprobs: this.logprobs,
-      prompts: prompts.length,
-      requests: 0,
-      retries: 0,
-      setAside: 0,
-      recovered: 0,
-      endpointsDown: 0,
-      answered: this.#pool.endpoints.map(() => 0),
-      ms: 0,
-      events: [],
-    };
-    const unwatch = this.#pool.watch({
-      setAside(ep, reason) {
-        report.setAside++;
-        report.events.push(`${ep.root}: set aside: ${reason}`);
-      },
-      recovered(ep) {
-        report.recovered++;
-        report.events.push(`${ep.root}: taken back`);
-      },
-    });
+    const { report, unwatch } = this.#startReport(model, prompts.length);
     this.#inUse.set(model, (this.#inUse.get(model) ?? 0) + 1);
     const failed = new AbortController();
     try {
@@ -306,6 +284,34 @@ export class FleetGenerator implements Generator {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
+  }
+
+  /** A call's report, told of endpoints set aside and taken back until `unwatch()`. */
+  #startReport(model: string, prompts: number): { report: FleetReport; unwatch: () => void } {
+    const report: FleetReport = {
+      model,
+      logprobs: this.logprobs,
+      prompts,
+      requests: 0,
+      retries: 0,
+      setAside: 0,
+      recovered: 0,
+      endpointsDown: 0,
+      answered: this.#pool.endpoints.map(() => 0),
+      ms: 0,
+      events: [],
+    };
+    const unwatch = this.#pool.watch({
+      setAside(ep, reason) {
+        report.setAside++;
+        report.events.push(`${ep.root}: set aside: ${reason}`);
+      },
+      recovered(ep) {
+        report.recovered++;
+        report.events.push(`${ep.root}: taken back`);
+      },
+    });
+    return { report, unwatch };
   }
 
   /** One prompt's n completions, retried as the file's comment says. */
