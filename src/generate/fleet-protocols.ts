@@ -14,7 +14,7 @@
  * | vllm | unload adapter | POST /v1/unload_lora_adapter {lora_name} | v0.6.1 |
  * | vllm | reload full weights | none in the OpenAI server (see reloadWeights) | |
  * | sglang | generate | POST /generate {input_ids, sampling_params: {n, temperature, top_p, [top_k, min_p, stop], max_new_tokens}, return_logprob: true, [lora_path: adapter name]} -> meta_info.output_token_logprobs [[logprob, id, text], ...]; with seeds (sendSeed), a batch of n copies of the prompt, sample j with sampling_params.sampling_seed promptSeed(prompt seed, j) | native API (io_struct.py GenerateReqInput); `sampling_seed` is honoured with --enable-deterministic-inference (v0.5) |
- * | sglang | load / unload adapter | POST /load_lora_adapter {lora_name, lora_path}, POST /unload_lora_adapter {lora_name} | 2025 (0.4.x line), server started with --enable-lora |
+ * | sglang | load / unload adapter | POST /load_lora_adapter {lora_name, lora_path}, POST /unload_lora_adapter {lora_name} | PR #7446 (June 2025, the 0.4.8 line); the server started with LoRA enabled (--enable-lora, or --lora-paths; --max-lora-rank and --lora-target-modules when it starts without adapters) |
  * | sglang | reload full weights | POST /update_weights_from_disk {model_path} | v0.4 (earlier /update_weights) |
  * | reasonrl | all | as vllm | this repository (src/serve) |
  * | all | probe | GET /health | |
