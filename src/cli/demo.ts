@@ -6,6 +6,7 @@ import { loadRecipe } from "../rl/recipe.ts";
 import { describeStart } from "../rl/rerun.ts";
 import { DEFAULT_PORT, startDashboard } from "../serve/dashboard/server.ts";
 import { dashboardCommand, untilStopped } from "./dashboard.ts";
+import { guardAlertLine } from "./guard-alerts.ts";
 import { stopOnCtrlC } from "./interrupt.ts";
 import { jsonOption, setOption } from "./options.ts";
 import { printResult } from "./output.ts";
@@ -41,6 +42,7 @@ export function register(program: Command): void {
           hooks: {
             ...progress,
             warn: (m) => progress.log(`warning: ${m}`),
+            onGuard: (a) => progress.log(guardAlertLine(a)),
             stop: () => signal.aborted,
             onStart: (s) => {
               if (s.kind === "resume") console.error(describeStart(s, "demo"));
