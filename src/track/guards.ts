@@ -201,6 +201,20 @@ const over = (w: { from: number; to: number }) => (w.from === w.to ? "" : ` over
 const at = (w: { mean: number; from: number; to: number }) =>
   w.from === w.to ? `${pct(w.mean)} at step ${w.to}` : `${pct(w.mean)}${over(w)}`;
 
+/** The highest window mean ending at any point (the running best), in one pass; null without points. */
+function bestWindowMean(points: readonly Point[], window: number) {
+  let best: { mean: number; from: number; to: number } | null = null;
+  let [first, sum] = [0, 0];
+  for (let last = 0; last < points.length; last++) {
+    const end = points[last].step;
+    sum += points[last].value;
+    while (points[first].step <= end - window) sum -= points[first++].value;
+    const mean = sum / (last - first + 1);
+    if (!best || mean > best.mean) best = { mean, from: points[first].step, to: end };
+  }
+  return best;
+}
+
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -274,12 +288,7 @@ const formatCollapse: Rule<z.output<typeof FormatCollapseGuard>> = (input, c, no
   const points = series(input.steps, formatShare);
   const recent = windowMean(points, now, c.window);
   if (!recent || recent.to !== now) return null;
-  // the running best: the best window mean ending at any step so far
-  let best = recent;
-  for (const p of points) {
-    const w = windowMean(points, p.step, c.window);
-    if (w && w.mean > best.mean) best = w;
-  }
+  const best = bestWindowMean(points, c.window) ?? recent;
   // below the threshold counts once the share was above it: a run that never had the format has none to lose
   const below = recent.mean < c.threshold && best.mean >= c.threshold;
   const fell = best.mean - recent.mean > c.drop;
