@@ -245,6 +245,11 @@ export class RunStoreReader {
     return this.#db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all() as Record<string, unknown>[];
   }
 
+  /** Every row of `table` ordered by `orderBy` (columns of the table, see storeContents). */
+  tableOrdered(table: StoreTable, orderBy: string): Record<string, unknown>[] {
+    return this.#db.prepare(`SELECT * FROM ${table} ORDER BY ${orderBy}`).all() as Record<string, unknown>[];
+  }
+
   /** The columns of `table` with their declared types (INTEGER, REAL, TEXT), in order. */
   columns(table: StoreTable): { name: string; type: string }[] {
     return this.#db.pragma(`table_info(${table})`) as { name: string; type: string }[];
@@ -252,6 +257,45 @@ export class RunStoreReader {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+}
+
+/** The primary key of each table: the order `storeContents` gives rows in (rowids differ between a resumed run and an uninterrupted one). */
+const TABLE_ORDER: Record<StoreTable, string> = {
+  meta: "key",
+  steps: "stage, step",
+  prompts: "text",
+  rollouts: "step, grp, idx",
+  evals: "step",
+  eval_samples: "step, benchmark, problem, sample",
+  events: "step, kind, name, message",
+};
+
+/**
+ * What the store at `path` holds, for comparing two runs (a killed and resumed run with an
+ * uninterrupted one): every table's rows in key order, with the JSON columns parsed, prompts
+ * by text instead of id, and what differs by nature left out (times, created_at, row ids).
+ */
+export function storeContents(path: string): Record<StoreTable, Record<string, unknown>[]> {
+  const reader = RunStoreReader.open(path);
+  try {
+    const prompts = new Map(reader.table("prompts").map((p) => [p.id, p.text]));
+    const out = {} as Record<StoreTable, Record<string, unknown>[]>;
+    for (const table of Object.keys(TABLE_ORDER) as StoreTable[]) {
+      out[table] = reader
+        .tableOrdered(table, TABLE_ORDER[table])
+        .filter((r) => !(table === "meta" && r.key === "created_at"))
+        .map(({ time: _, id: __, prompt_id, ...r }) => {
+          const row: Record<string, unknown> = { ...r };
+          if (prompt_id !== undefined) row.prompt = prompts.get(prompt_id) ?? null;
+          if (table === "steps") row.metrics = JSON.parse(r.metrics as string);
+          if (table === "rollouts") row.rewards = JSON.parse(r.rewards as string);
+          return row;
+        });
+    }
+    return out;
+  } finally {
+    reader.close();
   }
 }
 

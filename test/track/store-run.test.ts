@@ -14,7 +14,7 @@ import { after, test } from "node:test";
 import { stringify } from "yaml";
 import { loadRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
-import { RunStoreReader } from "../../src/track/store-read.ts";
+import { RunStoreReader, storeContents } from "../../src/track/store-read.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { tinyRunRecipe } from "../rl/helpers.ts";
 
@@ -153,4 +153,17 @@ test("read from another process while the run writes; killed (SIGKILL) and resum
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming from grpo step [36] of 8/);
   await checkStore(dir);
+  // The same rows as the uninterrupted run's (the first test's), times and the recipe's text aside.
+  const comparable = (path: string) => {
+    const c = storeContents(path);
+    return {
+      ...c,
+      meta: c.meta.filter((m) => m.key !== "config"),
+      steps: c.steps.map((s) => ({
+        ...s,
+        metrics: Object.fromEntries(Object.entries(s.metrics as object).filter(([k]) => !k.endsWith("_s"))),
+      })),
+    };
+  };
+  assert.deepEqual(comparable(path), comparable(join(root, "runs", "tiny", "run.sqlite")));
 });
