@@ -51,7 +51,8 @@ export class FleetPolicy {
         only: (ep) => ep.adapters.has(name),
         refusedIsDone: true,
       });
-      throw new Error(`fleet: adapter ${name} (${path}) was refused: ${refused.join("; ")}`);
+      const setup = refused.some((r) => r.includes(": HTTP 404")) ? ` (${this.protocol.adapterSetup})` : "";
+      throw new Error(`fleet: adapter ${name} (${path}) was refused: ${refused.join("; ")}${setup}`);
     }
     return this.#report(started, (ep) => ep.adapters.has(name));
   }

@@ -91,6 +91,8 @@ export interface FleetProtocol {
    * releases before it refuse the field).
    */
   readonly seeds: boolean;
+  /** How a server must be started to take adapters at runtime (told when a load finds no endpoint: HTTP 404). */
+  readonly adapterSetup: string;
   /** Asked every few seconds of an endpoint set aside: a 2xx takes it back. */
   readonly probe: HttpCall;
   generate(spec: GenerateSpec): HttpCall;
@@ -137,6 +139,10 @@ function openAiProtocol(name: "vllm" | "reasonrl", logprobs: LogprobKind): Fleet
     name,
     logprobs,
     seeds: true,
+    adapterSetup:
+      name === "vllm"
+        ? "vLLM serves /v1/load_lora_adapter only when started with --enable-lora (and --max-lora-rank at least the adapter's rank) and the environment variable VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+        : "reasonrl serve takes adapters at /v1/load_lora_adapter: is the server older than this client?",
     probe: { method: "GET", path: "/health" },
     generate: (s) => ({
       method: "POST",
@@ -211,6 +217,8 @@ const sglangProtocol: FleetProtocol = {
   name: "sglang",
   logprobs: "processed",
   seeds: false,
+  adapterSetup:
+    "SGLang serves /load_lora_adapter from PR #7446 (June 2025) when started with LoRA enabled (--enable-lora, or --lora-paths; --max-lora-rank and --lora-target-modules without initial adapters)",
   probe: { method: "GET", path: "/health" },
   generate(s) {
     const params = {

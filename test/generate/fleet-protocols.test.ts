@@ -194,6 +194,15 @@ describe("vllm", () => {
     assert.deepEqual([...a.adapters.keys(), ...b.adapters.keys()], ["step-2", "step-2"]);
   });
 
+  test("a server without runtime LoRA (404) is told how vLLM must be started", async () => {
+    const s = await started("sglang"); // no /v1/load_lora_adapter route: as vLLM without VLLM_ALLOW_RUNTIME_LORA_UPDATING
+    const fleet = new FleetGenerator({ endpoints: [s.url], protocol: "vllm", model: "base" });
+    await assert.rejects(
+      fleet.loadAdapter("step-1", "/a/step-1"),
+      /POST \/v1\/load_lora_adapter: HTTP 404.*--enable-lora.*VLLM_ALLOW_RUNTIME_LORA_UPDATING=True/,
+    );
+  });
+
   test("full weights: vLLM cannot reload them; the error says what exists and nothing is sent", async () => {
     const s = await started("vllm");
     const fleet = new FleetGenerator({ endpoints: [s.url], protocol: "vllm", model: "base" });
