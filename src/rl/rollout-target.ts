@@ -67,6 +67,8 @@ export const RolloutSection = z
     timeout: z.number().positive().default(600),
     /** Tries of a failed request after the first, each on the least busy other endpoint, with backoff. */
     retries: z.number().int().nonnegative().default(3),
+    /** Seconds between two probes (GET /health) of an endpoint set aside after failures; when it answers it gets the policy, then requests. */
+    probeInterval: z.number().positive().default(3),
     /** Adapter (or weights) folders kept in adapterDir, the newest ones (at least the one being served). */
     keepAdapters: z.number().int().positive().default(2),
     /**
@@ -300,6 +302,7 @@ export async function openRolloutTarget(
     apiKey: rolloutApiKey(section),
     timeoutMs: section.timeout * 1000,
     retries: section.retries,
+    probeIntervalMs: section.probeInterval * 1000,
     tokenizer: ctx.tokenizer,
     log: ctx.log,
   });

@@ -43,6 +43,7 @@ test("rollout: endpoints with a protocol; refused without one, or full weights o
     protocol: "vllm",
     timeout: 600,
     retries: 3,
+    probeInterval: 3,
     keepAdapters: 2,
     offPolicy: 0,
   });
