@@ -273,7 +273,7 @@ export class RunStore {
   #writeMeta(meta: StoreMeta): void {
     const setIfAbsent = this.#db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
     const set = this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    this.#db.transaction(() => {
+    this.#transaction(() => {
       setIfAbsent.run("schema_version", String(STORE_SCHEMA_VERSION));
       setIfAbsent.run("created_at", new Date().toISOString());
       set.run("kind", meta.kind);
@@ -285,7 +285,9 @@ export class RunStore {
 
   /** Sets a `meta` entry (e.g. eval's results). */
   setMeta(key: string, value: string): void {
-    this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+    this.#transaction(() => {
+      this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+    })();
   }
 
   /** The id of a prompt text, added to `prompts` the first time it is seen. */
@@ -305,7 +307,7 @@ export class RunStore {
    */
   writeStep(w: StepWrite): void {
     const time = w.time ?? now();
-    this.#db.transaction(() => {
+    this.#transaction(() => {
       this.#insertStep.run(w.stage, w.step, time, JSON.stringify(w.metrics));
       for (const r of w.rollouts ?? []) {
         const f = rolloutFlags(r);
@@ -338,12 +340,12 @@ export class RunStore {
 
   /** Adds an event on its own (a guard that trips between steps' writes). */
   addEvent(e: EventRow): void {
-    this.#event(e, now());
+    this.#transaction(() => this.#event(e, now()))();
   }
 
   /** Writes a held-out evaluation after step `step` and its samples (replacing any of that step), in one transaction. */
   writeEval(step: number, result: EvalRow, samples: readonly EvalSampleRow[] = [], time = now()): void {
-    this.#db.transaction(() => {
+    this.#transaction(() => {
       this.#insertEval.run(step, result.accuracy, result.ci95[0], result.ci95[1], result.n, time);
       this.#evalSamples(step, samples);
     })();
@@ -351,7 +353,7 @@ export class RunStore {
 
   /** Writes the graded completions of the evaluation at step `step` (eval's: 0), replacing any of that step, in one transaction. */
   writeEvalSamples(step: number, samples: readonly EvalSampleRow[]): void {
-    this.#db.transaction(() => this.#evalSamples(step, samples))();
+    this.#transaction(() => this.#evalSamples(step, samples))();
   }
 
   #evalSamples(step: number, samples: readonly EvalSampleRow[]): void {
@@ -378,12 +380,27 @@ export class RunStore {
    * and, for GRPO, the rollouts, evaluations and events after it (as metrics.jsonl's lines).
    */
   truncateAfter(stage: string, step: number): void {
-    this.#db.transaction(() => {
+    this.#transaction(() => {
       this.#db.prepare("DELETE FROM steps WHERE stage = ? AND step > ?").run(stage, step);
       if (stage !== "grpo") return;
       for (const table of ["rollouts", "evals", "eval_samples", "events"])
         this.#db.prepare(`DELETE FROM ${table} WHERE step > ?`).run(step);
     })();
+  }
+
+  /**
+   * `fn` as one transaction; a failure (a full disk, a step written twice) rolls it back and is
+   * thrown with the store's path.
+   */
+  #transaction(fn: () => void): () => void {
+    const tx = this.#db.transaction(fn);
+    return () => {
+      try {
+        tx();
+      } catch (err) {
+        throw new Error(`run store ${this.path}: ${(err as Error).message}`, { cause: err });
+      }
+    };
   }
 
   /** Closes the database (its WAL is checkpointed into the file). */
