@@ -159,13 +159,8 @@ const UNSUPPORTED_CONFIG: Array<[field: string, neutral: (v: unknown) => boolean
   ["layers_to_transform", (v) => v == null],
 ];
 
-/**
- * Reads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors, F32/F16/BF16) and
- * checks it fits `base`: every target of every layer present with A [r, in] and B [out, r] of the
- * base weight's [out, in], and no tensor left over. Throws LoraFileError naming the file and what
- * is wrong. Nothing touches an engine, so it can run while the engine computes.
- */
-export async function readLora(dir: string, base: LlamaWeights): Promise<LoraFile> {
+/** The LoRA settings of `dir`'s adapter_config.json (PEFT's r, lora_alpha, target_modules). */
+async function readLoraConfig(dir: string): Promise<LoraConfig> {
   const configPath = join(dir, "adapter_config.json");
   const invalid = (msg: string) => new LoraFileError("invalid", msg);
   let text: string;
@@ -208,8 +203,18 @@ export async function readLora(dir: string, base: LlamaWeights): Promise<LoraFil
       issue?.path[0] === "rank" ? "r" : issue?.path[0] === "alpha" ? "lora_alpha" : "target_modules";
     throw invalid(`${configPath}: ${field}: ${issue?.message}`);
   }
-  const config = parsed.data;
+  return parsed.data;
+}
 
+/**
+ * Reads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors, F32/F16/BF16) and
+ * checks it fits `base`: every target of every layer present with A [r, in] and B [out, r] of the
+ * base weight's [out, in], and no tensor left over. Throws LoraFileError naming the file and what
+ * is wrong. Nothing touches an engine, so it can run while the engine computes.
+ */
+export async function readLora(dir: string, base: LlamaWeights): Promise<LoraFile> {
+  const config = await readLoraConfig(dir);
+  const invalid = (msg: string) => new LoraFileError("invalid", msg);
   const weightsPath = join(dir, "adapter_model.safetensors");
   let file: SafetensorsFile;
   try {
@@ -223,7 +228,7 @@ export async function readLora(dir: string, base: LlamaWeights): Promise<LoraFil
     const layers: LoraFile["layers"] = [];
     for (const [i, layer] of base.layers.entries()) {
       const lora: LoraFile["layers"][number] = {};
-      for (const t of targets) {
+      for (const t of config.targets) {
         const [out, inp] = layer[TARGETS[t].weight].shape;
         const read = async (m: "A" | "B", want: [number, number]): Promise<HostMatrix> => {
           const name = peftName(i, t, m);
