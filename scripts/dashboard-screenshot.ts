@@ -30,7 +30,7 @@ const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] }
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   await page.goto(`${dashboard.url}#runs=${encodeURIComponent(values.run)}&tab=${values.tab}`);
-  const ready = values.tab === "rollouts" ? "#ro-groups .group" : ".chart[data-steps]";
+  const ready = { rollouts: "#ro-groups .group", evals: "#tab-evals .group" }[values.tab] ?? ".chart[data-steps]";
   await page.locator(ready).first().waitFor({ timeout: 30_000 });
   await page.waitForTimeout(500); // the last charts' layout
   // Whole or not at all: a temporary file renamed over the picture.

@@ -9,8 +9,8 @@ import { join, relative, sep } from "node:path";
 import Database from "better-sqlite3";
 import { STORE_FILE } from "../../track/store.ts";
 
-/** Folders never searched for runs: a run's own checkpoints and models, dependencies. */
-const SKIPPED = new Set(["checkpoints", "final", "node_modules", "model-init", "best"]);
+/** Folders never searched for runs: a run's checkpoints (many, and never a run), dependencies. */
+const SKIPPED = new Set(["checkpoints", "node_modules"]);
 
 /** How deep under the dashboard's folder run folders are looked for (runs/a, runs/evals/b, ...). */
 const MAX_DEPTH = 3;

@@ -65,8 +65,8 @@ export class EvalView {
             "tr",
             {},
             h("th", {}, "model"),
-            t.columns.map((c) => h("th", {}, c.title)),
-            h("th", {}, "Avg"),
+            t.columns.map((c) => h("th", { className: "num" }, c.title)),
+            h("th", { className: "num" }, "Avg"),
           ),
         ),
         h(
