@@ -256,7 +256,7 @@ export class RunStore {
       db.pragma("busy_timeout = 5000");
       db.exec(SCHEMA);
     } catch (err) {
-      throw new Error(`run store ${path}: ${(err as Error).message}`);
+      throw storeError(path, err);
     }
     const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
     if (version !== undefined && version !== String(STORE_SCHEMA_VERSION)) {
@@ -398,7 +398,7 @@ export class RunStore {
       try {
         tx();
       } catch (err) {
-        throw new Error(`run store ${this.path}: ${(err as Error).message}`, { cause: err });
+        throw storeError(this.path, err);
       }
     };
   }
@@ -409,21 +409,39 @@ export class RunStore {
   }
 }
 
-/** Makes a store with its tables under a temporary name, then renames it: a reader never finds one without them. */
+/**
+ * Makes a store with its tables under a temporary name, then renames it: a reader never finds
+ * one without them. On failure (a full disk) the temporary is removed.
+ */
 function createEmpty(path: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  rmSync(tmp, { force: true });
-  const db = new Database(tmp);
+  const remove = () => {
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`]) rmSync(f, { force: true });
+  };
+  remove();
   try {
-    db.pragma("journal_mode = WAL");
-    db.exec(SCHEMA);
-    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(
-      String(STORE_SCHEMA_VERSION),
-    );
-  } finally {
-    db.close();
+    const db = new Database(tmp);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.exec(SCHEMA);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(
+        String(STORE_SCHEMA_VERSION),
+      );
+    } finally {
+      db.close();
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    remove();
+    throw err;
   }
-  renameSync(tmp, path);
+}
+
+/** An error of the store at `path`, naming it; SQLite's "disk is full" also says "no space left on device", as the file system does. */
+function storeError(path: string, err: unknown): Error {
+  const e = err as Error & { code?: string };
+  const full = e.code === "SQLITE_FULL" || e.code === "ENOSPC" ? " (no space left on device)" : "";
+  return new Error(`run store ${path}: ${e.message}${full}`, { cause: err });
 }
 
 function finiteOrNull(v: number | null | undefined): number | null {
