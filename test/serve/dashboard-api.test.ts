@@ -287,3 +287,31 @@ test("a dashboard of one run folder (or one eval folder) serves it as run '.'", 
     one.close();
   }
 });
+
+test("a resumed run (steps after its checkpoint deleted, then written again): the stream starts it over", {
+  timeout: 15_000,
+}, async () => {
+  const dir = join(root, "resumed");
+  const store = openTrainStore(dir, "resumed");
+  try {
+    for (let s = 1; s <= 4; s++) writeStep(store, s);
+    runs.ids();
+    const res = await app.request("/api/live?runs=resumed", { headers: host });
+    const [first, second] = await readEvents(res, "update", 2, () => {
+      // As rl/run.ts resumes from the checkpoint of step 2: the rows of steps 3 and 4 go, and come again.
+      store.truncateAfter("grpo", 2);
+      writeStep(store, 3);
+    });
+    assert.deepEqual(
+      first.steps.map((s: Json) => s.step),
+      [1, 2, 3, 4],
+    );
+    assert.equal(second.reset, true);
+    assert.deepEqual(
+      second.steps.map((s: Json) => s.step),
+      [1, 2, 3],
+    );
+  } finally {
+    store.close();
+  }
+});

@@ -12,8 +12,9 @@
  *
  *   event: update  data: {"run": "demo", "reset": false, "steps": [...], "evals": [...] (when changed), "events": [...]}
  *
- * `reset` is true when the run's store was replaced (the run started afresh in its folder): the
- * update then holds all of the new store, and what the page had of the run is to be dropped.
+ * `reset` is true when the run's store was replaced (the run started afresh in its folder) or rows
+ * it sent were deleted (a resumed run drops the steps after its checkpoint): the update then holds
+ * all of the store, and what the page had of the run is to be dropped.
  *   event: runs    data: {"runs": [...]}   (as /api/runs)
  */
 import type { Context } from "hono";
@@ -33,17 +34,26 @@ interface Cursor {
   /** The store read (a run started afresh in its folder has a new one: the page then starts over). */
   reader: RunStoreReader | null;
   stepId: number;
+  /** The time of that last step row: a resumed run deletes rows and may reuse their ids. */
+  stepTime: number;
   evals: string;
   eventId: number;
 }
 
+/** A cursor before anything was sent. */
+const START: Cursor = { reader: null, stepId: 0, stepTime: 0, evals: "", eventId: 0 };
+
 /** What landed in run `id` since `cursor` (moved past it); null when nothing did. */
 function newRows(runs: RunRegistry, id: string, cursor: Cursor) {
   const store = runs.store(id);
-  const reset = cursor.reader !== null && cursor.reader !== store;
-  if (cursor.reader !== store) Object.assign(cursor, { reader: store, stepId: 0, evals: "", eventId: 0 });
-  const steps = store.stepsSince(cursor.stepId);
-  if (steps.length) cursor.stepId = steps[steps.length - 1].id;
+  // The last row sent comes back first, unless the run was resumed (rows deleted) or started afresh.
+  const since = cursor.stepId > 0 ? store.stepsSince(cursor.stepId - 1) : [];
+  const same = cursor.stepId === 0 || (since[0]?.id === cursor.stepId && since[0].time === cursor.stepTime);
+  const reset = cursor.reader !== null && (cursor.reader !== store || !same);
+  if (cursor.reader !== store || !same) Object.assign(cursor, START, { reader: store });
+  const steps = cursor.stepId > 0 ? since.slice(1) : store.stepsSince(0);
+  if (steps.length)
+    Object.assign(cursor, { stepId: steps[steps.length - 1].id, stepTime: steps[steps.length - 1].time });
   const evals = store.evals();
   const evalsChanged = JSON.stringify(evals) !== cursor.evals;
   cursor.evals = JSON.stringify(evals);
@@ -66,9 +76,7 @@ export function liveHandler(runs: RunRegistry, closing: AbortSignal) {
       stream.onAbort(() => {
         gone = true;
       });
-      const cursors = new Map<string, Cursor>(
-        ids.map((id) => [id, { reader: null, stepId: 0, evals: "", eventId: 0 }]),
-      );
+      const cursors = new Map<string, Cursor>(ids.map((id) => [id, { ...START }]));
       let runList = "";
       for (let poll = 0; !gone && !closing.aborted; poll++) {
         if (poll % RUNS_EVERY === 0) {
