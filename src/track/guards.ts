@@ -169,6 +169,7 @@ export interface GuardAlert extends GuardFinding {
 // helpers over the records
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+const pointsOf = (x: number) => `${(100 * x).toFixed(0)} points`;
 const span = (a: number, b: number) => (a === b ? `step ${a}` : `steps ${a}-${b}`);
 
 /** A record's metric when it is a finite number. */
@@ -246,7 +247,7 @@ const lengthLimit: Rule<z.output<typeof LengthLimitGuard>> = (input, c, now) => 
     threshold: c.threshold,
     message:
       `step ${now}: ${pct(recent.mean)} of completions cut at ${limit}${over(recent)} (${at(before)}); ` +
-      `alert above ${pct(c.threshold)} and a rise of more than ${pct(c.margin)}`,
+      `alert above ${pct(c.threshold)} and a rise of more than ${pointsOf(c.margin)}`,
   };
 };
 
@@ -295,7 +296,7 @@ const formatCollapse: Rule<z.output<typeof FormatCollapseGuard>> = (input, c, no
   if (!below && !fell) return null;
   const why = below
     ? `below ${pct(c.threshold)}`
-    : `down from ${at(best)}, a fall of more than ${pct(c.drop)}`;
+    : `down from ${at(best)}, a fall of more than ${pointsOf(c.drop)}`;
   return {
     guard: "format_collapse",
     step: now,

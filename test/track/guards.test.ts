@@ -202,7 +202,7 @@ test("format_collapse trips when the format share drops below its threshold or f
   assert.ok(at[0] >= 80 && at[0] <= 84, `tripped at ${at[0]}`);
   assert.match(
     alertsAtEnd(falling.slice(0, at[0]), config)[0].message,
-    /keep the format over steps \d+-\d+, down from 9\d% over steps \d+-\d+, a fall of more than 25%$/,
+    /keep the format over steps \d+-\d+, down from 9\d% over steps \d+-\d+, a fall of more than 25 points$/,
   );
   // from the samples' share when there is no format term: dropping below the threshold (a fall under the margin)
   const below = stream(40, "format_ok_fraction", (s) => (s <= 20 ? 0.6 : 0.4));
