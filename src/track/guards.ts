@@ -12,7 +12,7 @@
  *   guard            reads                                  trips when
  *   length_limit     clipped_fraction                       its mean over `window` steps is above `threshold`
  *                                                           and above its mean `lookback` steps before by > `margin`
- *   heldout_drop     the evaluations (accuracy, ci95)       the best accuracy so far lies above the latest
+ *   heldout_drop     the evaluations (accuracy, ci95)       the best accuracy before lies above the latest
  *                                                           evaluation's 95% interval (by more than `margin`)
  *   language_drift   non_english_fraction                   its mean over `window` steps is above `threshold`
  *   format_collapse  reward_format, else format_ok_fraction its mean over `window` steps dropped below `threshold`
@@ -24,7 +24,8 @@
  *                                                           evaluation while held-out accuracy fell >= `accuracyDrop`
  *
  * A guard whose data the run does not have (no held-out set, no KL reference,
- * no such metric) is inactive: it never trips. The rules are pure functions of
+ * no such metric) is inactive: it never trips. The held-out guards judge the
+ * latest evaluation, so their condition holds from one evaluation to the next. The rules are pure functions of
  * the records (`checkGuards`); `GuardMonitor` feeds them a run's records as
  * they come and reports a guard when it trips, not again while it stays
  * tripped (it re-arms once its condition clears).
@@ -222,10 +223,13 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** The latest evaluation if it was made after the latest step (held-out guards check only then). */
-function evaluationNow(input: GuardInput, now: number): GuardEvaluation | null {
+/**
+ * The latest evaluation, made after step 1 or later: the held-out guards judge it, so their
+ * condition holds (or not) from that evaluation to the next.
+ */
+function latestEvaluation(input: GuardInput): GuardEvaluation | null {
   const last = input.evaluations.at(-1);
-  return last && last.step === now ? last : null;
+  return last && last.step > 0 ? last : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +256,7 @@ const lengthLimit: Rule<z.output<typeof LengthLimitGuard>> = (input, c, now) => 
 };
 
 const heldoutDrop: Rule<z.output<typeof HeldoutDropGuard>> = (input, c, now) => {
-  const latest = evaluationNow(input, now);
+  const latest = latestEvaluation(input);
   if (!latest) return null;
   const earlier = input.evaluations.slice(0, -1);
   if (earlier.length === 0) return null;
@@ -265,7 +269,7 @@ const heldoutDrop: Rule<z.output<typeof HeldoutDropGuard>> = (input, c, now) => 
     value: latest.accuracy,
     threshold: latest.ci95[1] + c.margin,
     message:
-      `step ${now}: held-out accuracy ${pct(latest.accuracy)} (95% CI ${pct(latest.ci95[0])}-${pct(latest.ci95[1])}${n}) ` +
+      `step ${latest.step}: held-out accuracy ${pct(latest.accuracy)} (95% CI ${pct(latest.ci95[0])}-${pct(latest.ci95[1])}${n}) ` +
       `fell from its best, ${pct(best.accuracy)} at step ${best.step}, by more than its interval`,
   };
 };
@@ -339,13 +343,13 @@ const klSpike: Rule<z.output<typeof KlSpikeGuard>> = (input, c, now) => {
 };
 
 const rewardHacking: Rule<z.output<typeof RewardHackingGuard>> = (input, c, now) => {
-  const latest = evaluationNow(input, now);
+  const latest = latestEvaluation(input);
   const previous = input.evaluations.at(-2);
   if (!latest || !previous) return null;
   const rewards = series(input.steps, "reward");
   // the reward around the previous evaluation: the window ending at it (the first steps, for the one before training)
   const then = windowMean(rewards, Math.max(previous.step, c.window), c.window);
-  const recent = windowMean(rewards, now, c.window);
+  const recent = windowMean(rewards, latest.step, c.window);
   if (!then || !recent) return null;
   const rise = recent.mean - then.mean;
   const fall = previous.accuracy - latest.accuracy;
@@ -356,9 +360,9 @@ const rewardHacking: Rule<z.output<typeof RewardHackingGuard>> = (input, c, now)
     value: rise,
     threshold: c.rewardRise,
     message:
-      `step ${now}: training reward rose ${then.mean.toFixed(3)} -> ${recent.mean.toFixed(3)} ` +
+      `step ${latest.step}: training reward rose ${then.mean.toFixed(3)} -> ${recent.mean.toFixed(3)} ` +
       `(${span(then.from, then.to)} -> ${span(recent.from, recent.to)}) while held-out accuracy fell ` +
-      `${pct(previous.accuracy)} -> ${pct(latest.accuracy)} (step ${previous.step} -> ${now})`,
+      `${pct(previous.accuracy)} -> ${pct(latest.accuracy)} (step ${previous.step} -> ${latest.step})`,
   };
 };
 

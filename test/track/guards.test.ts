@@ -341,6 +341,17 @@ test("the monitor reports a guard when it trips, not again while it holds, and a
   assert.deepEqual(held.addStep({ step: 1 }), []);
   held.addEvaluation(evalAt(2, 0.4, 0.05));
   assert.equal(held.addStep({ step: 2 })[0].guard, "heldout_drop");
+  // it holds until an evaluation says otherwise: not reported again while the accuracy stays down
+  assert.deepEqual(held.addStep({ step: 3 }), []);
+  held.addEvaluation(evalAt(4, 0.45, 0.05));
+  assert.deepEqual(held.addStep({ step: 4 }), []);
+  held.addEvaluation(evalAt(6, 0.8, 0.05));
+  assert.deepEqual(held.addStep({ step: 6 }), []);
+  held.addEvaluation(evalAt(8, 0.5, 0.05));
+  assert.match(
+    held.addStep({ step: 8 })[0].message,
+    /^step 8: held-out accuracy 50% .* its best, 80% at step 0/,
+  );
 
   // off: never reported
   const off = new GuardMonitor(GuardsConfig.parse({ lengthLimit: { action: "off", warmup: 0 } }));
