@@ -48,7 +48,7 @@ const recipeOf = (name: string, rollout?: object) =>
         ],
       },
     },
-    eval: { ...(base.eval as object), every: 0 },
+    eval: undefined, // held-out evaluation samples locally: not what is compared here
     ...(rollout ? { rollout } : {}),
   });
 await ensureModelDir(recipeOf("model").model);
