@@ -273,8 +273,9 @@ const TABLE_ORDER: Record<StoreTable, string> = {
 
 /**
  * What the store at `path` holds, for comparing two runs (a killed and resumed run with an
- * uninterrupted one): every table's rows in key order, with the JSON columns parsed, prompts
- * by text instead of id, and what differs by nature left out (times, created_at, row ids).
+ * uninterrupted one): every table's rows in key order, with the JSON columns (and eval's
+ * results in meta) parsed, prompts by text instead of id, and what differs by nature left out
+ * (times, created_at, row ids).
  */
 export function storeContents(path: string): Record<StoreTable, Record<string, unknown>[]> {
   const reader = RunStoreReader.open(path);
@@ -288,6 +289,7 @@ export function storeContents(path: string): Record<StoreTable, Record<string, u
         .map(({ time: _, id: __, prompt_id, ...r }) => {
           const row: Record<string, unknown> = { ...r };
           if (prompt_id !== undefined) row.prompt = prompts.get(prompt_id) ?? null;
+          if (table === "meta" && r.key === "results") row.value = JSON.parse(r.value as string);
           if (table === "steps") row.metrics = JSON.parse(r.metrics as string);
           if (table === "rollouts") row.rewards = JSON.parse(r.rewards as string);
           return row;
