@@ -30,7 +30,6 @@ export function register(program: Command): void {
       const progress = progressHooks(Boolean(opts.json));
       // The dashboard of the demo's runs folder: served from the start with --dashboard, else named at the end.
       const { runsDir } = await loadRecipe(DEMO_RECIPE, opts.set);
-      await mkdir(runsDir, { recursive: true });
       const dashboard = opts.dashboard ? await startDemoDashboard(runsDir) : null;
       if (dashboard) progress.log(`dashboard: ${dashboard.url}`);
       let finished = false;
@@ -74,7 +73,8 @@ export function register(program: Command): void {
     });
 }
 
-/** The dashboard of the demo's runs: on its usual port, or any free one when that is taken. */
-function startDemoDashboard(dir: string) {
+/** The dashboard of the demo's runs (the folder made if new): on its usual port, or any free one when that is taken. */
+async function startDemoDashboard(dir: string) {
+  await mkdir(dir, { recursive: true });
   return startDashboard({ dir, port: DEFAULT_PORT }).catch(() => startDashboard({ dir, port: 0 }));
 }
