@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SampleRecord } from "../../src/eval/samples.ts";
-import { RunStoreReader } from "../../src/track/store-read.ts";
+import { RunStoreReader, storeContents } from "../../src/track/store-read.ts";
 import { createTinyQwen } from "../model/tiny-qwen.ts";
 
 const bin = fileURLToPath(new URL("../../bin/reasonrl.js", import.meta.url));
@@ -91,6 +91,12 @@ test("eval writes its samples and results to run.sqlite in its output folder", (
     [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4],
   );
   assert.equal(samples[3].prompt, "What is 1 + 1?");
+  // For comparing runs: results parsed, samples with their prompts' text.
+  const contents = storeContents(join(out, "run.sqlite"));
+  const results = contents.meta.find((m) => m.key === "results")?.value as { model: string };
+  assert.equal(results.model, "tiny");
+  assert.equal(contents.eval_samples.length, 15);
+  assert.equal(contents.eval_samples[3].prompt, "What is 1 + 1?");
 });
 
 test("a rerun with fewer samples replaces the store's samples", () => {
