@@ -43,14 +43,16 @@ export class Charts {
     this.container = container;
     this.onPick = onPick;
     this.charts = new Map(); // title -> { plot, signature }
+    this.alerts = []; // the guards' alerts of the runs drawn: [{ step, level }]
     window.addEventListener("resize", () => this.resize());
   }
 
   /**
    * Draws `stage` of `runs` (ids in order) from `data` (id -> { steps: Map(stage -> Map(step -> record)),
-   * evals: Map(step -> eval) }).
+   * evals: Map(step -> eval), events }). The runs' GRPO alerts are drawn as vertical lines at their steps.
    */
   render(data, runs, stage) {
+    this.alerts = stage === "grpo" ? runs.flatMap((r) => data.get(r)?.events ?? []) : [];
     const keys = metricKeys(data, runs, stage);
     const wanted = new Map();
     const covered = new Set();
@@ -99,6 +101,7 @@ export class Charts {
         axes: [{}, { values: (_u, vals) => vals.map((v) => num(v, 2)), size: 56 }],
         cursor: { drag: { x: true, y: false } },
         legend: { live: true },
+        hooks: { draw: [(u) => drawAlerts(u, this.alerts)] },
       },
       columns,
       box,
@@ -121,6 +124,24 @@ export class Charts {
     const width = this.chartWidth();
     for (const { plot } of this.charts.values()) plot.setSize({ width, height: 190 });
   }
+}
+
+/** A guard's alert as a vertical line at its step: amber for a warning, red for a stop. */
+function drawAlerts(u, alerts) {
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+  for (const a of alerts) {
+    const x = u.valToPos(a.step, "x", true);
+    if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+    ctx.strokeStyle = a.level === "stop" ? "#dc2626cc" : "#d97706aa";
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+  }
+  ctx.restore();
 }
 
 /** The y range: uPlot's, but a flat line at 0 (nothing cut, no drift) gets 0..1 rather than 0..100. */
