@@ -9,6 +9,7 @@ import { benchCurate, describeCurateBench } from "../../bench/curate.ts";
 import { benchEngine, describeEngineBench, type EngineBenchOptions } from "../../bench/engine.ts";
 import { benchGenerate, describeGenerateBench } from "../../bench/generate.ts";
 import { benchGrpo, describeGrpoBench } from "../../bench/grpo.ts";
+import { benchGrpoFleet, describeGrpoFleetBench } from "../../bench/grpo-fleet.ts";
 import {
   benchLlamaServer,
   describeLlamaServerBench,
@@ -227,15 +228,36 @@ export function register(program: Command): void {
     "grpo",
     "GRPO steps of the demo configuration: step time split into generation / rewards / training",
   )
-    .option("--steps <n>", "timed steps (after one warm-up)", positiveInteger, 3)
+    .option(
+      "--steps <n>",
+      "timed steps (after one warm-up; default 3, with --rollout fleet 2)",
+      positiveInteger,
+    )
+    .addOption(
+      new Option(
+        "--rollout <where>",
+        "fleet: a LoRA run with local rollouts vs rollouts on 2 reasonrl serve processes, and the adapter sync's cost",
+      )
+        .choices(["local", "fleet"])
+        .default("local"),
+    )
     .addOption(threadsOption())
     .addOption(deviceOption())
-    .action((opts: BenchFlags & { steps: number; threads?: number; device?: string }) =>
-      report(
-        opts,
-        (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, device: opts.device, log }),
-        describeGrpoBench,
-      ),
+    .action(
+      (
+        opts: BenchFlags & { steps?: number; rollout: "local" | "fleet"; threads?: number; device?: string },
+      ) =>
+        opts.rollout === "fleet"
+          ? report(
+              opts,
+              (log) => benchGrpoFleet({ steps: opts.steps, threads: opts.threads, device: opts.device, log }),
+              describeGrpoFleetBench,
+            )
+          : report(
+              opts,
+              (log) => benchGrpo({ steps: opts.steps, threads: opts.threads, device: opts.device, log }),
+              describeGrpoBench,
+            ),
     );
 
   benchCommand(
