@@ -331,8 +331,9 @@ export async function openRolloutTarget(
 
 /**
  * The fleet as the rollouts' generator, keeping each call's report: take() gives the step metrics
- * (fleetMetrics) of the calls since the last take(), summed; fleet_endpoints_down as the last call
- * left it. With dynamic sampling a step makes several calls.
+ * (fleetMetrics) of the calls that ended since the last take(), summed, with fleet_endpoints_down as
+ * the last call left it. A step makes several calls with dynamic sampling; one step off policy, a
+ * step's record holds the numbers of the next step's rollouts (sampled while it trained).
  */
 class FleetReports implements Generator {
   #reports: FleetReport[] = [];

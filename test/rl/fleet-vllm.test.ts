@@ -115,6 +115,49 @@ test("each step's adapter goes to vLLM: written, loaded as step-N, generated wit
   }
 });
 
+test("one step off policy: the next step's rollouts ask for the adapter before the update, which is unloaded only after them", async () => {
+  vllm.calls.length = 0;
+  vllm.fail = null;
+  const { sft: _, eval: __, ...base } = tinyRunRecipe();
+  const recipe = parseRecipe({
+    ...base,
+    name: "off",
+    runsDir: join(root, "runs"),
+    model: { ...(base.model as object), path: join(root, "model"), lora: { rank: 2, alpha: 4 } },
+    grpo: { ...(base.grpo as object), steps: 3 },
+    rollout: { endpoints: [vllm.url], protocol: "vllm", servedModel: "base", offPolicy: 1 },
+  });
+  await runRecipe(recipe, { log: () => {}, warn: () => {} });
+  const calls = vllm.calls.map((c) =>
+    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
+  );
+  assert.deepEqual(calls, [
+    "load_lora_adapter step-0",
+    "generate step-0", // step 1's rollout
+    "generate step-0",
+    "generate step-0", // step 2's, sampled while step 1 trains
+    "generate step-0",
+    "load_lora_adapter step-1",
+    "unload_lora_adapter step-0",
+    "generate step-1", // step 3's, while step 2 trains
+    "generate step-1",
+    "load_lora_adapter step-2",
+    "unload_lora_adapter step-1",
+    "load_lora_adapter step-3",
+    "unload_lora_adapter step-2",
+    "unload_lora_adapter step-3",
+  ]);
+  const steps = (await RunFolder.of(join(root, "runs"), "off").readMetrics()).filter(
+    (r) => r.stage === "grpo",
+  );
+  assert.deepEqual(
+    steps.map((r) => r.policy_lag),
+    [0, 1, 1],
+  );
+  // the default adapterDir is the run folder's adapters/
+  assert.deepEqual((await readdir(join(root, "runs", "off", "adapters"))).sort(), ["step-2", "step-3"]);
+});
+
 test("a vLLM fleet cannot take full weights: the recipe is refused when it is read", () => {
   const base = tinyRunRecipe();
   assert.throws(
