@@ -13,7 +13,12 @@ import { Engine } from "../../src/engine/index.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { addLora, loadLora } from "../../src/model/lora.ts";
 import { parseRecipe } from "../../src/rl/recipe.ts";
-import { type PolicyFleet, PolicySync, rolloutApiKey } from "../../src/rl/rollout-target.ts";
+import {
+  openRolloutTarget,
+  type PolicyFleet,
+  PolicySync,
+  rolloutApiKey,
+} from "../../src/rl/rollout-target.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 
@@ -179,4 +184,27 @@ test("full fine-tuning: each push writes a model folder and the fleet reloads it
   assert.deepEqual(fleet.calls, ["reload model", "reload model"]);
   assert.deepEqual(await readdir(dir), ["step-2"]);
   assert.ok((await readdir(join(dir, "step-2"))).includes("tokenizer.json"));
+});
+
+test("without rollout.servedModel the base's name is asked of the first endpoint; one that does not answer is named", async () => {
+  const section = parseRecipe(
+    recipeWith({ endpoints: ["http://127.0.0.1:9/v1"], protocol: "vllm", timeout: 5 }),
+  ).rollout;
+  assert.ok(section);
+  const unused = {} as never; // the target fails before it uses the policy or the generator
+  await assert.rejects(
+    openRolloutTarget(section, { local: unused, policy: unused, folder: unused, tokenizer: unused }),
+    /rollout\.servedModel: not given, and GET http:\/\/127\.0\.0\.1:9\/v1\/models did not name a model \(.*\): set it in the recipe/,
+  );
+  // no endpoints: the local generator, and hooks that push nothing
+  const local = { generate: async () => [] };
+  const target = await openRolloutTarget(undefined, {
+    local,
+    policy: unused,
+    folder: unused,
+    tokenizer: unused,
+  });
+  assert.equal(target.generator, local);
+  assert.equal(target.remote, false);
+  assert.deepEqual(await target.hooks.afterUpdate(1), {});
 });
