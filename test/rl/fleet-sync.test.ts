@@ -1,5 +1,5 @@
 /**
- * The recipe's `rollout:` section and the weight sync of src/rl/rollout-target.ts: what is refused
+ * The recipe's `rollout:` section (src/rl/rollout-target.ts) and the weight sync (policy-sync.ts): what is refused
  * when the recipe is read (naming the field), and what a push does each step (the step-N folder in
  * PEFT's layout, written atomically; load the new adapter, generate with it, unload the previous
  * one; keep the last K folders), against a fleet that records the calls.
@@ -12,13 +12,9 @@ import { after, test } from "node:test";
 import { Engine } from "../../src/engine/index.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { addLora, loadLora } from "../../src/model/lora.ts";
+import { type PolicyFleet, PolicySync } from "../../src/rl/policy-sync.ts";
 import { parseRecipe } from "../../src/rl/recipe.ts";
-import {
-  openRolloutTarget,
-  type PolicyFleet,
-  PolicySync,
-  rolloutApiKey,
-} from "../../src/rl/rollout-target.ts";
+import { openRolloutTarget, rolloutApiKey } from "../../src/rl/rollout-target.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 
