@@ -143,7 +143,7 @@ export class Graph extends Ops {
     if (!this.#built) throw new Error(`reasonrl engine: graph ${this.label}: call build() before compute()`);
     for (const t of this.#leaves) t.assertAlive(`compute graph ${this.label} with`);
     for (const { ids, limit, what } of this.#indexChecks) {
-      const values = ids.view();
+      const values = ids.read();
       for (let i = 0; i < values.length; i++) {
         if (!(values[i] >= 0 && values[i] < limit)) {
           throw new Error(
