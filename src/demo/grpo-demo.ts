@@ -47,7 +47,7 @@ export async function runDemo(
   const recipe = await loadRecipe(DEMO_RECIPE, options.sets ?? []);
   const folder = RunFolder.of(recipe.runsDir, recipe.name);
   if (!options.resume) await rm(folder.dir, { recursive: true, force: true });
-  const run = await runRecipe(recipe, options.hooks);
+  const run = await runRecipe(recipe, options.hooks, { kind: "demo" });
   if (run.stopped) throw new DemoStopped();
   const { before, after, heldout, gain_points, significant } = run;
   if (!before || !after || heldout === null || gain_points === null || significant === null)

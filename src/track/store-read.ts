@@ -420,9 +420,10 @@ function runStatus(folder: string): RunListing["status"] {
     }
   }
   if (existsSync(join(folder, "results.json"))) return "finished";
+  // An empty -wal file is one a reader opened, not a write.
   const written = [STORE_FILE, `${STORE_FILE}-wal`, "metrics.jsonl"]
     .map((f) => join(folder, f))
-    .filter((f) => existsSync(f))
+    .filter((f) => existsSync(f) && (!f.endsWith("-wal") || statSync(f).size > 0))
     .map((f) => statSync(f).mtimeMs);
   return Date.now() - Math.max(...written) < RUNNING_WITHIN_S * 1000 ? "running" : "stopped";
 }
