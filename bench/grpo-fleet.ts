@@ -150,7 +150,7 @@ async function timedRun(recipe: RecipeInput, name: string) {
 export async function benchGrpoFleet(options: GrpoFleetBenchOptions = {}): Promise<GrpoFleetBenchResult> {
   const log = options.log ?? (() => {});
   const o = {
-    steps: options.steps ?? 2,
+    steps: options.steps ?? 3,
     hidden: options.hidden ?? 256,
     layers: options.layers ?? 4,
     threads: options.threads ?? 2,

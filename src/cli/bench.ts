@@ -228,11 +228,7 @@ export function register(program: Command): void {
     "grpo",
     "GRPO steps of the demo configuration: step time split into generation / rewards / training",
   )
-    .option(
-      "--steps <n>",
-      "timed steps (after one warm-up; default 3, with --rollout fleet 2)",
-      positiveInteger,
-    )
+    .option("--steps <n>", "timed steps (after one warm-up; default 3)", positiveInteger)
     .addOption(
       new Option(
         "--rollout <where>",
