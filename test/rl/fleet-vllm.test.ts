@@ -158,6 +158,53 @@ test("one step off policy: the next step's rollouts ask for the adapter before t
   assert.deepEqual((await readdir(join(root, "runs", "off", "adapters"))).sort(), ["step-2", "step-3"]);
 });
 
+test("a run stopped after step 2 and resumed: the adapter of step 2 is unloaded at the stop and pushed again first", async () => {
+  vllm.calls.length = 0;
+  vllm.fail = null;
+  const { sft: _, eval: __, ...base } = tinyRunRecipe();
+  const recipe = parseRecipe({
+    ...base,
+    name: "resumed",
+    runsDir: join(root, "runs"),
+    model: { ...(base.model as object), path: join(root, "model"), lora: { rank: 2, alpha: 4 } },
+    grpo: { ...(base.grpo as object), steps: 3 },
+    rollout: { endpoints: [vllm.url], protocol: "vllm", servedModel: "base" },
+  });
+  let done = 0;
+  const first = await runRecipe(recipe, {
+    log: () => {},
+    warn: () => {},
+    onGrpoStep: (r) => {
+      done = r.step;
+    },
+    stop: () => done >= 2,
+  });
+  assert.equal(first.stopped, true);
+  const second = await runRecipe(recipe, { log: () => {}, warn: () => {} });
+  assert.equal(second.grpo_steps, 3);
+  const calls = vllm.calls.map((c) =>
+    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
+  );
+  assert.deepEqual(calls, [
+    "load_lora_adapter step-0",
+    "generate step-0",
+    "generate step-0",
+    "load_lora_adapter step-1",
+    "unload_lora_adapter step-0",
+    "generate step-1",
+    "generate step-1",
+    "load_lora_adapter step-2",
+    "unload_lora_adapter step-1",
+    "unload_lora_adapter step-2", // stopped
+    "load_lora_adapter step-2", // resumed from the checkpoint of step 2
+    "generate step-2",
+    "generate step-2",
+    "load_lora_adapter step-3",
+    "unload_lora_adapter step-2",
+    "unload_lora_adapter step-3",
+  ]);
+});
+
 test("a vLLM fleet cannot take full weights: the recipe is refused when it is read", () => {
   const base = tinyRunRecipe();
   assert.throws(
