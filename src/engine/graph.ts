@@ -215,6 +215,10 @@ export class Graph extends Ops {
     this.#indexChecks.push({ ids, limit, what });
   }
 
+  protected onGpu(): boolean {
+    return this.#engine.device !== "cpu";
+  }
+
   protected constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor {
     const t = this.#engine.tensor(shape, { dtype, data, name: `constant of graph ${this.label}` });
     this.#constants.push(t);

@@ -24,6 +24,8 @@ export abstract class TensorOps {
   protected abstract checkIndices(ids: Tensor, limit: number, what: string): void;
   /** @internal a constant owned by this graph (freed with it). */
   protected abstract constant(shape: number[], dtype: DType, data: Float32Array | Int32Array): Tensor;
+  /** Whether the graph's engine computes on a GPU device (not the CPU). */
+  protected abstract onGpu(): boolean;
 
   // ---- elementwise ------------------------------------------------------
 

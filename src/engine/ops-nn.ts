@@ -127,7 +127,15 @@ export abstract class Ops extends TensorOps {
   /** Sets x[..., t, s] = -inf where s > t + nPast (causal mask over [..., T, S]). */
   causalMask(x: Tensor, nPast = 0): Tensor {
     this.f32("causalMask", x);
-    return this.node("diagMaskInf", [this.cont(x)], [nPast]);
+    if (!this.onGpu()) return this.node("diagMaskInf", [this.cont(x)], [nPast]);
+    // On a GPU, an additive mask [T, S] (0 kept, -inf dropped) broadcast over the leading dims:
+    // ggml-vulkan has no DIAG_MASK_ZERO (the backward of diag_mask_inf), whose CPU fallback in
+    // the middle of the attention backward gave wrong gradients on lavapipe once the graph was
+    // laid out again (a 2-layer model's loss stopped falling; test/engine/training.test.ts).
+    const [S, T] = x.ne();
+    const mask = new Float32Array(T * S).fill(Number.NEGATIVE_INFINITY);
+    for (let t = 0; t < T; t++) mask.fill(0, t * S, t * S + Math.min(S, t + nPast + 1));
+    return this.add(x, this.constant([T, S], "f32", mask));
   }
 
   /**
