@@ -2,8 +2,9 @@
  * What the fault tests share: `reasonrl` run as a child process (to completion, or killed with
  * SIGKILL after a given time), the commands they break (train, eval, data curate, export gguf on
  * tiny fixtures, each writing into one output folder), and the checks of an output folder
- * afterwards: every file under its final name complete (it parses to its end), temporaries left
- * behind, and the same files as an uninterrupted run.
+ * afterwards: every file under its final name complete (it parses to its end; a run store opens
+ * and is whole, helpers-store.ts), temporaries left behind, and the same files as an uninterrupted
+ * run.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -15,6 +16,7 @@ import { parse as parseYaml, stringify } from "yaml";
 import { makeTinyCharModel } from "../model/tiny-char-model.ts";
 import { createTinyQwen } from "../model/tiny-qwen.ts";
 import { tinyRunRecipe } from "../rl/helpers.ts";
+import { checkStore, isStoreFile, isStoreSideFile, storeDifference } from "./helpers-store.ts";
 
 export const checkout = fileURLToPath(new URL("../..", import.meta.url));
 export const bin = join(checkout, "bin", "reasonrl.js");
@@ -290,10 +292,12 @@ export async function scanFolder(dir: string): Promise<FolderScan> {
 /**
  * Why the file at `path` is not complete, or null: JSON parses; JSON Lines end with a newline and
  * every line parses; YAML parses; safetensors have a header that parses and exactly the bytes it
- * describes; GGUF starts with its magic; PNG ends with its IEND chunk. Other files (.md) are not
- * checked.
+ * describes; GGUF starts with its magic; PNG ends with its IEND chunk; a run store (.sqlite)
+ * opens read-only, passes SQLite's integrity check and holds whole steps only (checkStore). Other
+ * files (.md, a store's -wal and -shm) are not checked.
  */
 export async function checkFile(path: string): Promise<string | null> {
+  if (isStoreFile(path)) return checkStore(path);
   const bytes = await readFile(path);
   const text = () => bytes.toString("utf8");
   try {
@@ -356,11 +360,23 @@ function stable(value: unknown): unknown {
   );
 }
 
+/** `value` with `dir` (the output folder) replaced by "<out>" in every string, volatile keys dropped. */
+function stableIn(value: unknown, dir: string): unknown {
+  const replace = (v: unknown): unknown => {
+    if (typeof v === "string") return v.split(dir).join("<out>");
+    if (Array.isArray(v)) return v.map(replace);
+    if (typeof v !== "object" || v === null) return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replace(x)]));
+  };
+  return stable(replace(value));
+}
+
 /**
  * The files of `reference` (a folder an uninterrupted run wrote) that differ in `folder`, or are
- * missing there, and the files only `folder` has (outside
- * temporaries). JSON and JSON Lines are compared as values without VOLATILE_KEYS, text with the
- * output folder's path replaced, anything else byte for byte.
+ * missing there, and the files only `folder` has (outside temporaries and a store's -wal and -shm
+ * files). JSON and JSON Lines are compared as values without VOLATILE_KEYS, text with the output
+ * folder's path replaced, a run store by its rows (storeContents, with the path replaced and
+ * without VOLATILE_KEYS; a difference is named after the file), anything else byte for byte.
  */
 export async function compareFolders(
   reference: string,
@@ -368,8 +384,9 @@ export async function compareFolders(
   /** The output folder `folder`'s run wrote (when `folder` is a copy of it). */
   writtenAs = folder,
 ): Promise<{ compared: number; different: string[]; missing: string[]; extra: string[] }> {
-  const ref = (await scanFolder(reference)).files;
-  const got = new Set((await scanFolder(folder)).files);
+  const compared = (dir: string) => listFiles(dir).then((files) => files.filter((f) => !isIgnored(f)));
+  const ref = await compared(reference);
+  const got = new Set(await compared(folder));
   const result = { compared: 0, different: [] as string[], missing: [] as string[], extra: [] as string[] };
   for (const file of ref) {
     if (!got.delete(file)) {
@@ -377,12 +394,20 @@ export async function compareFolders(
       continue;
     }
     result.compared++;
+    if (isStoreFile(file)) {
+      const why = storeDifference(join(reference, file), join(folder, file), stableIn, reference, writtenAs);
+      if (why) result.different.push(`${file} (${why})`);
+      continue;
+    }
     const [a, b] = await Promise.all([readFile(join(reference, file)), readFile(join(folder, file))]);
     if (!sameContent(file, a, b, reference, writtenAs)) result.different.push(file);
   }
   result.extra = [...got];
   return result;
 }
+
+/** Files not compared: temporaries (anywhere in the path) and a store's side files. */
+const isIgnored = (file: string) => file.split("/").some(isTemporaryName) || isStoreSideFile(file);
 
 function sameContent(file: string, a: Buffer, b: Buffer, refOut: string, out: string): boolean {
   // The output folder's path, and a curation step's note of work done ("(3 from the cache, 33 sampled now)").
