@@ -18,8 +18,10 @@ import { Recipe } from "./recipe.ts";
 
 /**
  * The fields that may change when a run resumes (with `--allow-change FIELD`): how long each stage
- * runs, how often it evaluates and saves, and where and how fast it computes. Everything else
- * (data, model, rewards, sampling, seeds, optimizer) would make the run a mix of two recipes.
+ * runs, how often it evaluates and saves, where and how fast it computes, which servers generate
+ * its rollouts, and how its guards watch it. Everything else (data, model, rewards, sampling,
+ * seeds, optimizer) would make the run a mix of two recipes. A field allows the fields under it
+ * (`guards` allows `guards.klSpike.action`).
  */
 export const RESUMABLE_FIELDS = [
   "grpo.steps",
@@ -29,7 +31,19 @@ export const RESUMABLE_FIELDS = [
   "checkpoint.keepLast",
   "model.device",
   "model.threads",
+  "rollout.endpoints",
+  "rollout.timeout",
+  "rollout.retries",
+  "rollout.probeInterval",
+  "rollout.apiKeyEnv",
+  "rollout.keepAdapters",
+  "guards",
 ] as const;
+
+/** Whether `path` is `field` or lies under it. */
+function under(path: string, field: string): boolean {
+  return path === field || path.startsWith(`${field}.`);
+}
 
 /** Fields not compared: where the run lives is not what it is. */
 const IGNORED_FIELDS = new Set(["runsDir"]);
@@ -71,7 +85,7 @@ export async function prepareRerun(
   allowChange: readonly string[] = [],
 ): Promise<RunStart> {
   for (const field of allowChange)
-    if (!(RESUMABLE_FIELDS as readonly string[]).includes(field))
+    if (!RESUMABLE_FIELDS.some((f) => under(field, f)))
       throw new Error(
         `--allow-change ${field}: only these fields may change when a run resumes: ${RESUMABLE_FIELDS.join(", ")}`,
       );
@@ -80,7 +94,7 @@ export async function prepareRerun(
   const changes = diffConfig(await runConfig(folder, stored), plain(recipe)).filter(
     (c) => !IGNORED_FIELDS.has(c.path.split(".")[0]),
   );
-  const refused = changes.filter((c) => !allowChange.includes(c.path));
+  const refused = changes.filter((c) => !allowChange.some((f) => under(c.path, f)));
   if (refused.length) throw new Error(refusal(folder, changes, refused));
 
   const [sftDone, grpoDone] = [await folder.latestStep("sft"), await folder.latestStep("grpo")];
@@ -121,14 +135,14 @@ function plain(recipe: unknown): unknown {
 
 /** The error for a recipe that differs from its run in fields not allowed to change. */
 function refusal(folder: RunFolder, changes: FieldChange[], refused: FieldChange[]): string {
-  const resumable = refused.filter((c) => (RESUMABLE_FIELDS as readonly string[]).includes(c.path));
+  const resumable = refused.filter((c) => RESUMABLE_FIELDS.some((f) => under(c.path, f)));
   const fixed = refused.filter((c) => !resumable.includes(c));
   const name = folder.dir.split("/").at(-1);
   return [
     `${folder.dir} was run with another recipe (${folder.configPath}): ${changes.map(formatChange).join(", ")}.`,
     " Run it as it was to resume it",
     resumable.length
-      ? `; to go on with the new value, add ${resumable.map((c) => `--allow-change ${c.path}`).join(" ")} (recorded in history.jsonl)`
+      ? `; to go on with the new value, add ${[...new Set(resumable.map((c) => RESUMABLE_FIELDS.find((f) => under(c.path, f))))].map((f) => `--allow-change ${f}`).join(" ")} (recorded in history.jsonl)`
       : "",
     fixed.length
       ? `; ${fixed.map((c) => c.path).join(", ")} cannot change in a run: start a new one (--set name=${name}-2)`

@@ -285,6 +285,14 @@ test("run again: a finished run is not redone, a changed recipe is refused namin
     /--allow-change seed: only these fields may change when a run resumes: grpo\.steps, /,
   );
   await assert.rejects(
+    runRecipe(await loadRecipe(recipePath, [runs, "guards.klSpike.action=stop"]), quiet),
+    /add --allow-change guards \(recorded/,
+  );
+  const guarded = await loadRecipe(recipePath, [runs, "guards.klSpike.action=stop"]);
+  let allowed: RunStart | undefined;
+  await runRecipe(guarded, { ...quiet, onStart: (s) => (allowed = s) }, { allowChange: ["guards"] });
+  assert.equal(allowed?.kind, "finished", "a change under an allowed field");
+  await assert.rejects(
     runRecipe(await loadRecipe(recipePath, [runs, "grpo.steps=5"]), quiet, { allowChange: ["grpo.steps"] }),
     /--allow-change grpo\.steps: the run is already at grpo step 8 \(asked: 5\)/,
   );
