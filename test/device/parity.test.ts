@@ -2,7 +2,7 @@
  * Training and generation on each GPU device of the build give the CPU's results:
  * a LoRA SFT step, a GRPO step (its loss, backward and AdamW update), and greedy
  * generation. Without a GPU, GGML_VK_VISIBLE_DEVICES=0 runs them on Mesa's software
- * Vulkan device (lavapipe, Mesa >= 23: see test/engine/helpers.ts, where they pass); with only the CPU
+ * Vulkan device (lavapipe, Mesa >= 23: see test/engine/helpers.ts); with only the CPU
  * they are skipped.
  *
  * Tolerances: ggml-vulkan's products agree with the CPU's to ~1e-4 relative (measured on

@@ -11,7 +11,7 @@ import { seededRandom } from "../../src/model/random.ts";
 // tested when GGML_VK_VISIBLE_DEVICES names it (GGML_VK_VISIBLE_DEVICES=0 on a machine
 // without a GPU). It needs Mesa >= 23: Debian 12's lavapipe (Mesa 22.3) reads freed buffer
 // objects in its queue thread under training graphs and crashes about one run in two.
-// With Mesa 25 some tests still fail there (README "GPUs"), so it is not on by default.
+// .ci/run installs Mesa 25 (bookworm-backports) and sets it, so every engine test runs there too.
 
 /**
  * "cpu", then every GPU device of this build (the engine tests run on each). With only the
