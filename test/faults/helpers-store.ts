@@ -123,3 +123,17 @@ export function storeDifference(
   }
   return null;
 }
+
+/** How many step rows (SFT and GRPO) the store at `path` holds, read-only; null when it does not open. */
+export function storeSteps(path: string): number | null {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT COUNT(*) FROM steps").pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
