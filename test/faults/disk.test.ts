@@ -12,6 +12,9 @@
  * - Read-only: the output folder exists, empty, chmod 555 (for root, the child runs without
  *   CAP_DAC_OVERRIDE so the mode holds): one line naming the path and "permission denied", nothing
  *   written; after chmod 755 the same command completes with the reference's files.
+ * - One writer at a time on a full disk: the append-only logs (a line that does not fit), and the
+ *   run store (run.sqlite: made on a disk too small, and filled step by step), whose error must
+ *   name it and the cause and which must stay whole.
  *
  *   REASONRL_FAULT_DISK_SIZES=4 REASONRL_FAULT_SEED=2 node --import tsx --test test/faults/disk.test.ts
  *
@@ -37,6 +40,7 @@ import {
   scanFolder,
   seededRandom,
 } from "./helpers-process.ts";
+import { checkStore, storeSteps } from "./helpers-store.ts";
 
 const SIZES = envInt("REASONRL_FAULT_DISK_SIZES", 2);
 const SEED = envInt("REASONRL_FAULT_SEED", 1);
@@ -249,6 +253,68 @@ function appendTest(what: string, call: string, todo?: string) {
 
 appendTest("an evaluation or a curation step appends to its log (src/data/jsonl.ts)", "appendJsonlLog");
 appendTest("train appends a line to metrics.jsonl (src/train/metrics-log.ts)", "appendMetrics");
+
+/**
+ * The run store (src/track/store.ts) on a full disk, one store at a time (a whole command rarely
+ * runs out of space inside it): a store is opened on a tmpfs of `kib` KiB and GRPO steps (a
+ * metrics row and 4 rollouts each) are written until a write fails. The error must name the store
+ * and say the disk is full, and what is left must open, pass SQLite's integrity check and hold
+ * the steps written before the failure, whole.
+ */
+function storeFullTest(kib: number, when: string, todo?: string) {
+  test(`disk full while a run store ${when} (${kib} KiB): the error names the store and the cause, the store stays whole`, {
+    skip: smallDisk.ok ? false : smallDisk.why,
+    todo,
+  }, async () => {
+    const dir = join(root, "store", `${kib}k`);
+    const script = join(root, "store", `${kib}k.mts`);
+    await mkdir(dir, { recursive: true });
+    const store = JSON.stringify(pathToFileURL(join(checkout, "src/track/store.ts")).href);
+    await writeFile(
+      script,
+      [
+        `const { RunStore } = await import(${store});`,
+        "const [path] = process.argv.slice(2);",
+        'let step = 0, message = "";',
+        "const rollouts = (s) => Array.from({ length: 4 }, (_, index) => ({",
+        '  group: 0, index, round: 0, prompt: "prompt " + s, completion: s + "." + index + " " + "y".repeat(300),',
+        '  tokens: 10, finishReason: "stop", rewards: { accuracy: 1 }, reward: 1, advantage: 0 }));',
+        "try {",
+        '  const store = RunStore.open(path, { kind: "train", name: "full" });',
+        "  try {",
+        "    for (step = 1; step <= 100000; step++)",
+        '      store.writeStep({ stage: "grpo", step, metrics: { step, note: "x".repeat(500) }, rollouts: rollouts(step) });',
+        "  } finally { store.close(); }",
+        "} catch (err) { message = err.message; }",
+        "console.log(JSON.stringify({ step, message }));",
+      ].join("\n"),
+    );
+    const path = join(dir, "run.sqlite");
+    const run = await inTmpfs(dir, kib * 1024, [
+      `"$NODE" --import tsx ${JSON.stringify(script)} "$DIR/run.sqlite" >"$COPY.out"`,
+      'mkdir -p "$COPY" && cp -a "$DIR/." "$COPY/"',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const { step, message } = JSON.parse(await readFile(`${run.copy}.out`, "utf8")) as {
+      step: number;
+      message: string;
+    };
+    assert.ok(message.includes(path), `the error does not name ${path}: ${message || "no error"}`);
+    assert.match(message, /no space left/, "the error should say the disk is full");
+    const copy = join(run.copy, "run.sqlite");
+    if (step > 0) {
+      assert.equal(checkStore(copy), null, "the store left is not whole");
+      assert.equal(storeSteps(copy), step - 1, "the store should hold the steps written before the failure");
+    }
+  });
+}
+
+storeFullTest(
+  32,
+  "is made",
+  "src/track/store.ts: growing the -shm file fails with SQLITE_IOERR_SHMSIZE, which storeError reports as 'disk I/O error'",
+);
+storeFullTest(256, "writes its steps");
 
 /** How the disk-full tests get a small disk: a tmpfs in a user and mount namespace, or none (why). */
 async function smallDiskSupport(dir: string): Promise<{ ok: true } | { ok: false; why: string }> {
