@@ -103,6 +103,7 @@ export async function runRecipe(
   hooks.onStart?.(start);
   if (start.kind === "finished") return start.summary;
   await folder.create();
+  for (const path of await folder.removeTemporaries()) hooks.log?.(`removed ${path} (left by a killed run)`);
   // config.yaml is the recipe the run started with; changes on resume go to history.jsonl.
   if (start.kind === "new") await folder.writeConfig(toYaml(recipe));
   let stopped = false;

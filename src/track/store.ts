@@ -440,7 +440,10 @@ function createEmpty(path: string): void {
 /** An error of the store at `path`, naming it; SQLite's "disk is full" also says "no space left on device", as the file system does. */
 function storeError(path: string, err: unknown): Error {
   const e = err as Error & { code?: string };
-  const full = e.code === "SQLITE_FULL" || e.code === "ENOSPC" ? " (no space left on device)" : "";
+  // SQLITE_IOERR_SHMSIZE: the -shm file could not grow, which is how a full disk shows while the store is made.
+  const full = ["SQLITE_FULL", "SQLITE_IOERR_SHMSIZE", "ENOSPC"].includes(e.code ?? "")
+    ? " (no space left on device)"
+    : "";
   return new Error(`run store ${path}: ${e.message}${full}`, { cause: err });
 }
 

@@ -17,7 +17,7 @@
  * folder (best/, final/) filled under a temporary name and renamed, so a
  * killed run never leaves a half-written one.
  */
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Accuracy } from "../eval/accuracy.ts";
 import { exists, fileWriteError, writeFileAtomic } from "../model/safetensors-write.ts";
@@ -116,6 +116,31 @@ export class RunFolder {
     await mkdir(this.dir, { recursive: true }).catch((err) => {
       throw fileWriteError(this.dir, err);
     });
+  }
+
+  /**
+   * Removes the temporaries a killed process left (they carry its pid, so no later run would
+   * reuse them): `final.tmp-<pid>`, `best.tmp-<pid>`, `run.sqlite.tmp-<pid>[-wal|-shm]` here,
+   * `.tmp-step-N-<pid>` in each stage's checkpoints, and atomic writes' `.<file>.<pid>.<hex>.tmp`.
+   * Returns what was removed.
+   */
+  async removeTemporaries(): Promise<string[]> {
+    const stale = (name: string) =>
+      /\.tmp-\d+(-wal|-shm|-journal)?$/.test(name) ||
+      /^\.tmp-step-\d+-\d+$/.test(name) ||
+      /^\..+\.\d+\.[0-9a-f]+\.tmp$/.test(name);
+    const folders = [this.dir, join(this.dir, "checkpoints")];
+    const stages = await readdir(join(this.dir, "checkpoints")).catch(() => []);
+    folders.push(...stages.map((s) => this.checkpointsOf(s)));
+    const removed: string[] = [];
+    for (const folder of folders) {
+      for (const name of await readdir(folder).catch(() => [])) {
+        if (!stale(name)) continue;
+        await rm(join(folder, name), { recursive: true, force: true });
+        removed.push(join(folder, name));
+      }
+    }
+    return removed;
   }
 
   async writeConfig(yaml: string): Promise<void> {

@@ -309,11 +309,7 @@ function storeFullTest(kib: number, when: string, todo?: string) {
   });
 }
 
-storeFullTest(
-  32,
-  "is made",
-  "src/track/store.ts: growing the -shm file fails with SQLITE_IOERR_SHMSIZE, which storeError reports as 'disk I/O error'",
-);
+storeFullTest(32, "is made");
 storeFullTest(256, "writes its steps");
 
 /** How the disk-full tests get a small disk: a tmpfs in a user and mount namespace, or none (why). */
