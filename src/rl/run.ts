@@ -18,13 +18,12 @@
 import { stringify as toYaml } from "yaml";
 import { loadProblems } from "../data/problems.ts";
 import { resolveDevice } from "../engine/devices.ts";
-import { AdamW, Engine, type Tensor } from "../engine/index.ts";
-import { type Accuracy, heldoutAccuracy } from "../eval/accuracy.ts";
+import { AdamW, Engine } from "../engine/index.ts";
+import type { Accuracy } from "../eval/accuracy.ts";
 import { LocalGenerator } from "../generate/local.ts";
-import { frozenCopy, type LlamaWeights, trainableParameters } from "../model/llama.ts";
-import { type LoadedModel, loadModel, saveModel } from "../model/load.ts";
-import { addLora, saveLora } from "../model/lora.ts";
-import { writeFileAtomic } from "../model/safetensors-write.ts";
+import { trainableParameters } from "../model/llama.ts";
+import { loadModel } from "../model/load.ts";
+import { addLora } from "../model/lora.ts";
 import { Tokenizer } from "../model/tokenizer.ts";
 import { rewardFunction } from "../rewards/reward-function.ts";
 import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/trainer.ts";
@@ -38,9 +37,10 @@ import type { Recipe } from "./recipe.ts";
 import { checkRecipePaths } from "./recipe-paths.ts";
 import { prepareRerun, type RunStart } from "./rerun.ts";
 import type { RolloutSample } from "./rollout-samples.ts";
-import { openRolloutTarget, type RolloutTarget } from "./rollout-target.ts";
-import { RunGuards, withRolloutShares } from "./run-guards.ts";
-import { ensureModelDir, renderPrompts, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
+import { openRolloutTarget } from "./rollout-target.ts";
+import { heldoutEvaluator, openGuards, type RunContext, referenceOf, saveWeights } from "./run-context.ts";
+import { withRolloutShares } from "./run-guards.ts";
+import { ensureModelDir, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
 /** What a caller (the CLI, the demo) sees of a run as it goes. */
@@ -57,25 +57,6 @@ export interface RunHooks {
   onStart?: (start: RunStart) => void;
   /** Returning true stops the run after the current step, with a checkpoint (Ctrl-C). */
   stop?: () => boolean;
-}
-
-/** What the stages of a run share: the recipe, the model being trained, where things go. */
-interface RunContext {
-  recipe: Recipe;
-  folder: RunFolder;
-  tok: Tokenizer;
-  base: LoadedModel;
-  /** The policy and its generator (no optimizer yet: each stage makes its own). */
-  models: Omit<TrainModels, "optimizer"> & { generator: LocalGenerator };
-  params: Tensor[];
-  hooks: RunHooks;
-  warn: (message: string) => void;
-  /** True once the caller asked to stop (checked after each step). */
-  stop: () => boolean;
-  /** Where GRPO's rollouts are generated: the local generator, or a fleet the policy is pushed to after each step. */
-  rollout: RolloutTarget;
-  /** The run store (run.sqlite): each step's metrics and rollouts, each evaluation and its samples. */
-  store: RunStore;
 }
 
 /** How a run may differ from the one already in its folder. */
@@ -369,83 +350,4 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
   } finally {
     await verifier.close();
   }
-}
-
-/** The guards of the GRPO stage, each alert shown (onGuard, else warn) and kept in the run store's events. */
-function openGuards(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promise<RunGuards> {
-  const show = ctx.hooks.onGuard ?? ((a: GuardAlert) => ctx.warn(a.message));
-  return RunGuards.open(ctx.folder, {
-    config: ctx.recipe.guards,
-    steps: g.steps,
-    maxTokens: g.maxTokens,
-    report: (a) => {
-      show(a);
-      ctx.store.addEvent({
-        step: a.step,
-        kind: "guard",
-        name: a.guard,
-        level: a.action,
-        message: a.message,
-        value: a.value,
-      });
-    },
-  });
-}
-
-/** Held-out accuracy of the policy on the recipe's eval problems. */
-async function heldoutEvaluator(ctx: RunContext, ev: NonNullable<Recipe["eval"]>, verifier: VerifierPool) {
-  const heldout = await loadProblems(ev.data, "heldout", ctx.warn);
-  const rendered = renderPrompts(ctx.tok, ctx.recipe.prompt, heldout);
-  const prompts = rendered.map((r) => r.ids);
-  const golds = heldout.map((p) => p.answer);
-  const generator = ctx.models.generator;
-  return {
-    size: heldout.length,
-    run: async (step: number): Promise<Accuracy> => {
-      ctx.hooks.onStage?.("eval", heldout.length, 0);
-      const { completions, ...accuracy } = await heldoutAccuracy(
-        generator,
-        prompts,
-        golds,
-        (g, p) => verifier.verify(g, p),
-        { temperature: ev.temperature, topP: ev.topP, maxTokens: ev.maxTokens, seed: ev.seed },
-      );
-      // Into the store before metrics.jsonl: a resumed run that finds it logged finds its samples too.
-      const samples = completions.map((c, i) => ({
-        benchmark: "heldout",
-        problem: i,
-        sample: 0,
-        prompt: rendered[i].text,
-        completion: c.text,
-        answer: null,
-        gold: golds[i],
-        correct: c.correct,
-        tokens: c.tokens,
-        finishReason: c.finishReason,
-      }));
-      ctx.store.writeEval(step, accuracy, samples);
-      ctx.hooks.onEval?.(step, accuracy);
-      return accuracy;
-    },
-  };
-}
-
-/**
- * The frozen reference: the base weights under LoRA adapters, else a copy of the policy as GRPO
- * starts, its matrices stored as model.dtype.
- */
-function referenceOf(ctx: RunContext): LlamaWeights {
-  if (ctx.recipe.model.lora) return ctx.base.weights;
-  // checkDtype allowed only f32 and bf16 for a full fine-tune.
-  return frozenCopy(ctx.models.engine, ctx.models.policy, ctx.recipe.model.dtype === "bf16" ? "bf16" : "f32");
-}
-
-/** Saves the policy as a model folder (or LoRA adapters) into `dir`, replacing what was there. */
-async function saveWeights(ctx: RunContext, dir: string, best: BestStep | null): Promise<void> {
-  const { model } = ctx.recipe;
-  await ctx.folder.replaceFolder(dir, async (tmp) => {
-    if (model.lora) await saveLora(tmp, ctx.models.policy, model.lora, model.path);
-    else await saveModel(tmp, ctx.base.hf, ctx.models.policy, { tokenizerDir: model.path });
-    if (best) await writeFileAtomic(RunFolder.bestFile(tmp), `${JSON.stringify(best)}\n`);
-  });
 }
