@@ -21,6 +21,13 @@ import { tinyRunRecipe } from "./helpers.ts";
 
 const root = await mkdtemp(join(tmpdir(), "reasonrl-fleet-vllm-"));
 const vllm = await fakeServer("vllm", { model: "base" });
+
+/** The fake vLLM's calls so far, one line each: "generate step-1", "load_lora_adapter step-2", ... */
+function callLog(): string[] {
+  return vllm.calls.map((c) =>
+    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
+  );
+}
 after(async () => {
   await vllm.close();
   await rm(root, { recursive: true, force: true });
@@ -55,9 +62,7 @@ test("each step's adapter goes to vLLM: written, loaded as step-N, generated wit
   const summary = await runRecipe(recipe, { log: () => {}, warn: () => {} });
   assert.equal(summary.grpo_steps, 3);
 
-  const calls = vllm.calls.map((c) =>
-    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
-  );
+  const calls = callLog();
   assert.deepEqual(calls, [
     "load_lora_adapter step-0",
     "generate step-0",
@@ -128,9 +133,7 @@ test("one step off policy: the next step's rollouts ask for the adapter before t
     rollout: { endpoints: [vllm.url], protocol: "vllm", servedModel: "base", offPolicy: 1 },
   });
   await runRecipe(recipe, { log: () => {}, warn: () => {} });
-  const calls = vllm.calls.map((c) =>
-    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
-  );
+  const calls = callLog();
   assert.deepEqual(calls, [
     "load_lora_adapter step-0",
     "generate step-0", // step 1's rollout
@@ -182,9 +185,7 @@ test("a run stopped after step 2 and resumed: the adapter of step 2 is unloaded 
   assert.equal(first.stopped, true);
   const second = await runRecipe(recipe, { log: () => {}, warn: () => {} });
   assert.equal(second.grpo_steps, 3);
-  const calls = vllm.calls.map((c) =>
-    c.path === "/v1/completions" ? `generate ${c.body.model}` : `${c.path.slice(4)} ${c.body.lora_name}`,
-  );
+  const calls = callLog();
   assert.deepEqual(calls, [
     "load_lora_adapter step-0",
     "generate step-0",
