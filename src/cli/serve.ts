@@ -45,7 +45,7 @@ export function register(program: Command): void {
   program
     .command("serve")
     .description(
-      "serve a local model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)",
+      "serve a local model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions), with vLLM's runtime LoRA adapter endpoints",
     )
     .requiredOption("--model <dir>", "model folder (config.json, model.safetensors, tokenizer.json)")
     .option("--port <n>", "port (0: any free one)", integer({ min: 0, max: 65535 }), 8000)
