@@ -12,9 +12,8 @@
  * lines after the checkpoint are dropped, as the steps' are.
  */
 import type { Accuracy } from "../eval/accuracy.ts";
-import type { RewardFunction } from "../rewards/types.ts";
 import { type GuardAlert, GuardMonitor, type GuardStep, type GuardsConfig } from "../track/guards.ts";
-import { rolloutFlags } from "../track/store.ts";
+import type { RolloutFlags, RolloutRow } from "../track/store.ts";
 import { NON_LATIN_SHARE } from "../track/store-read.ts";
 import type { RunFolder } from "../train/run-folder.ts";
 
@@ -103,29 +102,23 @@ export class RunGuards {
 }
 
 /**
- * `reward` with two more metrics of its batch, for the guards and the dashboard's curves:
+ * Two metrics of a step's rollouts, for the guards and the dashboard's curves:
  * `non_english_fraction`, the share of completions the rollout browser's "non-English" filter
  * shows (letters of two scripts or more, or at least NON_LATIN_SHARE of them outside Latin),
  * and, when the rewards have no format term (whose mean `reward_format` is that share),
  * `format_ok_fraction`, the share that keeps the paper's format. Both by the run store's
- * rule of each completion (src/track/store.ts rolloutFlags), so a step's share is that of its
- * stored rollouts.
+ * rule of each completion (src/track/store.ts rolloutFlags), given with `flags` (computed once,
+ * for the store too), so a step's share is that of its stored rollouts.
  */
-export function withRolloutShares(reward: RewardFunction): RewardFunction {
-  return async (inputs) => {
-    const rewarded = await reward(inputs);
-    const terms = Object.entries(rewarded.terms ?? {});
-    const flags = inputs.map((input, i) =>
-      rolloutFlags({
-        completion: input.completion.text,
-        rewards: Object.fromEntries(terms.map(([name, values]) => [name, values[i]])),
-      }),
-    );
-    const share = (count: (f: (typeof flags)[number]) => boolean) =>
-      flags.filter(count).length / Math.max(1, flags.length);
-    const metrics = { ...rewarded.metrics };
-    metrics.non_english_fraction = share((f) => f.mixedScripts === 1 || f.langOther >= NON_LATIN_SHARE);
-    if (metrics.reward_format === undefined) metrics.format_ok_fraction = share((f) => f.formatOk === 1);
-    return { ...rewarded, metrics };
+export function rolloutShares(
+  rows: ReadonlyArray<Pick<RolloutRow, "rewards"> & { flags: RolloutFlags }>,
+): Record<string, number> {
+  const share = (count: (f: RolloutFlags) => boolean) =>
+    rows.filter((r) => count(r.flags)).length / Math.max(1, rows.length);
+  const metrics: Record<string, number> = {
+    non_english_fraction: share((f) => f.mixedScripts === 1 || f.langOther >= NON_LATIN_SHARE),
   };
+  if (!rows.some((r) => typeof r.rewards.format === "number"))
+    metrics.format_ok_fraction = share((f) => f.formatOk === 1);
+  return metrics;
 }

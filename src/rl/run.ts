@@ -28,7 +28,7 @@ import { Tokenizer } from "../model/tokenizer.ts";
 import { rewardFunction } from "../rewards/reward-function.ts";
 import { type SftRecord, type SftTrainingOptions, trainSft } from "../sft/trainer.ts";
 import type { GuardAlert } from "../track/guards.ts";
-import { RunStore } from "../track/store.ts";
+import { type RolloutFlags, type RolloutRow, RunStore, rolloutFlags } from "../track/store.ts";
 import type { TrainModels } from "../train/models.ts";
 import { type BestStep, RunFolder, type RunSummary } from "../train/run-folder.ts";
 import { VerifierPool } from "../verify/pool.ts";
@@ -36,10 +36,9 @@ import { assertRunFits, planRun } from "./plan.ts";
 import type { Recipe } from "./recipe.ts";
 import { checkRecipePaths } from "./recipe-paths.ts";
 import { prepareRerun, type RunStart } from "./rerun.ts";
-import type { RolloutSample } from "./rollout-samples.ts";
 import { openRolloutTarget } from "./rollout-target.ts";
 import { heldoutEvaluator, openGuards, type RunContext, referenceOf, saveWeights } from "./run-context.ts";
-import { withRolloutShares } from "./run-guards.ts";
+import { rolloutShares } from "./run-guards.ts";
 import { ensureModelDir, sftExamples, taskName, trainingPrompts } from "./run-setup.ts";
 import { type GrpoRecord, type GrpoTrainingOptions, trainGrpo } from "./trainer.ts";
 
@@ -292,7 +291,7 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
     }
     const problems = await loadProblems(recipe.data.train, "train", warn);
     const prompts = trainingPrompts(ctx.tok, recipe.prompt, problems, g.maxPromptTokens, warn);
-    const reward = withRolloutShares(await rewardFunction(g.rewards, { verifier, warn }));
+    const reward = await rewardFunction(g.rewards, { verifier, warn });
     const guards = await openGuards(ctx, g);
     const { steps, promptsPerStep, maxPromptTokens: _, rewards: __, optimizer, schedule, ...grpo } = g;
     const options: GrpoTrainingOptions = {
@@ -313,12 +312,14 @@ async function grpoStage(ctx: RunContext, g: NonNullable<Recipe["grpo"]>): Promi
       optimizer: new AdamW(ctx.models.engine, ctx.params, optimizer),
     };
     ctx.hooks.onStage?.("grpo", steps, 0);
-    let samples: readonly RolloutSample[] = [];
+    let samples: Array<RolloutRow & { flags: RolloutFlags }> = [];
     const run = { models, prompts, reward, folder, remoteGenerator: ctx.rollout.remote };
     const records = await trainGrpo(run, options, {
       ...ctx.rollout.hooks, // the policy pushed to the fleet before the first step and after each update
-      onSamples: (_, s) => {
-        samples = s;
+      // Each completion's filter columns once: the step's shares (guards, curves) and the store's rows.
+      onSamples: async (_, s) => {
+        samples = s.map((sample) => ({ ...sample, flags: rolloutFlags(sample) }));
+        return rolloutShares(samples);
       },
       // The step's metrics and rollouts in one transaction, before its checkpoint is saved.
       onStep: (r) => {

@@ -83,8 +83,12 @@ export interface GrpoRecord extends GrpoStepMetrics {
 
 export interface GrpoHooks extends StepHooks<GrpoRecord> {
   warn?: (message: string) => void;
-  /** Sees every completion step `step` (1-based) rewarded, before the step's record is written. */
-  onSamples?: (step: number, samples: readonly RolloutSample[]) => void | Promise<void>;
+  /**
+   * Sees every completion step `step` (1-based) rewarded, before the step's record is written;
+   * its numbers (metrics of the rollouts) join that record.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets a hook with no numbers be a plain `async () => {}`
+  onSamples?: (step: number, samples: readonly RolloutSample[]) => Promise<Record<string, number> | void>;
   /** Held-out evaluation after step `step` (every evalEvery steps); its numbers join the step's record. */
   evaluate?: (step: number) => Promise<Record<string, number>>;
   /**
@@ -149,11 +153,11 @@ export async function trainGrpo(
       const synced = (await hooks.afterUpdate?.(step + 1)) ?? {};
 
       // 4. the step's record, evaluation and checkpoint
-      await hooks.onSamples?.(step + 1, rolled.samples);
+      const seen = (await hooks.onSamples?.(step + 1, rolled.samples)) ?? {};
       if (metrics.skipped) {
         warn(`step ${step + 1}: ${metrics.skip_reason ?? "non-finite gradient"}; weights left unchanged`);
       }
-      const record: GrpoRecord = { stage: "grpo", step: step + 1, ...metrics, ...synced };
+      const record: GrpoRecord = { stage: "grpo", step: step + 1, ...metrics, ...seen, ...synced };
       const last = step + 1 === o.steps;
       if (hooks.evaluate && (last || (o.evalEvery > 0 && (step + 1) % o.evalEvery === 0))) {
         Object.assign(record, await hooks.evaluate(step + 1));

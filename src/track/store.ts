@@ -107,6 +107,16 @@ export interface RolloutRow {
   advantage: number | null;
   /** The policy version that generated it (rollouts from servers); absent: null. */
   policyVersion?: number | null;
+  /** Its filter columns, when the caller computed them already (else rolloutFlags here). */
+  flags?: RolloutFlags;
+}
+
+/** The filter columns of a completion (1/0, null where unknown). */
+export interface RolloutFlags {
+  correct: number | null;
+  formatOk: number | null;
+  langOther: number;
+  mixedScripts: number;
 }
 
 /** Something reported at a step: a guard's warning or stop, ... */
@@ -172,12 +182,7 @@ const noContext = {
 };
 
 /** The filter columns of a completion: correct, format_ok, lang_other, mixed_scripts. */
-export function rolloutFlags(r: Pick<RolloutRow, "completion" | "rewards">): {
-  correct: number | null;
-  formatOk: number | null;
-  langOther: number;
-  mixedScripts: number;
-} {
+export function rolloutFlags(r: Pick<RolloutRow, "completion" | "rewards">): RolloutFlags {
   const acc = r.rewards.accuracy;
   const fmt = r.rewards.format;
   let formatOk: number | null;
@@ -310,7 +315,7 @@ export class RunStore {
     this.#transaction(() => {
       this.#insertStep.run(w.stage, w.step, time, JSON.stringify(w.metrics));
       for (const r of w.rollouts ?? []) {
-        const f = rolloutFlags(r);
+        const f = r.flags ?? rolloutFlags(r);
         this.#insertRollout.run(
           w.step,
           r.group,

@@ -116,7 +116,7 @@ async function offPolicyRun(dir: string, extra: Partial<GrpoTrainingOptionsInput
   const versions: number[][] = [];
   const records = await trainGrpo(run(dir, m), options({ offPolicy: 1, ...extra }), {
     ...hooks(log),
-    onSamples: (_, samples) => {
+    onSamples: async (_, samples) => {
       versions.push([...new Set(samples.map((s) => s.policyVersion))]);
     },
   });
@@ -240,7 +240,7 @@ test("offPolicy 1, resumed: the pending rollout is sampled again, by the restore
   const versions: number[] = [];
   const records = await trainGrpo(run("off-resumed", models(again)), options({ offPolicy: 1 }), {
     ...hooks(again),
-    onSamples: (_, samples) => {
+    onSamples: async (_, samples) => {
       versions.push(samples[0].policyVersion);
     },
   });

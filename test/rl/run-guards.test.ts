@@ -3,7 +3,7 @@
  * step 2 stops the run after that step (summary.json says stopped, the alert is in
  * metrics.jsonl and the run store's events, the best checkpoint is kept, no final model); run
  * again, the run resumes and goes to its end without reporting the guard a second time, since
- * it never cleared. The step records carry the step's non-English share. withRolloutShares
+ * it never cleared. The step records carry the step's non-English share. rolloutShares
  * adds the shares by the store's rule of each completion. `reasonrl train` prints the alert
  * and what the stopped run kept.
  */
@@ -17,11 +17,11 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import type { RewardInput } from "../../src/rewards/types.ts";
 import { parseRecipe } from "../../src/rl/recipe.ts";
 import { runRecipe } from "../../src/rl/run.ts";
-import { withRolloutShares } from "../../src/rl/run-guards.ts";
+import { rolloutShares } from "../../src/rl/run-guards.ts";
 import type { GuardAlert } from "../../src/track/guards.ts";
+import { rolloutFlags } from "../../src/track/store.ts";
 import { RunStoreReader } from "../../src/track/store-read.ts";
 import { RunFolder } from "../../src/train/run-folder.ts";
 import { tinyRunRecipe } from "./helpers.ts";
@@ -120,33 +120,22 @@ test("a guard with action stop ends the run after the step that tripped it, keep
   assert.ok(existsSync(folder.finalDir));
 });
 
-test("withRolloutShares adds the mixed-script share, and the format share when no format term gives it", async () => {
-  const input = (text: string): RewardInput => ({
-    prompt: "p",
-    completion: { text, tokenIds: [1] },
-    row: {},
+test("rolloutShares gives the mixed-script share, and the format share when no format term gives it", () => {
+  const row = (completion: string, rewards: Record<string, number | null> = {}) => ({
+    rewards,
+    flags: rolloutFlags({ completion, rewards }),
   });
-  const inputs = [
-    input("Let me think.\n</think>\nThe answer is 4."),
-    input("Let me think. 所以答案是 4\n</think>\n"),
-    input("no format here"),
-    input("Так, ответ 4"),
+  const texts = [
+    "Let me think.\n</think>\nThe answer is 4.",
+    "Let me think. 所以答案是 4\n</think>\n",
+    "no format here",
+    "Так, ответ 4",
   ];
-  const plain = withRolloutShares(async (xs) => ({
-    rewards: new Float32Array(xs.length),
-    metrics: { reward_accuracy: 0.5 },
-  }));
-  const shares = (await plain(inputs)).metrics;
-  assert.equal(shares.reward_accuracy, 0.5);
+  const shares = rolloutShares(texts.map((t) => row(t)));
   assert.equal(shares.non_english_fraction, 0.5, "Latin with Han, and Cyrillic");
   assert.equal(shares.format_ok_fraction, 0.5);
 
-  const withFormat = withRolloutShares(async (xs) => ({
-    rewards: new Float32Array(xs.length),
-    metrics: { reward_format: 0.25 },
-    terms: { format: [1, 0, 0, 0] },
-  }));
-  const m = (await withFormat(inputs)).metrics;
+  const m = rolloutShares(texts.map((t, i) => row(t, { format: [1, 0, 0, 0][i] })));
   assert.equal(m.format_ok_fraction, undefined, "reward_format is that share already");
   assert.equal(m.non_english_fraction, 0.5);
 });
